@@ -1,0 +1,200 @@
+//! Building and running the application: `Application::build(settings)` binds the listener,
+//! connects storage, runs migrations and returns the bound port; `run_until_stopped` serves
+//! until the shutdown future resolves, then lets in-flight requests finish.
+
+use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rand::{Rng, distr::Alphanumeric};
+use sea_orm::DatabaseConnection;
+use teloxide::Bot;
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::{
+    config::{Secret, Settings},
+    db, http,
+    kv::Kv,
+    metrics,
+    sandbox::{Sandbox, SandboxConfig},
+    telegram,
+};
+
+/// The token the bot uses with the built-in sandbox. Not a real token: the sandbox accepts only it.
+pub const SANDBOX_TOKEN: &str = "1:SANDBOX";
+
+/// Shared by every request handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: DatabaseConnection,
+    pub kv: Kv,
+    pub bot: Bot,
+    /// The secret Telegram must present on the webhook: the configured one, or one generated
+    /// for the sandbox.
+    pub webhook_secret: Arc<Secret>,
+    /// Bounds the updates handled at once; see `http::webhook`.
+    pub updates_in_flight: Arc<Semaphore>,
+    pub metrics: PrometheusHandle,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    sandbox: Option<Sandbox>,
+}
+
+impl Application {
+    /// Binds `LISTEN_ADDR` and builds everything behind it.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("LISTEN_ADDR: cannot bind {}", settings.listen_addr))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Builds on an already bound listener (tests bind port 0 first to learn their URL).
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let db = db::connect(&settings)
+            .await
+            .context("DATABASE_URL: cannot connect to the database")?;
+        db::migrate(&db)
+            .await
+            .context("database migrations failed")?;
+        let kv = Kv::from_settings(&settings).context("REDIS_URL")?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.telegram.request_timeout_secs))
+            .build()
+            .context("HTTP client")?;
+
+        let (bot, webhook_secret, sandbox) = match &settings.telegram_bot_token {
+            Some(token) => {
+                let secret = settings.telegram_webhook_secret.clone().context(
+                    "TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_BOT_TOKEN is set",
+                )?;
+                let bot = telegram::bot(token.expose(), &settings.telegram_api_url, client);
+                (bot, secret, None)
+            }
+            None => {
+                let secret = settings
+                    .telegram_webhook_secret
+                    .clone()
+                    .unwrap_or_else(random_secret);
+                let sandbox = Sandbox::new(SandboxConfig {
+                    token: SANDBOX_TOKEN.into(),
+                    rate_limits: false,
+                });
+                let here = loopback(local_addr);
+                sandbox.set_webhook(
+                    format!("http://{here}/telegram/webhook"),
+                    Some(secret.expose().to_owned()),
+                );
+                let api = Url::parse(&format!("http://{here}/sandbox"))?;
+                (
+                    telegram::bot(SANDBOX_TOKEN, &api, client),
+                    secret,
+                    Some(sandbox),
+                )
+            }
+        };
+
+        let state = AppState {
+            updates_in_flight: Arc::new(Semaphore::new(settings.server.max_updates_in_flight)),
+            settings: Arc::new(settings),
+            db,
+            kv,
+            bot,
+            webhook_secret: Arc::new(webhook_secret),
+            metrics: metrics::handle(),
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            state,
+            sandbox,
+        })
+    }
+
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests finish
+    /// (up to `server.shutdown_grace_secs`) and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        if self.sandbox.is_some() {
+            log_sandbox_hint(self.local_addr);
+        }
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
+        let router = http::router(self.state, self.sandbox.map(|s| s.router()));
+        let stop = CancellationToken::new();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let graceful = stop.clone();
+        let server = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move { graceful.cancelled().await })
+            .into_future();
+        tokio::select! {
+            result = server => result.context("HTTP server")?,
+            () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(?grace, "in-flight requests did not finish in time; stopping anyway");
+            }
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// An address on this machine that reaches the listener (0.0.0.0 is not one you can connect to).
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], addr.port())),
+        _ => addr,
+    }
+}
+
+fn random_secret() -> Secret {
+    let secret: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
+    Secret::new(secret)
+}
+
+fn log_sandbox_hint(addr: SocketAddr) {
+    let here = loopback(addr);
+    tracing::info!(
+        "No TELEGRAM_BOT_TOKEN: the bot talks to the built-in sandbox Telegram. Act as user 1:\n  \
+         curl -s -X POST http://{here}/sandbox/users/1/messages -H 'content-type: application/json' -d '{{\"text\":\"/start\"}}'\n  \
+         curl -s http://{here}/sandbox/users/1/chat\n  \
+         curl -s -X POST http://{here}/sandbox/users/1/press -H 'content-type: application/json' -d '{{\"message_id\":2,\"callback_data\":\"main_help\"}}'"
+    );
+}

@@ -1,0 +1,455 @@
+//! Settings: `config/default.toml`, then `config/<AISHA_ENV>.toml`, then environment variables.
+//!
+//! The top-level keys are overridden by the plain variable names operators already use
+//! (`LISTEN_ADDR`, `DATABASE_URL`, `TELEGRAM_BOT_TOKEN`, ...); nested keys by
+//! `AISHA_<SECTION>__<KEY>`. Secrets are accepted from the environment only, and are wrapped in
+//! [`Secret`] so they never reach a log line or an error message.
+
+use std::{fmt, net::SocketAddr, path::Path};
+
+use figment::{
+    Figment, Metadata, Profile, Provider,
+    providers::{Format, Toml},
+    value::{Dict, Map, Value},
+};
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+/// Top-level keys and the environment variables that override them, exactly as operators spell them.
+pub const TOP_LEVEL_VARS: [&str; 8] = [
+    "LISTEN_ADDR",
+    "PUBLIC_URL",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_API_URL",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "IMAGE_PROVIDER",
+];
+
+/// Keys that may only come from the environment: a config file is committed, a secret must not be.
+const SECRET_KEYS: [&str; 2] = ["telegram_bot_token", "telegram_webhook_secret"];
+
+/// Prefix for nested overrides: `AISHA_SERVER__BODY_LIMIT_BYTES` sets `server.body_limit_bytes`.
+const NESTED_PREFIX: &str = "AISHA_";
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub listen_addr: SocketAddr,
+    /// Externally reachable base URL; webhook URLs given to Telegram and providers hang off it.
+    pub public_url: Url,
+    /// Secret because a PostgreSQL URL may carry a password.
+    pub database_url: Secret,
+    /// Unset means the in-process cache, which is only correct for a single instance.
+    #[serde(default)]
+    pub redis_url: Option<Secret>,
+    /// Unset means the built-in sandbox Telegram.
+    #[serde(default)]
+    pub telegram_bot_token: Option<Secret>,
+    pub telegram_api_url: Url,
+    #[serde(default)]
+    pub telegram_webhook_secret: Option<Secret>,
+    pub image_provider: ProviderKind,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub cache: CacheSettings,
+    pub telegram: TelegramSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Fal,
+    Local,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub max_updates_in_flight: usize,
+    pub retry_after_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct CacheSettings {
+    pub key_prefix: String,
+    pub update_dedupe_ttl_secs: u64,
+    pub in_process_max_entries: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TelegramSettings {
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    pub filter: String,
+}
+
+/// Why the settings could not be loaded; the message always names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("configuration: {key} {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+impl Settings {
+    /// Loads from `config_dir` for environment `aisha_env` with the given environment variables.
+    /// The binary passes `std::env::vars()`; tests pass their own list instead of mutating the process.
+    pub fn load(
+        config_dir: &Path,
+        aisha_env: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let files = Self::files(config_dir, aisha_env);
+        for key in SECRET_KEYS {
+            if files.find_value(key).is_ok() {
+                return Err(ConfigError::Invalid {
+                    key: env_name(key),
+                    problem: "is a secret: set it in the environment, not in a config file".into(),
+                });
+            }
+        }
+        Self::from_figment(files.merge(EnvVars::new(vars)))
+    }
+
+    /// The committed config files only, for callers that add their own overrides (tests).
+    #[must_use]
+    pub fn files(config_dir: &Path, aisha_env: &str) -> Figment {
+        Figment::from(Toml::file(config_dir.join("default.toml")))
+            .merge(Toml::file(config_dir.join(format!("{aisha_env}.toml"))))
+    }
+
+    /// Extracts and validates; every failure names the key an operator has to fix.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Self = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| ConfigError::Invalid {
+            key,
+            problem: problem.to_owned(),
+        };
+        if self.telegram_bot_token.is_some() {
+            let Some(secret) = &self.telegram_webhook_secret else {
+                return Err(invalid(
+                    "TELEGRAM_WEBHOOK_SECRET",
+                    "is required when TELEGRAM_BOT_TOKEN is set",
+                ));
+            };
+            let s = secret.expose();
+            let well_formed = (1..=256).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !well_formed {
+                return Err(invalid(
+                    "TELEGRAM_WEBHOOK_SECRET",
+                    "must be 1-256 characters of A-Z, a-z, 0-9, _ and -",
+                ));
+            }
+        }
+        if let Some(token) = &self.telegram_bot_token
+            && (token.expose().is_empty() || token.expose().contains(['/', ' ']))
+        {
+            return Err(invalid("TELEGRAM_BOT_TOKEN", "is not a bot token"));
+        }
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return Err(invalid("PUBLIC_URL", "must be an http(s) URL"));
+        }
+        let db = self.database_url.expose();
+        if !(db.starts_with("postgres://")
+            || db.starts_with("postgresql://")
+            || db.starts_with("sqlite:"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must be a postgres:// or sqlite: URL",
+            ));
+        }
+        if let Some(redis) = &self.redis_url
+            && !(redis.expose().starts_with("redis://") || redis.expose().starts_with("rediss://"))
+        {
+            return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
+        }
+        if self.server.max_updates_in_flight == 0 {
+            return Err(invalid(
+                "AISHA_SERVER__MAX_UPDATES_IN_FLIGHT",
+                "must be at least 1",
+            ));
+        }
+        if self.cache.update_dedupe_ttl_secs < 24 * 3600 {
+            return Err(invalid(
+                "AISHA_CACHE__UPDATE_DEDUPE_TTL_SECS",
+                "must be at least 86400: Telegram redelivers an update for up to 24 hours",
+            ));
+        }
+        if self.cache.in_process_max_entries == 0 {
+            return Err(invalid(
+                "AISHA_CACHE__IN_PROCESS_MAX_ENTRIES",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when no bot token is configured and the built-in sandbox plays Telegram.
+    #[must_use]
+    pub fn sandbox_mode(&self) -> bool {
+        self.telegram_bot_token.is_none()
+    }
+
+    /// The URL Telegram posts updates to.
+    #[must_use]
+    pub fn webhook_url(&self) -> String {
+        format!(
+            "{}/telegram/webhook",
+            self.public_url.as_str().trim_end_matches('/')
+        )
+    }
+}
+
+fn env_name(key: &str) -> &'static str {
+    TOP_LEVEL_VARS
+        .into_iter()
+        .find(|v| v.eq_ignore_ascii_case(key))
+        .unwrap_or("(unknown key)")
+}
+
+/// A figment provider over an explicit list of environment variables.
+///
+/// Written here instead of using `figment::providers::Env` so tests can hand in variables without
+/// touching the process environment (which is `unsafe` to mutate); values are parsed the same way.
+pub struct EnvVars(Vec<(String, String)>);
+
+impl EnvVars {
+    pub fn new(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self(vars.into_iter().collect())
+    }
+
+    fn key_for(name: &str) -> Option<String> {
+        if TOP_LEVEL_VARS.contains(&name) {
+            return Some(name.to_ascii_lowercase());
+        }
+        let nested = name.strip_prefix(NESTED_PREFIX)?;
+        if !nested.contains("__") {
+            return None;
+        }
+        Some(nested.to_ascii_lowercase().replace("__", "."))
+    }
+}
+
+impl Provider for EnvVars {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variable").interpolater(|_: &Profile, k: &[&str]| {
+            let upper: Vec<_> = k.iter().map(|k| k.to_ascii_uppercase()).collect();
+            match upper.as_slice() {
+                [one] => one.clone(),
+                more => format!("{NESTED_PREFIX}{}", more.join("__")),
+            }
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (name, raw) in &self.0 {
+            let Some(key) = Self::key_for(name) else {
+                continue;
+            };
+            if raw.is_empty() {
+                // An exported-but-empty variable means "unset", as shells and compose files use it.
+                continue;
+            }
+            // Secrets and URLs stay strings; only plain numbers/bools are parsed.
+            let value = if key.contains('.') {
+                raw.parse::<Value>().unwrap_or_else(|never| match never {})
+            } else {
+                Value::from(raw.clone())
+            };
+            insert_path(&mut dict, &key, value);
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Puts `value` at the dotted `path`, creating intermediate tables.
+fn insert_path(dict: &mut Dict, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            dict.insert(path.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if entry.as_dict().is_none() {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The only way to read the value; grep for it to audit where secrets go.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D>(deserializer: D) -> Result<Self, D::Error>
+    where
+        D: Deserializer<'de>,
+    {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_nothing_configured() {
+        let s = Settings::load(&dir(), "development", vars(&[])).expect("defaults load");
+        assert_eq!(s.listen_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.public_url.as_str(), "http://localhost:8080/");
+        assert_eq!(s.database_url.expose(), "sqlite://data/aisha.db?mode=rwc");
+        assert!(s.redis_url.is_none() && s.sandbox_mode());
+        assert_eq!(s.telegram_api_url.as_str(), "https://api.telegram.org/");
+        assert_eq!(s.image_provider, ProviderKind::Local);
+        assert_eq!(s.server.body_limit_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn every_documented_variable_overrides_its_key() {
+        let s = Settings::load(
+            &dir(),
+            "development",
+            vars(&[
+                ("LISTEN_ADDR", "127.0.0.1:9000"),
+                ("PUBLIC_URL", "https://bot.example.com"),
+                ("DATABASE_URL", "postgres://u:p@db/aisha"),
+                ("REDIS_URL", "redis://cache:6379"),
+                ("TELEGRAM_BOT_TOKEN", "123:ABC"),
+                ("TELEGRAM_API_URL", "http://tg.local"),
+                ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-"),
+                ("IMAGE_PROVIDER", "fal"),
+                ("AISHA_SERVER__MAX_UPDATES_IN_FLIGHT", "7"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(s.listen_addr.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.webhook_url(), "https://bot.example.com/telegram/webhook");
+        assert_eq!(s.database_url.expose(), "postgres://u:p@db/aisha");
+        assert_eq!(
+            s.redis_url.as_ref().map(Secret::expose),
+            Some("redis://cache:6379")
+        );
+        assert_eq!(
+            s.telegram_bot_token.as_ref().map(Secret::expose),
+            Some("123:ABC")
+        );
+        assert_eq!(s.telegram_api_url.as_str(), "http://tg.local/");
+        assert_eq!(s.image_provider, ProviderKind::Fal);
+        assert_eq!(s.server.max_updates_in_flight, 7);
+        assert!(
+            !format!("{s:?}").contains("ABC"),
+            "Debug must not print secrets"
+        );
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn bad_or_missing_values_name_the_key() {
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (&[("LISTEN_ADDR", "nope")], "LISTEN_ADDR"),
+            (&[("IMAGE_PROVIDER", "dalle")], "IMAGE_PROVIDER"),
+            (&[("TELEGRAM_BOT_TOKEN", "1:A")], "TELEGRAM_WEBHOOK_SECRET"),
+            (
+                &[
+                    ("TELEGRAM_BOT_TOKEN", "1:A"),
+                    ("TELEGRAM_WEBHOOK_SECRET", "has space"),
+                ],
+                "TELEGRAM_WEBHOOK_SECRET",
+            ),
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (
+                &[("AISHA_CACHE__UPDATE_DEDUPE_TTL_SECS", "60")],
+                "UPDATE_DEDUPE_TTL_SECS",
+            ),
+        ];
+        for (pairs, key) in cases {
+            let err = Settings::load(&dir(), "development", vars(pairs))
+                .expect_err("must fail")
+                .to_string();
+            assert!(err.contains(key), "{err:?} should name {key}");
+        }
+    }
+
+    #[test]
+    fn secrets_in_config_files_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(dir().join("default.toml"), tmp.path().join("default.toml")).expect("copy");
+        std::fs::write(
+            tmp.path().join("leaky.toml"),
+            "telegram_bot_token = \"1:A\"\n",
+        )
+        .expect("write");
+        let err = Settings::load(tmp.path(), "leaky", vars(&[]))
+            .expect_err("must refuse")
+            .to_string();
+        assert!(err.contains("TELEGRAM_BOT_TOKEN"), "{err}");
+        assert!(!err.contains("1:A"), "{err}");
+    }
+}

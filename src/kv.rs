@@ -1,0 +1,352 @@
+//! A small key-value store for what replicas must share and what may expire: update
+//! de-duplication, short locks, counters.
+//!
+//! Redis (deadpool-redis) when `REDIS_URL` is set; otherwise an in-process map with the same
+//! semantics, which is only correct for a single instance. Both bound their memory: Redis by TTLs,
+//! the in-process map by TTLs plus a maximum number of entries.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use deadpool_redis::{
+    Pool, Runtime, Timeouts,
+    redis::{self, AsyncCommands},
+};
+
+use crate::config::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("redis pool: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis configuration: {0}")]
+    Config(String),
+}
+
+/// The operations every backend offers. Keys are given without the instance prefix.
+pub trait KvStore: Send + Sync {
+    /// Sets `key` only if it is absent; true when this call set it.
+    fn set_nx(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, KvError>> + Send;
+    fn set(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), KvError>> + Send;
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, KvError>> + Send;
+    fn del(&self, key: &str) -> impl Future<Output = Result<(), KvError>> + Send;
+    /// Increments a counter; `ttl` starts when the counter is created.
+    fn incr(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<i64, KvError>> + Send;
+    fn ping(&self) -> impl Future<Output = Result<(), KvError>> + Send;
+}
+
+/// The configured backend, with the instance's key prefix applied.
+#[derive(Clone)]
+pub struct Kv {
+    prefix: Arc<str>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Redis(Pool),
+    Memory(Arc<MemoryKv>),
+}
+
+impl Kv {
+    /// Builds the pool lazily: a Redis that is down shows in `/readyz`, it does not stop start-up.
+    pub fn from_settings(settings: &Settings) -> Result<Self, KvError> {
+        let backend = match &settings.redis_url {
+            Some(url) => {
+                let mut cfg = deadpool_redis::Config::from_url(url.expose());
+                let timeout = Some(Duration::from_secs(settings.database.acquire_timeout_secs));
+                cfg.pool = Some(deadpool_redis::PoolConfig {
+                    max_size: 32,
+                    timeouts: Timeouts {
+                        wait: timeout,
+                        create: timeout,
+                        recycle: timeout,
+                    },
+                    ..Default::default()
+                });
+                let pool = cfg
+                    .create_pool(Some(Runtime::Tokio1))
+                    .map_err(|e| KvError::Config(e.to_string()))?;
+                Backend::Redis(pool)
+            }
+            None => Backend::Memory(Arc::new(MemoryKv::new(
+                settings.cache.in_process_max_entries,
+            ))),
+        };
+        Ok(Self {
+            prefix: settings.cache.key_prefix.as_str().into(),
+            backend,
+        })
+    }
+
+    /// An in-process store, for tools and tests that need no sharing.
+    #[must_use]
+    pub fn in_memory(prefix: &str, max_entries: usize) -> Self {
+        Self {
+            prefix: prefix.into(),
+            backend: Backend::Memory(Arc::new(MemoryKv::new(max_entries))),
+        }
+    }
+
+    #[must_use]
+    pub fn is_redis(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl KvStore for Kv {
+    async fn set_nx(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, KvError> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                let set: Option<String> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(set.is_some())
+            }
+            Backend::Memory(m) => Ok(m.set(key, value, ttl, true)),
+        }
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                let () = conn.pset_ex(&key, value, millis(ttl)).await?;
+                Ok(())
+            }
+            Backend::Memory(m) => {
+                m.set(key, value, ttl, false);
+                Ok(())
+            }
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Redis(pool) => Ok(pool.get().await?.get(&key).await?),
+            Backend::Memory(m) => Ok(m.get(&key)),
+        }
+    }
+
+    async fn del(&self, key: &str) -> Result<(), KvError> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let _: i64 = pool.get().await?.del(&key).await?;
+                Ok(())
+            }
+            Backend::Memory(m) => {
+                m.del(&key);
+                Ok(())
+            }
+        }
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, KvError> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                // PEXPIRE ... NX (Redis 7) sets the TTL only when the counter is new.
+                let (count, _): (i64, i64) = redis::pipe()
+                    .atomic()
+                    .incr(&key, 1)
+                    .cmd("PEXPIRE")
+                    .arg(&key)
+                    .arg(millis(ttl))
+                    .arg("NX")
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(count)
+            }
+            Backend::Memory(m) => Ok(m.incr(key, ttl)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+                Ok(())
+            }
+            Backend::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// The in-process backend: a map plus an expiry index, so expired entries are dropped in order
+/// and, when full, the entry closest to expiry is evicted. Memory stays bounded under any load.
+///
+/// Hand-written (about 60 lines) because it needs atomic set-if-absent and counters with
+/// per-entry TTLs, which no small cache crate offers together.
+struct MemoryKv {
+    max_entries: usize,
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    map: HashMap<String, (String, Instant)>,
+    by_expiry: BTreeSet<(Instant, String)>,
+}
+
+impl MemoryInner {
+    fn purge(&mut self, now: Instant) {
+        while let Some((at, _)) = self.by_expiry.first()
+            && *at <= now
+        {
+            if let Some((_, key)) = self.by_expiry.pop_first() {
+                self.map.remove(&key);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<String> {
+        let (value, at) = self.map.remove(key)?;
+        self.by_expiry.remove(&(at, key.to_owned()));
+        Some(value)
+    }
+
+    fn insert(&mut self, key: String, value: String, at: Instant, max: usize) {
+        self.remove(&key);
+        while self.map.len() >= max {
+            let Some((_, victim)) = self.by_expiry.pop_first() else {
+                break;
+            };
+            self.map.remove(&victim);
+        }
+        self.by_expiry.insert((at, key.clone()));
+        self.map.insert(key, (value, at));
+    }
+}
+
+impl MemoryKv {
+    fn new(max_entries: usize) -> Self {
+        Self {
+            max_entries: max_entries.max(1),
+            inner: Mutex::new(MemoryInner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic while holding this lock cannot leave the map half-updated in a way that
+        // matters (worst case a stale entry), so recover instead of propagating the poison.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, key: String, value: &str, ttl: Duration, only_if_absent: bool) -> bool {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.purge(now);
+        if only_if_absent && inner.map.contains_key(&key) {
+            return false;
+        }
+        inner.insert(key, value.to_owned(), now + ttl, self.max_entries);
+        true
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        let mut inner = self.lock();
+        inner.purge(Instant::now());
+        inner.map.get(key).map(|(v, _)| v.clone())
+    }
+
+    fn del(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn incr(&self, key: String, ttl: Duration) -> i64 {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.purge(now);
+        let (next, at) = match inner.map.get(&key) {
+            Some((v, at)) => (v.parse::<i64>().unwrap_or(0).saturating_add(1), *at),
+            None => (1, now + ttl),
+        };
+        inner.insert(key, next.to_string(), at, self.max_entries);
+        next
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_semantics_match_redis() {
+        let kv = Kv::in_memory("t:", 10);
+        let ttl = Duration::from_secs(60);
+        assert!(kv.set_nx("a", "1", ttl).await.unwrap());
+        assert!(!kv.set_nx("a", "2", ttl).await.unwrap());
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some("1"));
+        kv.set("a", "3", ttl).await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap().as_deref(), Some("3"));
+        kv.del("a").await.unwrap();
+        assert_eq!(kv.get("a").await.unwrap(), None);
+        assert_eq!(kv.incr("c", ttl).await.unwrap(), 1);
+        assert_eq!(kv.incr("c", ttl).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn memory_entries_expire() {
+        let kv = Kv::in_memory("t:", 10);
+        assert!(
+            kv.set_nx("a", "1", Duration::from_millis(20))
+                .await
+                .unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(kv.get("a").await.unwrap(), None);
+        assert!(kv.set_nx("a", "1", Duration::from_secs(1)).await.unwrap());
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let m = MemoryKv::new(100);
+        for i in 0..10_000 {
+            m.set(format!("k{i}"), "v", Duration::from_secs(3600), true);
+        }
+        assert_eq!(m.len(), 100);
+        assert_eq!(m.lock().by_expiry.len(), 100);
+    }
+}

@@ -1,0 +1,53 @@
+//! The main menu, /start and help.
+
+use teloxide::types::Message;
+
+use crate::telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui};
+
+/// `/start`: the user is registered by now; greet them with the main menu.
+pub async fn start(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
+    let text = (ctx.t().welcome)(&ctx.user.first_name);
+    ui::send(ctx.bot(), ctx.chat, &text, keyboards::main_menu(ctx.t())).await?;
+    Ok(())
+}
+
+/// The main menu, in place of `origin` when there is one.
+pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    ui::show(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        t.main_menu,
+        keyboards::main_menu(t),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What the bot does and its commands.
+pub async fn help(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    ui::show(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        t.help,
+        keyboards::back_to_menu(t),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A message the bot has no use for: a hint and the way back to the menu.
+pub async fn unknown_text(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    ui::send(
+        ctx.bot(),
+        ctx.chat,
+        t.unknown_text,
+        keyboards::back_to_menu(t),
+    )
+    .await?;
+    Ok(())
+}

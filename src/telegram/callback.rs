@@ -1,0 +1,139 @@
+//! The callback-data codec: the single source of truth for every inline button's payload.
+//!
+//! Buttons carry at most 64 bytes. Ids inside are only hints: handlers always re-check that the
+//! object belongs to the user pressing the button. Strings used by the Python bot's old messages
+//! (`my_gallery`, `gallery_main`, `back_to_main`, `generation_status:<id>`) still parse, so
+//! buttons in existing chats keep working.
+
+/// Telegram's limit on `callback_data`, in bytes.
+pub const MAX_BYTES: usize = 64;
+
+/// Every action an inline button can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Callback {
+    MainMenu,
+    Help,
+    CreateImage,
+    Avatars,
+    Gallery,
+    Balance,
+    /// Status of one generation; the id is checked against the presser.
+    GenerationStatus(i64),
+}
+
+impl Callback {
+    /// The payload to put in a button.
+    #[must_use]
+    pub fn encode(self) -> String {
+        match self {
+            Self::MainMenu => "main_menu".into(),
+            Self::Help => "main_help".into(),
+            Self::CreateImage => "generation_menu".into(),
+            Self::Avatars => "avatar_menu".into(),
+            Self::Gallery => "my_gallery".into(),
+            Self::Balance => "balance".into(),
+            Self::GenerationStatus(id) => format!("generation_status:{id}"),
+        }
+    }
+
+    /// Parses a payload; `None` for anything unknown, malformed or oversized.
+    #[must_use]
+    pub fn parse(data: &str) -> Option<Self> {
+        if data.len() > MAX_BYTES {
+            return None;
+        }
+        let (name, arg) = match data.split_once(':') {
+            Some((name, arg)) => (name, Some(arg)),
+            None => (data, None),
+        };
+        let simple = match name {
+            "main_menu" | "back_to_main" => Some(Self::MainMenu),
+            "main_help" => Some(Self::Help),
+            "generation_menu" => Some(Self::CreateImage),
+            "avatar_menu" => Some(Self::Avatars),
+            "my_gallery" | "gallery_main" => Some(Self::Gallery),
+            "balance" => Some(Self::Balance),
+            _ => None,
+        };
+        match (simple, arg) {
+            (Some(cb), None) => Some(cb),
+            (Some(_), Some(_)) => None,
+            (None, Some(arg)) => match name {
+                "generation_status" => parse_id(arg).map(Self::GenerationStatus),
+                _ => None,
+            },
+            (None, None) => None,
+        }
+    }
+
+    /// One example of every variant, with the longest arguments: the codec's tests walk it.
+    #[must_use]
+    pub fn examples() -> Vec<Self> {
+        vec![
+            Self::MainMenu,
+            Self::Help,
+            Self::CreateImage,
+            Self::Avatars,
+            Self::Gallery,
+            Self::Balance,
+            Self::GenerationStatus(i64::MAX),
+            Self::GenerationStatus(1),
+        ]
+    }
+}
+
+/// A database id: plain decimal digits of a positive i64 (no sign, no spaces, no leading `+`).
+fn parse_id(s: &str) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_round_trips_and_fits() {
+        for cb in Callback::examples() {
+            let data = cb.encode();
+            assert!(
+                !data.is_empty() && data.len() <= MAX_BYTES,
+                "{data} too long"
+            );
+            assert_eq!(Callback::parse(&data), Some(cb), "{data}");
+        }
+    }
+
+    #[test]
+    fn old_python_payloads_still_work() {
+        assert_eq!(Callback::parse("gallery_main"), Some(Callback::Gallery));
+        assert_eq!(Callback::parse("my_gallery"), Some(Callback::Gallery));
+        assert_eq!(Callback::parse("back_to_main"), Some(Callback::MainMenu));
+        assert_eq!(
+            Callback::parse("generation_status:42"),
+            Some(Callback::GenerationStatus(42))
+        );
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        for bad in [
+            "",
+            "nope",
+            "main_menu:1",
+            "generation_status:",
+            "generation_status:-1",
+            "generation_status:0",
+            "generation_status:+5",
+            "generation_status: 5",
+            "generation_status:99999999999999999999",
+            "generation_status:1:2",
+            "generation_status:1a",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(Callback::parse(bad), None, "{bad:?}");
+        }
+    }
+}

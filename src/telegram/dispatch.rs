@@ -1,0 +1,163 @@
+//! The one place updates are routed: commands and texts to message handlers, callback data
+//! (decoded by the codec) to feature handlers. Every callback query gets exactly one answer.
+
+use entity::user;
+use teloxide::{
+    Bot,
+    types::{CallbackQuery, ChatId, Message, Update, UpdateKind, User},
+};
+
+use crate::{
+    app::AppState,
+    i18n::{Lang, Texts},
+    menu,
+    telegram::{callback::Callback, error::HandlerError, ui},
+    users,
+};
+
+/// What every handler needs: who is talking, in which chat and language.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub user: user::Model,
+    pub lang: Lang,
+    pub chat: ChatId,
+}
+
+impl<'a> Ctx<'a> {
+    /// Registers (or refreshes) the user; this is also the update's first database touch, so a
+    /// database outage surfaces here as a retryable error.
+    async fn new(state: &'a AppState, from: &User, chat: ChatId) -> Result<Self, HandlerError> {
+        let user = users::upsert(&state.db, from).await?;
+        let lang = Lang::from_code(user.language_code.as_deref());
+        Ok(Self {
+            state,
+            user,
+            lang,
+            chat,
+        })
+    }
+
+    #[must_use]
+    pub fn t(&self) -> &'static Texts {
+        self.lang.texts()
+    }
+
+    pub fn bot(&self) -> &Bot {
+        &self.state.bot
+    }
+}
+
+/// A label for metrics: which kind of update this is.
+#[must_use]
+pub fn kind_label(update: &Update) -> &'static str {
+    match &update.kind {
+        UpdateKind::Message(_) => "message",
+        UpdateKind::EditedMessage(_) => "edited_message",
+        UpdateKind::CallbackQuery(_) => "callback_query",
+        UpdateKind::PreCheckoutQuery(_) => "pre_checkout_query",
+        UpdateKind::MyChatMember(_) => "my_chat_member",
+        UpdateKind::Error(_) => "unknown",
+        _ => "other",
+    }
+}
+
+/// Handles one update to completion.
+pub async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError> {
+    match update.kind {
+        UpdateKind::Message(message) => on_message(state, &message).await,
+        UpdateKind::CallbackQuery(query) => on_callback(state, &query).await,
+        _ => Ok(()),
+    }
+}
+
+/// Slash commands the bot understands.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Start,
+    Help,
+    Menu,
+}
+
+impl Command {
+    /// `/start`, `/start payload`, `/help@aisha_bot` ...; `None` for anything else.
+    fn parse(text: &str) -> Option<Self> {
+        let word = text
+            .trim_start()
+            .strip_prefix('/')?
+            .split_whitespace()
+            .next()?;
+        let name = word.split('@').next()?;
+        match name.to_ascii_lowercase().as_str() {
+            "start" => Some(Self::Start),
+            "help" => Some(Self::Help),
+            "menu" => Some(Self::Menu),
+            _ => None,
+        }
+    }
+}
+
+async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerError> {
+    // Aisha is a private-chat bot; group chatter is not addressed to it.
+    if !message.chat.is_private() {
+        return Ok(());
+    }
+    let Some(from) = message.from.as_ref().filter(|u| !u.is_bot) else {
+        return Ok(());
+    };
+    let ctx = Ctx::new(state, from, message.chat.id).await?;
+    match message.text().and_then(Command::parse) {
+        Some(Command::Start) => menu::start(&ctx).await,
+        Some(Command::Help) => menu::help(&ctx, None).await,
+        Some(Command::Menu) => menu::show(&ctx, None).await,
+        None => menu::unknown_text(&ctx).await,
+    }
+}
+
+async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), HandlerError> {
+    let chat = query
+        .message
+        .as_ref()
+        .map_or(ChatId(i64::try_from(query.from.id.0).unwrap_or(0)), |m| {
+            m.chat().id
+        });
+    let ctx = Ctx::new(state, &query.from, chat).await?;
+    let Some(action) = query.data.as_deref().and_then(Callback::parse) else {
+        ui::answer(ctx.bot(), query, Some(ctx.t().unknown_callback), true).await?;
+        return Ok(());
+    };
+    let origin = query.regular_message();
+    match action {
+        Callback::MainMenu => {
+            ui::answer(ctx.bot(), query, None, false).await?;
+            menu::show(&ctx, origin).await
+        }
+        Callback::Help => {
+            ui::answer(ctx.bot(), query, None, false).await?;
+            menu::help(&ctx, origin).await
+        }
+        Callback::CreateImage
+        | Callback::Avatars
+        | Callback::Gallery
+        | Callback::Balance
+        | Callback::GenerationStatus(_) => {
+            ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await?;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(Command::parse("/start"), Some(Command::Start));
+        assert_eq!(Command::parse("/start ref_42"), Some(Command::Start));
+        assert_eq!(Command::parse("  /HELP@aisha_bot"), Some(Command::Help));
+        assert_eq!(Command::parse("/menu"), Some(Command::Menu));
+        assert_eq!(Command::parse("start"), None);
+        assert_eq!(Command::parse("/"), None);
+        assert_eq!(Command::parse("/unknown"), None);
+    }
+}

@@ -1,0 +1,23 @@
+//! Everything Telegram-facing: the Bot API client, update routing, the callback-data codec,
+//! keyboards, screen helpers and the webhook set-up commands.
+
+pub mod callback;
+pub mod dispatch;
+pub mod error;
+pub mod keyboards;
+pub mod setup;
+pub mod ui;
+
+use teloxide::Bot;
+use url::Url;
+
+/// A Bot API client on the shared HTTP client. `api_url` must have no trailing slash: teloxide
+/// appends `bot<token>/<Method>` as path segments.
+pub fn bot(token: &str, api_url: &Url, client: reqwest::Client) -> Bot {
+    let mut url = api_url.clone();
+    if url.path().ends_with('/') && url.path() != "/" {
+        let trimmed = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&trimmed);
+    }
+    Bot::with_client(token, client).set_api_url(url)
+}
