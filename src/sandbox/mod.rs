@@ -1,20 +1,110 @@
-//! TEMPORARY placeholder with the sandbox's interface; replaced by the real emulator.
-use axum::Router;
+//! In-memory Telegram Bot API emulator ("sandbox").
+//!
+//! It lets the bot run end to end without Telegram: the bot talks to
+//! `/sandbox/bot<token>/<method>` as if it were `api.telegram.org`, while tests
+//! or a developer UI play the users through `/sandbox/users/...`, which turns
+//! their actions into real webhook updates. Everything lives in one mutex-guarded
+//! [`State`]; the lock is never held across an `.await`.
+
+mod botapi;
+mod params;
+mod text;
+mod users;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{DefaultBodyLimit, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use text::Formatted;
+
+/// How the sandbox is set up by the application.
 pub struct SandboxConfig {
+    /// The only token the fake Bot API accepts.
     pub token: String,
+    /// Start with Telegram-like flood limits on the send-family methods.
     pub rate_limits: bool,
 }
+
+/// Handle to one sandbox; cheap to clone, all clones share the same state.
 #[derive(Clone)]
-pub struct Sandbox;
+pub struct Sandbox {
+    shared: Arc<Shared>,
+}
+
 impl Sandbox {
-    #[must_use]
-    pub fn new(_c: SandboxConfig) -> Self {
-        Self
+    pub fn new(config: SandboxConfig) -> Self {
+        let bot_id = config
+            .token
+            .split(':')
+            .next()
+            .and_then(|id| id.parse::<i64>().ok())
+            .unwrap_or(1);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        let shared = Shared {
+            token: config.token,
+            bot_id,
+            rate_limits: AtomicBool::new(config.rate_limits),
+            http,
+            answered: tokio::sync::Notify::new(),
+            state: Mutex::new(State::default()),
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
     }
+
+    /// All routes, already under the `/sandbox` prefix, state applied, with
+    /// its own 50 MiB body limit (photo uploads exceed axum's 2 MiB default).
+    ///
+    /// The Bot API is served both at `/sandbox/bot<token>/<method>` and at
+    /// `/sandbox//bot<token>/<method>`: teloxide appends path segments, so an
+    /// api url with a trailing slash (`.../sandbox/`) yields the double slash.
     pub fn router(&self) -> Router {
+        let bot_api = || get(botapi::handle).post(botapi::handle);
         Router::new()
+            .route("/sandbox/{bot_token}/{method}", bot_api())
+            .route("/sandbox//{bot_token}/{method}", bot_api())
+            .route("/sandbox/users/{id}/messages", post(users::send_message))
+            .route("/sandbox/users/{id}/press", post(users::press))
+            .route("/sandbox/users/{id}/chat", get(users::chat))
+            .route(
+                "/sandbox/updates/{update_id}/redeliver",
+                post(users::redeliver),
+            )
+            .route("/sandbox/faults", post(add_faults).delete(clear_faults))
+            .route("/sandbox/config", post(set_config))
+            .route("/sandbox/calls", get(list_calls).delete(clear_calls))
+            .route("/sandbox/webhook", get(get_webhook))
+            .route("/sandbox/commands", get(list_commands))
+            .with_state(self.shared.clone())
+            .layer(DefaultBodyLimit::max(50 * 1024 * 1024))
     }
-    pub fn set_webhook(&self, _url: String, _secret: Option<String>) {}
+
+    /// Embedded mode: where user actions post updates (like a setWebhook call).
+    pub fn set_webhook(&self, url: String, secret_token: Option<String>) {
+        self.shared.lock().webhook = Some(Webhook {
+            url,
+            secret_token,
+            allowed_updates: None,
+            max_connections: 40,
+            drop_pending_updates: false,
+        });
+    }
+
+    /// Standalone fake Telegram on its own listener until `shutdown` resolves.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -24,4 +114,352 @@ impl Sandbox {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// Immutable configuration plus the mutable [`State`].
+pub(crate) struct Shared {
+    token: String,
+    bot_id: i64,
+    rate_limits: AtomicBool,
+    /// One client for all webhook deliveries (connection reuse, 60 s timeout).
+    http: reqwest::Client,
+    /// Woken on every answerCallbackQuery so a pending `press` can pick it up.
+    answered: tokio::sync::Notify,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    /// Locks the state; a poisoned lock is still usable since every
+    /// mutation is completed before anything can panic.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bot_user(&self) -> Value {
+        json!({"id": self.bot_id, "is_bot": true, "first_name": "Aisha Sandbox", "username": "aisha_sandbox_bot"})
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    webhook: Option<Webhook>,
+    chats: HashMap<i64, Chat>,
+    files: HashMap<String, Photo>,
+    callbacks: HashMap<String, Callback>,
+    /// Every update ever posted, kept for redelivery.
+    updates: HashMap<i64, Value>,
+    last_update_id: i64,
+    file_counter: u64,
+    calls: Vec<Value>,
+    faults: Vec<Fault>,
+    /// setMyCommands calls in order; the last matching one is the current list.
+    commands: Vec<Value>,
+    /// Send-family timestamps of the last second, for the global 30/s limit.
+    recent_sends: VecDeque<Instant>,
+}
+
+impl State {
+    fn next_update_id(&mut self) -> i64 {
+        self.last_update_id += 1;
+        self.last_update_id
+    }
+}
+
+#[derive(Clone, serde::Serialize)]
+pub(crate) struct Webhook {
+    url: String,
+    secret_token: Option<String>,
+    allowed_updates: Option<Vec<String>>,
+    max_connections: i64,
+    drop_pending_updates: bool,
+}
+
+impl Webhook {
+    /// Telegram only delivers update kinds listed in `allowed_updates` (if set).
+    fn wants(&self, kind: &str) -> bool {
+        match &self.allowed_updates {
+            Some(list) if !list.is_empty() => list.iter().any(|k| k == kind),
+            _ => true,
+        }
+    }
+}
+
+/// A private chat; its id equals the user's id.
+pub(crate) struct Chat {
+    user: UserProfile,
+    messages: Vec<Msg>,
+    last_message_id: i64,
+    chat_instance: String,
+    callback_answers: Vec<Value>,
+    chat_actions: Vec<String>,
+    last_send: Option<Instant>,
+}
+
+impl Chat {
+    fn new(id: i64) -> Self {
+        Self {
+            user: UserProfile {
+                id,
+                first_name: format!("User {id}"),
+                ..UserProfile::default()
+            },
+            messages: Vec::new(),
+            last_message_id: 0,
+            chat_instance: rand::random::<i64>().unsigned_abs().to_string(),
+            callback_answers: Vec::new(),
+            chat_actions: Vec::new(),
+            last_send: None,
+        }
+    }
+
+    /// Appends a message with the next per-chat id (shared by user and bot).
+    fn push(&mut self, mut msg: Msg) -> &Msg {
+        self.last_message_id += 1;
+        msg.id = self.last_message_id;
+        msg.date = now();
+        self.messages.push(msg);
+        &self.messages[self.messages.len() - 1]
+    }
+
+    fn find_mut(&mut self, id: i64) -> Option<&mut Msg> {
+        self.messages.iter_mut().find(|m| m.id == id && !m.deleted)
+    }
+
+    fn chat_json(&self) -> Value {
+        let u = &self.user;
+        let mut chat = json!({"id": u.id, "type": "private", "first_name": u.first_name});
+        if let Some(v) = &u.last_name {
+            chat["last_name"] = json!(v);
+        }
+        if let Some(v) = &u.username {
+            chat["username"] = json!(v);
+        }
+        chat
+    }
+}
+
+#[derive(Clone, Default, serde::Serialize)]
+pub(crate) struct UserProfile {
+    id: i64,
+    is_bot: bool,
+    first_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language_code: Option<String>,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Msg {
+    id: i64,
+    from_bot: bool,
+    date: i64,
+    text: Option<Formatted>,
+    caption: Option<Formatted>,
+    photo: Option<Photo>,
+    media_group_id: Option<String>,
+    /// Rows of inline keyboard buttons; `None` when there is no keyboard.
+    keyboard: Option<Value>,
+    edit_date: Option<i64>,
+    deleted: bool,
+}
+
+impl Msg {
+    /// The Bot API `Message` object, as the bot (and teloxide) expects it.
+    fn to_json(&self, chat: &Chat, bot_user: &Value) -> Value {
+        let from = if self.from_bot {
+            bot_user.clone()
+        } else {
+            json!(chat.user)
+        };
+        let mut m = json!({"message_id": self.id, "from": from, "chat": chat.chat_json(), "date": self.date});
+        if let Some(t) = &self.text {
+            m["text"] = json!(t.text);
+            if !t.entities.is_empty() {
+                m["entities"] = json!(t.entities);
+            }
+        }
+        if let Some(p) = &self.photo {
+            m["photo"] = json!([{"file_id": p.file_id, "file_unique_id": p.file_unique_id,
+                "file_size": p.size, "width": p.width, "height": p.height}]);
+        }
+        if let Some(c) = &self.caption {
+            m["caption"] = json!(c.text);
+            if !c.entities.is_empty() {
+                m["caption_entities"] = json!(c.entities);
+            }
+        }
+        if let Some(g) = &self.media_group_id {
+            m["media_group_id"] = json!(g);
+        }
+        if let Some(k) = &self.keyboard {
+            m["reply_markup"] = json!({ "inline_keyboard": k });
+        }
+        if let Some(d) = self.edit_date {
+            m["edit_date"] = json!(d);
+        }
+        m
+    }
+}
+
+/// A photo known to the sandbox, reusable by its `file_id`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Photo {
+    file_id: String,
+    file_unique_id: String,
+    width: u32,
+    height: u32,
+    size: u64,
+    /// Set when the bot sent the photo by URL (never fetched).
+    url: Option<String>,
+}
+
+/// A callback query delivered to the bot and, once answered, the answer.
+pub(crate) struct Callback {
+    chat_id: i64,
+    answer: Option<Value>,
+}
+
+/// A queued fault, consumed by matching Bot API calls.
+#[derive(Clone, Deserialize)]
+pub(crate) struct Fault {
+    method: String,
+    error_code: Option<u16>,
+    retry_after: Option<u64>,
+    description: Option<String>,
+    #[serde(default = "one")]
+    times: u32,
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A Bot API error with Telegram's status, wording and optional retry hint.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    code: u16,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(code: u16, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+
+    fn not_found() -> Self {
+        Self::new(404, "Not Found: method not found")
+    }
+
+    fn bad(msg: &str) -> Self {
+        Self {
+            code: 400,
+            description: format!("Bad Request: {msg}"),
+            retry_after: None,
+        }
+    }
+
+    fn too_many(retry_after: u64) -> Self {
+        Self {
+            code: 429,
+            description: format!("Too Many Requests: retry after {retry_after}"),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    fn body(&self) -> Value {
+        let mut body =
+            json!({"ok": false, "error_code": self.code, "description": self.description});
+        if let Some(secs) = self.retry_after {
+            body["parameters"] = json!({ "retry_after": secs });
+        }
+        body
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Error answer of the sandbox's own (non Bot API) endpoints: `{"error": "..."}`.
+pub(crate) struct JsonError(StatusCode, String);
+
+impl JsonError {
+    fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Self(status, msg.into())
+    }
+}
+
+impl IntoResponse for JsonError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// Parses a JSON request body, answering 400 with a JSON error when it is invalid.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, JsonError> {
+    serde_json::from_slice(body)
+        .map_err(|e| JsonError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+type Sh = AxState<Arc<Shared>>;
+
+/// Accepts one fault object or an array of them.
+async fn add_faults(AxState(sh): Sh, body: Bytes) -> Result<Json<Value>, JsonError> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(Fault),
+        Many(Vec<Fault>),
+    }
+    let faults = match parse_body::<OneOrMany>(&body)? {
+        OneOrMany::One(f) => vec![f],
+        OneOrMany::Many(v) => v,
+    };
+    let mut st = sh.lock();
+    st.faults.extend(faults.into_iter().filter(|f| f.times > 0));
+    Ok(Json(json!({ "queued": st.faults.len() })))
+}
+
+async fn clear_faults(AxState(sh): Sh) -> Json<Value> {
+    sh.lock().faults.clear();
+    Json(json!({ "ok": true }))
+}
+
+async fn set_config(AxState(sh): Sh, body: Bytes) -> Result<Json<Value>, JsonError> {
+    #[derive(Deserialize)]
+    struct Config {
+        rate_limits: bool,
+    }
+    let config = parse_body::<Config>(&body)?;
+    sh.rate_limits.store(config.rate_limits, Ordering::Relaxed);
+    Ok(Json(json!({ "rate_limits": config.rate_limits })))
+}
+
+async fn list_calls(AxState(sh): Sh) -> Json<Value> {
+    Json(Value::Array(sh.lock().calls.clone()))
+}
+
+async fn clear_calls(AxState(sh): Sh) -> Json<Value> {
+    sh.lock().calls.clear();
+    Json(json!({ "ok": true }))
+}
+
+async fn get_webhook(AxState(sh): Sh) -> Json<Value> {
+    Json(json!(sh.lock().webhook))
+}
+
+async fn list_commands(AxState(sh): Sh) -> Json<Value> {
+    Json(Value::Array(sh.lock().commands.clone()))
 }

@@ -1,0 +1,284 @@
+//! The user-facing half: simulated people in private chats.
+//!
+//! A user action becomes a real Bot API `Update` posted to the webhook, and
+//! the endpoint waits for the bot's webhook response so callers can assert on
+//! what the bot did right after. The chat view shows the conversation the way
+//! a Telegram client would (deleted messages hidden, edits applied).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::text::{Formatted, utf16_len};
+use super::{Callback, Chat, JsonError, Msg, Shared, Webhook, parse_body};
+
+type Sh = AxState<Arc<Shared>>;
+
+fn parse_id(raw: &str) -> Result<i64, JsonError> {
+    let id = raw.parse::<i64>().ok().filter(|id| *id > 0);
+    id.ok_or_else(|| {
+        JsonError::new(
+            StatusCode::BAD_REQUEST,
+            "user id must be a positive integer",
+        )
+    })
+}
+
+fn no_webhook() -> JsonError {
+    JsonError::new(
+        StatusCode::CONFLICT,
+        "no webhook is set: call setWebhook first",
+    )
+}
+
+fn not_found(what: &str) -> JsonError {
+    JsonError::new(StatusCode::NOT_FOUND, what)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UserMessage {
+    text: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    username: Option<String>,
+    language_code: Option<String>,
+}
+
+/// `POST /sandbox/users/{id}/messages`: the user writes to the bot.
+pub(crate) async fn send_message(
+    AxState(sh): Sh,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, JsonError> {
+    let id = parse_id(&id)?;
+    let req = parse_body::<UserMessage>(&body)?;
+    if req.text.trim().is_empty() || utf16_len(&req.text) > 4096 {
+        let msg = "text must be 1..=4096 UTF-16 code units";
+        return Err(JsonError::new(StatusCode::BAD_REQUEST, msg));
+    }
+    let (webhook, reply, update) = {
+        let mut st = sh.lock();
+        let webhook = st.webhook.clone().ok_or_else(no_webhook)?;
+        let update_id = st.next_update_id();
+        let chat = st.chats.entry(id).or_insert_with(|| Chat::new(id));
+        let user = &mut chat.user;
+        if let Some(v) = req.first_name {
+            user.first_name = v;
+        }
+        user.last_name = req.last_name.or(user.last_name.take());
+        user.username = req.username.or(user.username.take());
+        user.language_code = req.language_code.or(user.language_code.take());
+        let text = Formatted {
+            text: req.text,
+            entities: Vec::new(),
+        };
+        let msg = chat
+            .push(Msg {
+                text: Some(text),
+                ..Msg::default()
+            })
+            .clone();
+        let message = msg.to_json(chat, &sh.bot_user());
+        let update = json!({ "update_id": update_id, "message": message });
+        st.updates.insert(update_id, update.clone());
+        let reply = json!({ "update_id": update_id, "message_id": msg.id });
+        (webhook, reply, update)
+    };
+    Ok(deliver_and_reply(&sh, &webhook, "message", &update, reply).await)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Press {
+    message_id: i64,
+    callback_data: Option<String>,
+    /// How long to wait for answerCallbackQuery after the webhook returned,
+    /// for bots that answer asynchronously (teloxide's listener acks first).
+    wait_answer_ms: Option<u64>,
+}
+
+/// `POST /sandbox/users/{id}/press`: the user taps an inline button. The data
+/// is not checked against the keyboard: a modified client can send anything.
+pub(crate) async fn press(
+    AxState(sh): Sh,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, JsonError> {
+    let id = parse_id(&id)?;
+    let req = parse_body::<Press>(&body)?;
+    let (webhook, query_id, update) = {
+        let mut st = sh.lock();
+        let chat = st
+            .chats
+            .get_mut(&id)
+            .ok_or_else(|| not_found("unknown user"))?;
+        let msg = chat
+            .find_mut(req.message_id)
+            .filter(|m| m.from_bot)
+            .cloned();
+        let msg = msg.ok_or_else(|| not_found("no such bot message in this chat"))?;
+        let message = msg.to_json(chat, &sh.bot_user());
+        let mut query =
+            json!({"from": chat.user, "chat_instance": chat.chat_instance, "message": message});
+        if let Some(data) = req.callback_data {
+            query["data"] = json!(data);
+        }
+        let webhook = st.webhook.clone().ok_or_else(no_webhook)?;
+        let update_id = st.next_update_id();
+        let query_id = format!("{}{update_id:06}", rand::random::<u32>());
+        query["id"] = json!(query_id);
+        let callback = Callback {
+            chat_id: id,
+            answer: None,
+        };
+        st.callbacks.insert(query_id.clone(), callback);
+        let update = json!({ "update_id": update_id, "callback_query": query });
+        st.updates.insert(update_id, update.clone());
+        (webhook, query_id, update)
+    };
+    let status = deliver(&sh, &webhook, "callback_query", &update)
+        .await
+        .map_err(|e| JsonError::new(StatusCode::BAD_GATEWAY, e))?;
+    let grace = Duration::from_millis(req.wait_answer_ms.unwrap_or(1000));
+    let answer = match status {
+        Some(_) => wait_for_answer(&sh, &query_id, grace).await,
+        None => Value::Null,
+    };
+    Ok(Json(json!({
+        "update_id": update["update_id"],
+        "callback_query_id": query_id,
+        "webhook_status": status,
+        "answer": answer,
+    }))
+    .into_response())
+}
+
+/// The bot's answer to `query_id`, waiting up to `grace` for it to arrive.
+async fn wait_for_answer(sh: &Shared, query_id: &str, grace: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + grace;
+    loop {
+        // Register interest before looking, so an answer in between is not missed.
+        let notified = sh.answered.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(answer) = sh
+            .lock()
+            .callbacks
+            .get(query_id)
+            .and_then(|c| c.answer.clone())
+        {
+            return answer;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Value::Null;
+        }
+    }
+}
+
+/// `GET /sandbox/users/{id}/chat`: the conversation as the user sees it.
+pub(crate) async fn chat(AxState(sh): Sh, Path(id): Path<String>) -> Result<Response, JsonError> {
+    let id = parse_id(&id)?;
+    let st = sh.lock();
+    let chat = st.chats.get(&id).ok_or_else(|| not_found("unknown user"))?;
+    let messages: Vec<Value> = chat
+        .messages
+        .iter()
+        .filter(|m| !m.deleted)
+        .map(|m| {
+            let buttons = m.keyboard.as_ref().and_then(Value::as_array).map_or_else(Vec::new, |rows| {
+                rows.iter()
+                    .map(|row| {
+                        let row = row.as_array().map_or(&[][..], Vec::as_slice);
+                        row.iter().map(|b| json!({"text": b["text"], "callback_data": b["callback_data"]})).collect()
+                    })
+                    .collect::<Vec<Vec<Value>>>()
+            });
+            json!({
+                "message_id": m.id,
+                "from_bot": m.from_bot,
+                "date": m.date,
+                "text": m.text.as_ref().map(|t| &t.text),
+                "caption": m.caption.as_ref().map(|c| &c.text),
+                "photo": m.photo.as_ref().map(|p| json!({"file_id": p.file_id, "width": p.width,
+                    "height": p.height, "file_size": p.size, "url": p.url})),
+                "media_group_id": m.media_group_id,
+                "buttons": buttons,
+                "edited": m.edit_date.is_some(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "user": chat.user,
+        "messages": messages,
+        "callback_answers": chat.callback_answers,
+        "chat_actions": chat.chat_actions,
+    }))
+    .into_response())
+}
+
+/// `POST /sandbox/updates/{update_id}/redeliver`: Telegram retrying an update.
+pub(crate) async fn redeliver(
+    AxState(sh): Sh,
+    Path(update_id): Path<String>,
+) -> Result<Response, JsonError> {
+    let (webhook, update) = {
+        let st = sh.lock();
+        let update = update_id
+            .parse::<i64>()
+            .ok()
+            .and_then(|id| st.updates.get(&id).cloned());
+        let update = update.ok_or_else(|| not_found("unknown update"))?;
+        let webhook = st.webhook.clone().ok_or_else(no_webhook)?;
+        (webhook, update)
+    };
+    let kind = if update.get("message").is_some() {
+        "message"
+    } else {
+        "callback_query"
+    };
+    Ok(deliver_and_reply(&sh, &webhook, kind, &update, json!({})).await)
+}
+
+/// Delivers `update` and merges `webhook_status` into `reply` (502 on transport failure).
+async fn deliver_and_reply(
+    sh: &Shared,
+    webhook: &Webhook,
+    kind: &str,
+    update: &Value,
+    mut reply: Value,
+) -> Response {
+    match deliver(sh, webhook, kind, update).await {
+        Ok(status) => {
+            reply["webhook_status"] = json!(status);
+            Json(reply).into_response()
+        }
+        Err(e) => {
+            reply["error"] = json!(format!("webhook delivery failed: {e}"));
+            (StatusCode::BAD_GATEWAY, Json(reply)).into_response()
+        }
+    }
+}
+
+/// Posts one update like Telegram does; `Ok(None)` when `allowed_updates` filters it out.
+async fn deliver(
+    sh: &Shared,
+    webhook: &Webhook,
+    kind: &str,
+    update: &Value,
+) -> Result<Option<u16>, String> {
+    if !webhook.wants(kind) {
+        return Ok(None);
+    }
+    let mut req = sh.http.post(&webhook.url).json(update);
+    if let Some(secret) = &webhook.secret_token {
+        req = req.header("X-Telegram-Bot-Api-Secret-Token", secret);
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    Ok(Some(resp.status().as_u16()))
+}

@@ -1,0 +1,14 @@
+//! The black-box test suite: one binary, so the crate is linked once.
+//!
+//! Every test starts the real application on port 0 with the sandbox as Telegram, drives it the
+//! way Telegram would, and asserts on what the sandbox received and on the database. Tests that
+//! take a `Storage` run twice: on the embedded default (SQLite + in-process cache) and on the
+//! production path (PostgreSQL + Redis, a database and key prefix of their own).
+
+mod helpers;
+
+mod health;
+mod menu;
+mod sandbox;
+mod shutdown;
+mod webhook;

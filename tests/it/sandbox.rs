@@ -1,0 +1,643 @@
+//! Integration tests for the Telegram sandbox: a real teloxide `Bot` talks to
+//! the standalone sandbox, and a tiny axum webhook receiver checks that every
+//! posted update is something teloxide can parse.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aisha::sandbox::{Sandbox, SandboxConfig};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use teloxide::payloads::setters::*;
+use teloxide::prelude::*;
+use teloxide::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto, ParseMode,
+    UpdateKind,
+};
+use teloxide::{ApiError, RequestError};
+
+const TOKEN: &str = "4242:sandbox-test-token";
+const SECRET: &str = "s3cret_token";
+
+/// One update as the webhook receiver saw it.
+struct Received {
+    secret: Option<String>,
+    body: String,
+    kind: &'static str,
+}
+
+#[derive(Clone)]
+struct Hook {
+    bot: Bot,
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+/// Webhook receiver playing the bot: parses with teloxide, answers callbacks.
+async fn hook(State(h): State<Hook>, headers: HeaderMap, body: String) -> StatusCode {
+    let secret = headers
+        .get("x-telegram-bot-api-secret-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let kind = match serde_json::from_str::<Update>(&body).map(|u| u.kind) {
+        Ok(UpdateKind::Message(_)) => "message",
+        Ok(UpdateKind::CallbackQuery(q)) => {
+            if q.data.as_deref() != Some("silent") {
+                let text = format!("got {}", q.data.unwrap_or_default());
+                let answer = h
+                    .bot
+                    .answer_callback_query(q.id)
+                    .text(text)
+                    .show_alert(true);
+                if answer.await.is_err() {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+            }
+            "callback_query"
+        }
+        Ok(UpdateKind::Error(_)) => "error",
+        Ok(_) => "other",
+        Err(_) => "unparseable",
+    };
+    h.log.lock().unwrap().push(Received { secret, body, kind });
+    StatusCode::OK
+}
+
+struct Env {
+    base: String,
+    bot: Bot,
+    http: reqwest::Client,
+    hook_url: String,
+    log: Arc<Mutex<Vec<Received>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Env {
+    async fn start(rate_limits: bool) -> Env {
+        let sandbox = Sandbox::new(SandboxConfig {
+            token: TOKEN.into(),
+            rate_limits,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(sandbox.serve(listener, async {
+            stopped.await.ok();
+        }));
+        let api = reqwest::Url::parse(&format!("{base}/sandbox/")).unwrap();
+        let bot = Bot::new(TOKEN).set_api_url(api);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = Hook {
+            bot: bot.clone(),
+            log: log.clone(),
+        };
+        let app = axum::Router::new()
+            .route("/hook", post(hook))
+            .with_state(state);
+        let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hook_url = format!("http://{}/hook", hook_listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(hook_listener, app).await });
+        let http = reqwest::Client::new();
+        Env {
+            base,
+            bot,
+            http,
+            hook_url,
+            log,
+            stop: Some(stop),
+            server,
+        }
+    }
+
+    async fn with_webhook(rate_limits: bool) -> Env {
+        let env = Env::start(rate_limits).await;
+        let url = reqwest::Url::parse(&env.hook_url).unwrap();
+        env.bot.set_webhook(url).secret_token(SECRET).await.unwrap();
+        env
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await;
+        let resp = resp.unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// The user writes `text`; returns the sandbox's answer.
+    async fn say(&self, user: i64, text: &str) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/sandbox/users/{user}/messages"),
+                json!({"text": text}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn chat(&self, user: i64) -> Value {
+        let (status, body) = self.get(&format!("/sandbox/users/{user}/chat")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    fn received(&self) -> Vec<(Option<String>, String, &'static str)> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .map(|r| (r.secret.clone(), r.body.clone(), r.kind))
+            .collect()
+    }
+}
+
+/// A minimal valid PNG (grayscale, stored deflate block) of the given size.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    let mut raw = Vec::new();
+    for _ in 0..height {
+        raw.push(0); // filter: none
+        raw.extend(std::iter::repeat_n(0x80u8, width as usize));
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + byte as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend((raw.len() as u16).to_le_bytes());
+    zlib.extend((!(raw.len() as u16)).to_le_bytes());
+    zlib.extend(&raw);
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    let mut ihdr = Vec::new();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &zlib);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn keyboard(data: &str) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[InlineKeyboardButton::callback("Tap", data)]])
+}
+
+fn api_error(result: Result<impl std::fmt::Debug, RequestError>) -> String {
+    match result {
+        Err(RequestError::Api(ApiError::Unknown(text))) => text,
+        Err(RequestError::Api(e)) => e.to_string(),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn teloxide_end_to_end() {
+    let mut env = Env::with_webhook(false).await;
+    let (_, webhook) = env.get("/sandbox/webhook").await;
+    assert_eq!(webhook["url"], env.hook_url.as_str());
+    assert_eq!(webhook["secret_token"], SECRET);
+
+    let me = env.bot.get_me().await.unwrap();
+    assert_eq!(me.id.0, 4242);
+    assert_eq!(me.username(), "aisha_sandbox_bot");
+
+    // A user writes; the webhook receives a Message update with the secret.
+    let said = env.say(42, "hello").await;
+    assert_eq!(said["webhook_status"], 200);
+    assert_eq!(said["message_id"], 1);
+    let got = env.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.as_deref(), Some(SECRET));
+    assert_eq!(got[0].2, "message");
+
+    let chat = ChatId(42);
+    let text = env
+        .bot
+        .send_message(chat, "<b>Hi</b> &amp; welcome")
+        .parse_mode(ParseMode::Html);
+    let sent = text.reply_markup(keyboard("yes")).await.unwrap();
+    assert_eq!(sent.text(), Some("Hi & welcome"));
+    assert_eq!(sent.id.0, 2);
+    assert!(sent.reply_markup().is_some());
+
+    let photo = env
+        .bot
+        .send_photo(chat, InputFile::memory(png(3, 2)))
+        .caption("first");
+    let photo = photo.reply_markup(keyboard("photo")).await.unwrap();
+    let size = &photo.photo().unwrap()[0];
+    assert_eq!((size.width, size.height), (3, 2));
+    assert_eq!(photo.caption(), Some("first"));
+
+    let edited = env
+        .bot
+        .edit_message_caption(chat, photo.id)
+        .caption("second")
+        .await
+        .unwrap();
+    assert_eq!(edited.caption(), Some("second"));
+    assert!(edited.edit_date().is_some());
+
+    let file = InputFile::file_id(size.file.id.clone());
+    let media = InputMedia::Photo(InputMediaPhoto::new(file).caption("third"));
+    let replaced = env
+        .bot
+        .edit_message_media(chat, photo.id, media)
+        .await
+        .unwrap();
+    assert_eq!(replaced.photo().unwrap()[0].file.id, size.file.id);
+    assert_eq!(replaced.caption(), Some("third"));
+
+    let group = [
+        InputMedia::Photo(InputMediaPhoto::new(InputFile::memory(png(4, 4))).caption("a")),
+        InputMedia::Photo(InputMediaPhoto::new(InputFile::file_id(
+            size.file.id.clone(),
+        ))),
+    ];
+    let album = env.bot.send_media_group(chat, group).await.unwrap();
+    assert_eq!(album.len(), 2);
+    assert!(album[0].media_group_id().is_some());
+    assert_eq!(album[0].media_group_id(), album[1].media_group_id());
+    assert_eq!(album[0].photo().unwrap()[0].width, 4);
+
+    env.bot
+        .send_chat_action(chat, teloxide::types::ChatAction::Typing)
+        .await
+        .unwrap();
+
+    // The user taps a button; the receiver answers while handling it.
+    let press = json!({"message_id": sent.id.0, "callback_data": "yes"});
+    let (status, pressed) = env.post("/sandbox/users/42/press", press).await;
+    assert_eq!(status, 200, "{pressed}");
+    assert_eq!(pressed["webhook_status"], 200);
+    assert_eq!(
+        pressed["answer"],
+        json!({"text": "got yes", "show_alert": true})
+    );
+    let query_id = pressed["callback_query_id"].as_str().unwrap().to_owned();
+    // A modified client may send data that is on no button: still delivered.
+    let forged = json!({"message_id": sent.id.0, "callback_data": "silent", "wait_answer_ms": 50});
+    let (_, forged) = env.post("/sandbox/users/42/press", forged).await;
+    assert_eq!(forged["answer"], Value::Null);
+    let missing = json!({"message_id": 1, "callback_data": "x"});
+    assert_eq!(env.post("/sandbox/users/42/press", missing).await.0, 404);
+
+    // Answering the same query twice is refused.
+    let again = env.bot.answer_callback_query(query_id.into()).await;
+    assert_eq!(
+        api_error(again),
+        "Bad Request: query is too old and response timeout expired or query ID is invalid"
+    );
+
+    let kinds: Vec<_> = env.received().iter().map(|r| r.2).collect();
+    assert_eq!(kinds, ["message", "callback_query", "callback_query"]);
+    assert!(
+        env.received()
+            .iter()
+            .all(|r| r.0.as_deref() == Some(SECRET))
+    );
+
+    // Redelivery posts the byte-identical update again.
+    let first_update = said["update_id"].as_i64().unwrap();
+    let (status, re) = env
+        .post(
+            &format!("/sandbox/updates/{first_update}/redeliver"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, re["webhook_status"].as_i64()), (200, Some(200)));
+    let got = env.received();
+    let original: Value = serde_json::from_str(&got[0].1).unwrap();
+    let redelivered: Value = serde_json::from_str(&got[3].1).unwrap();
+    assert_eq!(original, redelivered);
+
+    env.bot.delete_message(chat, sent.id).await.unwrap();
+    let view = env.chat(42).await;
+    let messages = view["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4, "{view}"); // hello, photo, album x2
+    assert_eq!(messages[0]["from_bot"], false);
+    assert_eq!(messages[1]["caption"], "third");
+    assert_eq!(messages[1]["edited"], true);
+    assert_eq!(messages[1]["photo"]["width"], 3);
+    assert_eq!(messages[1]["buttons"], json!([]));
+    assert_eq!(messages[2]["media_group_id"], messages[3]["media_group_id"]);
+    assert_eq!(view["chat_actions"], json!(["typing"]));
+    assert_eq!(view["callback_answers"][0]["text"], "got yes");
+    assert_eq!(view["user"]["first_name"], "User 42");
+
+    // Graceful shutdown ends `serve`.
+    env.stop.take().unwrap().send(()).unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(5), &mut env.server).await;
+    assert!(served.unwrap().unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn telegram_rules() {
+    let env = Env::with_webhook(false).await;
+    let chat = ChatId(7);
+    let bot = &env.bot;
+    assert_eq!(
+        api_error(bot.send_message(chat, "x").await),
+        "Bad Request: chat not found"
+    );
+    let profile = json!({"text": "hi", "first_name": "Ann", "language_code": "ru"});
+    assert_eq!(env.post("/sandbox/users/7/messages", profile).await.0, 200);
+    env.say(7, "again").await; // profile fields are kept
+    let user = &env.chat(7).await["user"];
+    assert_eq!(
+        (&user["first_name"], &user["language_code"]),
+        (&json!("Ann"), &json!("ru"))
+    );
+
+    // Every supported tag parses, and teloxide understands the entities.
+    let rich = "<b>b</b><strong>s</strong><i>i</i><em>e</em><u>u</u><ins>n</ins><s>s</s>\
+            <strike>k</strike><del>d</del><span class=\"tg-spoiler\">p</span><tg-spoiler>q</tg-spoiler>\
+            <a href=\"https://e.org\">a</a><code>c</code><pre>p</pre><blockquote expandable>q</blockquote>\
+            <tg-emoji emoji-id=\"5368324170671202286\">👍</tg-emoji> &lt;&gt;&amp;&quot;&#65;&#x42;";
+    let msg = bot
+        .send_message(chat, rich)
+        .parse_mode(ParseMode::Html)
+        .await
+        .unwrap();
+    assert_eq!(msg.text(), Some("bsieunskdpqacpq👍 <>&\"AB"));
+    assert_eq!(msg.entities().unwrap().len(), 16);
+
+    let photo = InputFile::memory(png(1, 1));
+    let res = bot.send_photo(chat, photo).caption("c".repeat(1025)).await;
+    assert_eq!(api_error(res), "Bad Request: message caption is too long");
+
+    let long = "я".repeat(4097);
+    assert_eq!(
+        api_error(bot.send_message(chat, long).await),
+        "Bad Request: message is too long"
+    );
+    assert!(bot.send_message(chat, "😀".repeat(2048)).await.is_ok()); // 4096 UTF-16 units
+    let err = api_error(bot.send_message(chat, "😀".repeat(2049)).await);
+    assert_eq!(err, "Bad Request: message is too long");
+
+    for (html, expected) in [
+        (
+            "<b>bold",
+            "Can't find end tag corresponding to start tag \"b\"",
+        ),
+        (
+            "<foo>x</foo>",
+            "Unsupported start tag \"foo\" at byte offset 0",
+        ),
+        ("a < b", "Unsupported start tag \"\" at byte offset 2"),
+        (
+            "<b>x</i>",
+            "Unmatched end tag at byte offset 4, expected \"</b>\", found \"</i>\"",
+        ),
+    ] {
+        let res = bot
+            .send_message(chat, html)
+            .parse_mode(ParseMode::Html)
+            .await;
+        assert_eq!(
+            api_error(res),
+            format!("Bad Request: can't parse entities: {expected}")
+        );
+    }
+
+    let data = "d".repeat(65);
+    let res = bot
+        .send_message(chat, "k")
+        .reply_markup(keyboard(&data))
+        .await;
+    assert_eq!(api_error(res), "Bad Request: BUTTON_DATA_INVALID");
+
+    let msg = bot
+        .send_message(chat, "same")
+        .reply_markup(keyboard("k"))
+        .await
+        .unwrap();
+    let res = bot
+        .edit_message_text(chat, msg.id, "same")
+        .reply_markup(keyboard("k"))
+        .await;
+    assert!(
+        matches!(res, Err(RequestError::Api(ApiError::MessageNotModified))),
+        "{res:?}"
+    );
+    let res = bot
+        .edit_message_reply_markup(chat, msg.id)
+        .reply_markup(keyboard("k"))
+        .await;
+    assert!(
+        matches!(res, Err(RequestError::Api(ApiError::MessageNotModified))),
+        "{res:?}"
+    );
+    bot.edit_message_text(chat, msg.id, "changed")
+        .await
+        .unwrap();
+
+    let photo = bot
+        .send_photo(chat, InputFile::memory(png(1, 1)))
+        .await
+        .unwrap();
+    let res = bot.edit_message_text(chat, photo.id, "text").await;
+    assert_eq!(
+        api_error(res),
+        "Bad Request: there is no text in the message to edit"
+    );
+    let res = bot.edit_message_caption(chat, msg.id).caption("c").await;
+    assert_eq!(
+        api_error(res),
+        "Bad Request: there is no caption in the message to edit"
+    );
+    let res = bot
+        .edit_message_text(chat, teloxide::types::MessageId(999), "x")
+        .await;
+    assert!(matches!(
+        res,
+        Err(RequestError::Api(ApiError::MessageToEditNotFound))
+    ));
+    let res = bot
+        .edit_message_text(chat, teloxide::types::MessageId(1), "x")
+        .await;
+    assert!(matches!(
+        res,
+        Err(RequestError::Api(ApiError::MessageCantBeEdited))
+    ));
+    let res = bot
+        .delete_message(chat, teloxide::types::MessageId(999))
+        .await;
+    assert!(matches!(
+        res,
+        Err(RequestError::Api(ApiError::MessageToDeleteNotFound))
+    ));
+    let res = bot.answer_callback_query("nope".to_string().into()).await;
+    assert!(api_error(res).contains("query ID is invalid"));
+
+    let commands = [teloxide::types::BotCommand::new("start", "Start the bot")];
+    bot.set_my_commands(commands).await.unwrap();
+    assert_eq!(bot.get_my_commands().await.unwrap()[0].command, "start");
+    let bad = [teloxide::types::BotCommand::new("Bad-Command", "x")];
+    assert_eq!(
+        api_error(bot.set_my_commands(bad).await),
+        "Bad Request: BOT_COMMAND_INVALID"
+    );
+    let (_, recorded) = env.get("/sandbox/commands").await;
+    assert_eq!(recorded[0]["commands"][0]["command"], "start");
+}
+
+#[tokio::test]
+async fn flood_limits_faults_and_raw_http() {
+    let env = Env::with_webhook(true).await;
+    let chat = ChatId(9);
+    env.say(9, "hi").await;
+    env.bot.send_message(chat, "one").await.unwrap();
+    let res = env.bot.send_message(chat, "two").await;
+    assert!(
+        matches!(&res, Err(RequestError::RetryAfter(s)) if s.seconds() == 1),
+        "{res:?}"
+    );
+    // Edits are not flood-limited.
+    let sent = env
+        .bot
+        .edit_message_text(chat, teloxide::types::MessageId(2), "uno")
+        .await;
+    assert!(sent.is_ok(), "{sent:?}");
+    let (status, _) = env
+        .post("/sandbox/config", json!({"rate_limits": false}))
+        .await;
+    assert_eq!(status, 200);
+    env.bot.send_message(chat, "two").await.unwrap();
+
+    let fault = json!({"method": "SENDPHOTO", "error_code": 429, "retry_after": 2});
+    assert_eq!(env.post("/sandbox/faults", fault).await.0, 200);
+    let res = env.bot.send_photo(chat, InputFile::memory(png(2, 2))).await;
+    assert!(
+        matches!(&res, Err(RequestError::RetryAfter(s)) if s.seconds() == 2),
+        "{res:?}"
+    );
+    env.bot
+        .send_photo(chat, InputFile::memory(png(2, 2)))
+        .await
+        .unwrap();
+    let slow = json!({"method": "sendMessage", "delay_ms": 300});
+    env.post("/sandbox/faults", slow).await;
+    let started = Instant::now();
+    env.bot.send_message(chat, "slow").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let (_, calls) = env.get("/sandbox/calls").await;
+    let photo_calls: Vec<_> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["method"] == "sendPhoto")
+        .collect();
+    assert_eq!(photo_calls[0]["error_code"], 429);
+    assert_eq!(photo_calls[1]["ok"], true);
+    assert_eq!(photo_calls[1]["chat_id"], 9);
+
+    // Raw HTTP: wrong token, unknown method, case-insensitive names, forms.
+    let url = |token: &str, method: &str| format!("{}/sandbox/bot{token}/{method}", env.base);
+    let resp = env.http.get(url("1:wrong", "getMe")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"ok": false, "error_code": 401, "description": "Unauthorized"})
+    );
+    let resp = env.http.post(url(TOKEN, "fooBar")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["description"], "Not Found: method not found");
+    let resp = env.http.get(url(TOKEN, "GETME")).send().await.unwrap();
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["result"]["is_bot"],
+        true
+    );
+    let form = "chat_id=9&text=a+%3C+b&parse_mode=";
+    let resp = env.http.post(url(TOKEN, "sendmessage")).body(form);
+    let resp = resp
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await;
+    let body: Value = resp.unwrap().json().await.unwrap();
+    assert_eq!(body["result"]["text"], "a < b", "{body}");
+    let html = json!({"chat_id": 9, "parse_mode": "HTML",
+            "text": "<a href=\"https://x.org\">link</a> &#128512; <pre><code class=\"language-rust\">fn</code></pre>"});
+    let resp = env
+        .http
+        .post(url(TOKEN, "sendMessage"))
+        .json(&html)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["result"]["text"], "link 😀 fn");
+    let entities = &body["result"]["entities"];
+    assert_eq!(
+        entities[0],
+        json!({"type": "text_link", "url": "https://x.org", "offset": 0, "length": 4})
+    );
+    assert_eq!(
+        entities[1],
+        json!({"type": "pre", "language": "rust", "offset": 8, "length": 2})
+    );
+
+    // User-side errors are JSON too.
+    let resp = env
+        .http
+        .post(format!("{}/sandbox/users/5/messages", env.base))
+        .body("{nope");
+    let resp = resp.send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.json::<Value>().await.unwrap()["error"].is_string());
+    assert_eq!(env.get("/sandbox/users/5/chat").await.0, 404);
+    env.bot.delete_webhook().await.unwrap();
+    assert_eq!(
+        env.post("/sandbox/users/9/messages", json!({"text": "x"}))
+            .await
+            .0,
+        409
+    );
+    assert_eq!(env.get("/sandbox/webhook").await.1, Value::Null);
+}
