@@ -19,7 +19,7 @@ use crate::{
     kv::Kv,
     metrics,
     sandbox::{Sandbox, SandboxConfig},
-    telegram,
+    telegram::{self, callback::Callback},
 };
 
 /// The token the bot uses with the built-in sandbox. Not a real token: the sandbox accepts only it.
@@ -195,6 +195,7 @@ fn log_sandbox_hint(addr: SocketAddr) {
         "No TELEGRAM_BOT_TOKEN: the bot talks to the built-in sandbox Telegram. Act as user 1:\n  \
          curl -s -X POST http://{here}/sandbox/users/1/messages -H 'content-type: application/json' -d '{{\"text\":\"/start\"}}'\n  \
          curl -s http://{here}/sandbox/users/1/chat\n  \
-         curl -s -X POST http://{here}/sandbox/users/1/press -H 'content-type: application/json' -d '{{\"message_id\":2,\"callback_data\":\"main_help\"}}'"
+         curl -s -X POST http://{here}/sandbox/users/1/press -H 'content-type: application/json' -d '{{\"message_id\":2,\"callback_data\":\"{help}\"}}'",
+        help = Callback::Help.encode()
     );
 }

@@ -122,6 +122,21 @@ impl Settings {
                 });
             }
         }
+        for key in ["database_url", "redis_url"] {
+            let with_password = files
+                .find_value(key)
+                .ok()
+                .and_then(|v| v.into_string())
+                .and_then(|v| Url::parse(&v).ok())
+                .is_some_and(|url| url.password().is_some());
+            if with_password {
+                return Err(ConfigError::Invalid {
+                    key: env_name(key),
+                    problem: "carries a password: set it in the environment, not in a config file"
+                        .into(),
+                });
+            }
+        }
         Self::from_figment(files.merge(EnvVars::new(vars)))
     }
 

@@ -6,7 +6,7 @@
 //! the in-process map by TTLs plus a maximum number of entries.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -45,6 +45,12 @@ pub trait KvStore: Send + Sync {
     ) -> impl Future<Output = Result<(), KvError>> + Send;
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, KvError>> + Send;
     fn del(&self, key: &str) -> impl Future<Output = Result<(), KvError>> + Send;
+    /// Deletes `key` only while it still holds `expected` (releasing a lock one still owns).
+    fn del_if_eq(
+        &self,
+        key: &str,
+        expected: &str,
+    ) -> impl Future<Output = Result<bool, KvError>> + Send;
     /// Increments a counter; `ttl` starts when the counter is created.
     fn incr(&self, key: &str, ttl: Duration) -> impl Future<Output = Result<i64, KvError>> + Send;
     fn ping(&self) -> impl Future<Output = Result<(), KvError>> + Send;
@@ -113,6 +119,31 @@ impl Kv {
     }
 }
 
+/// A short lock: held until released or until its TTL runs out (a crashed holder cannot block
+/// others for longer). Only the holder's token releases it.
+#[derive(Debug)]
+pub struct Lock {
+    key: String,
+    token: String,
+}
+
+impl Kv {
+    /// Takes `name` for at most `ttl`; `None` when someone else holds it.
+    pub async fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<Lock>, KvError> {
+        let key = format!("lock:{name}");
+        let token = format!("{:032x}", rand::random::<u128>());
+        Ok(self
+            .set_nx(&key, &token, ttl)
+            .await?
+            .then_some(Lock { key, token }))
+    }
+
+    /// Releases a lock; false when it had expired and someone else took it meanwhile.
+    pub async fn unlock(&self, lock: Lock) -> Result<bool, KvError> {
+        self.del_if_eq(&lock.key, &lock.token).await
+    }
+}
+
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -174,6 +205,27 @@ impl KvStore for Kv {
         }
     }
 
+    async fn del_if_eq(&self, key: &str, expected: &str) -> Result<bool, KvError> {
+        let key = self.key(key);
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                let deleted: i64 = redis::cmd("EVAL")
+                    .arg(
+                        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+                         return redis.call('DEL', KEYS[1]) else return 0 end",
+                    )
+                    .arg(1)
+                    .arg(&key)
+                    .arg(expected)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(deleted == 1)
+            }
+            Backend::Memory(m) => Ok(m.del_if_eq(&key, expected)),
+        }
+    }
+
     async fn incr(&self, key: &str, ttl: Duration) -> Result<i64, KvError> {
         let key = self.key(key);
         match &self.backend {
@@ -207,49 +259,73 @@ impl KvStore for Kv {
     }
 }
 
-/// The in-process backend: a map plus an expiry index, so expired entries are dropped in order
-/// and, when full, the entry closest to expiry is evicted. Memory stays bounded under any load.
+/// The in-process backend: a map with two indexes, by expiry (to drop expired entries in order)
+/// and by insertion (when full, the oldest entry goes: an old "done" mark rather than the
+/// "processing" mark of an update being handled right now). Memory stays bounded under any load;
+/// evictions are counted in `kv_evictions_total` and mean the bound is too small for the traffic.
 ///
-/// Hand-written (about 60 lines) because it needs atomic set-if-absent and counters with
-/// per-entry TTLs, which no small cache crate offers together.
+/// Hand-written (about 80 lines) because it needs atomic set-if-absent, compare-and-delete and
+/// counters with per-entry TTLs, which no small cache crate offers together.
 struct MemoryKv {
     max_entries: usize,
     inner: Mutex<MemoryInner>,
 }
 
+struct Entry {
+    value: String,
+    expires: Instant,
+    seq: u64,
+}
+
 #[derive(Default)]
 struct MemoryInner {
-    map: HashMap<String, (String, Instant)>,
-    by_expiry: BTreeSet<(Instant, String)>,
+    map: HashMap<String, Entry>,
+    by_expiry: BTreeSet<(Instant, u64)>,
+    by_insertion: BTreeMap<u64, String>,
+    next_seq: u64,
 }
 
 impl MemoryInner {
     fn purge(&mut self, now: Instant) {
-        while let Some((at, _)) = self.by_expiry.first()
-            && *at <= now
+        while let Some(&(at, seq)) = self.by_expiry.first()
+            && at <= now
         {
-            if let Some((_, key)) = self.by_expiry.pop_first() {
+            self.by_expiry.pop_first();
+            if let Some(key) = self.by_insertion.remove(&seq) {
                 self.map.remove(&key);
             }
         }
     }
 
     fn remove(&mut self, key: &str) -> Option<String> {
-        let (value, at) = self.map.remove(key)?;
-        self.by_expiry.remove(&(at, key.to_owned()));
-        Some(value)
+        let entry = self.map.remove(key)?;
+        self.by_expiry.remove(&(entry.expires, entry.seq));
+        self.by_insertion.remove(&entry.seq);
+        Some(entry.value)
     }
 
-    fn insert(&mut self, key: String, value: String, at: Instant, max: usize) {
+    fn insert(&mut self, key: String, value: String, expires: Instant, max: usize) {
         self.remove(&key);
         while self.map.len() >= max {
-            let Some((_, victim)) = self.by_expiry.pop_first() else {
+            let Some((_, oldest)) = self.by_insertion.first_key_value() else {
                 break;
             };
-            self.map.remove(&victim);
+            let oldest = oldest.clone();
+            self.remove(&oldest);
+            metrics::counter!("kv_evictions_total").increment(1);
         }
-        self.by_expiry.insert((at, key.clone()));
-        self.map.insert(key, (value, at));
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.by_expiry.insert((expires, seq));
+        self.by_insertion.insert(seq, key.clone());
+        self.map.insert(
+            key,
+            Entry {
+                value,
+                expires,
+                seq,
+            },
+        );
     }
 }
 
@@ -283,28 +359,36 @@ impl MemoryKv {
     fn get(&self, key: &str) -> Option<String> {
         let mut inner = self.lock();
         inner.purge(Instant::now());
-        inner.map.get(key).map(|(v, _)| v.clone())
+        inner.map.get(key).map(|e| e.value.clone())
     }
 
     fn del(&self, key: &str) {
         self.lock().remove(key);
     }
 
+    fn del_if_eq(&self, key: &str, expected: &str) -> bool {
+        let mut inner = self.lock();
+        inner.purge(Instant::now());
+        if inner.map.get(key).is_some_and(|e| e.value == expected) {
+            inner.remove(key);
+            return true;
+        }
+        false
+    }
+
     fn incr(&self, key: String, ttl: Duration) -> i64 {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.purge(now);
-        let (next, at) = match inner.map.get(&key) {
-            Some((v, at)) => (v.parse::<i64>().unwrap_or(0).saturating_add(1), *at),
+        let (next, expires) = match inner.map.get(&key) {
+            Some(e) => (
+                e.value.parse::<i64>().unwrap_or(0).saturating_add(1),
+                e.expires,
+            ),
             None => (1, now + ttl),
         };
-        inner.insert(key, next.to_string(), at, self.max_entries);
+        inner.insert(key, next.to_string(), expires, self.max_entries);
         next
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock().map.len()
     }
 }
 
@@ -341,12 +425,22 @@ mod tests {
     }
 
     #[test]
-    fn memory_stays_bounded() {
+    fn memory_stays_bounded_and_evicts_the_oldest() {
         let m = MemoryKv::new(100);
+        let long = Duration::from_secs(3600);
         for i in 0..10_000 {
-            m.set(format!("k{i}"), "v", Duration::from_secs(3600), true);
+            m.set(format!("k{i}"), "done", long, true);
         }
-        assert_eq!(m.len(), 100);
-        assert_eq!(m.lock().by_expiry.len(), 100);
+        // A short-lived mark written last survives a flood of long-lived ones after it.
+        m.set("processing".into(), "p", Duration::from_secs(60), true);
+        for i in 10_000..10_050 {
+            m.set(format!("k{i}"), "done", long, true);
+        }
+        let inner = m.lock();
+        assert_eq!(inner.map.len(), 100);
+        assert_eq!(inner.by_expiry.len(), 100);
+        assert_eq!(inner.by_insertion.len(), 100);
+        assert!(inner.map.contains_key("processing"));
+        assert!(!inner.map.contains_key("k9000"));
     }
 }

@@ -29,7 +29,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Users::FirstName).string().not_null())
                     .col(ColumnDef::new(Users::LastName).string())
                     .col(ColumnDef::new(Users::Username).string())
-                    .col(ColumnDef::new(Users::LanguageCode).string_len(35))
+                    .col(ColumnDef::new(Users::LanguageCode).string())
                     .col(
                         ColumnDef::new(Users::CreatedAt)
                             .timestamp_with_time_zone()

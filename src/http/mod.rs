@@ -37,9 +37,16 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/telegram/webhook", post(webhook::telegram))
+        .route(
+            "/telegram/webhook",
+            post(webhook::telegram).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                webhook::guard,
+            )),
+        )
         .route_layer(middleware::from_fn(metrics::track_http))
-        .layer(DefaultBodyLimit::max(limit))
+        // One limit, enforced while the body streams in (also without a Content-Length).
+        .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limit))
         .with_state(state);
     let routes = match extra {

@@ -1,24 +1,32 @@
 //! `POST /telegram/webhook`: Telegram's updates.
 //!
-//! The update is acknowledged only after it was handled: a crash loses nothing, Telegram simply
-//! redelivers. Work in flight is bounded by a semaphore; when it is full the answer is 503 with
-//! Retry-After instead of an ever-growing queue. Duplicate `update_id`s are handled once.
+//! [`guard`] runs before the body is read: it checks the secret in constant time and takes one of
+//! `server.max_updates_in_flight` permits, answering 503 + Retry-After when none is free. So
+//! memory is bounded by permits × body limit, whatever arrives. The update is acknowledged only
+//! after it was handled: a crash loses nothing, Telegram simply redelivers. Duplicate
+//! `update_id`s are handled once.
+//!
+//! A request cancelled by the timeout leaves its "processing" mark until that mark expires; a
+//! redelivery after that runs the handler again, so handlers keep their side effects idempotent
+//! (money moves carry idempotency keys).
 
 use std::time::Duration;
 
 use axum::{
     body::Bytes,
-    extract::State,
-    http::{HeaderMap, StatusCode},
+    extract::{Request, State},
+    http::StatusCode,
+    middleware::Next,
+    response::{IntoResponse, Response},
 };
 use subtle::ConstantTimeEq;
-use teloxide::types::Update;
+use teloxide::types::{Update, UpdateKind};
 
 use crate::{
     app::AppState,
     http::error::ApiError,
     kv::{KvError, KvStore},
-    telegram::{dispatch, error::Outcome},
+    telegram::{dispatch, error::Outcome, setup::ALLOWED_UPDATES},
 };
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -26,36 +34,43 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 const PROCESSING: &str = "processing";
 const DONE: &str = "done";
 
-pub async fn telegram(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<StatusCode, ApiError> {
-    let given = headers
+/// Authenticates and bounds the work before anything else happens.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    let expected = state.webhook_secret.expose().as_bytes();
-    if !bool::from(given.ct_eq(expected)) {
+    if !bool::from(given.ct_eq(state.webhook_secret.expose().as_bytes())) {
         metrics::counter!("telegram_updates_rejected_total", "reason" => "secret").increment(1);
-        return Err(ApiError::Unauthorized);
+        return ApiError::Unauthorized.into_response();
     }
-    let update: Update = serde_json::from_slice(&body).map_err(|e| {
+    let Ok(permit) = state.updates_in_flight.clone().try_acquire_owned() else {
+        metrics::counter!("telegram_updates_rejected_total", "reason" => "saturated").increment(1);
+        return ApiError::Busy(state.settings.server.retry_after_secs).into_response();
+    };
+    let response = next.run(request).await;
+    drop(permit);
+    response
+}
+
+pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<StatusCode, ApiError> {
+    let update = parse(&body).inspect_err(|_| {
         metrics::counter!("telegram_updates_rejected_total", "reason" => "malformed").increment(1);
-        ApiError::BadRequest(format!("body is not a Telegram Update: {e}"))
     })?;
     let retry_after = state.settings.server.retry_after_secs;
-    let Ok(_permit) = state.updates_in_flight.clone().try_acquire_owned() else {
-        metrics::counter!("telegram_updates_rejected_total", "reason" => "saturated").increment(1);
-        return Err(ApiError::Busy(retry_after));
-    };
-    metrics::counter!("telegram_updates_total", "kind" => dispatch::kind_label(&update))
-        .increment(1);
 
     let key = format!("update:{}", update.id.0);
     // Long enough to outlive the request timeout, short enough that an update whose handler
     // crashed is picked up again by Telegram's next redelivery.
-    let processing_ttl = Duration::from_secs(2 * state.settings.server.request_timeout_secs + 5);
+    let processing_ttl = Duration::from_secs(
+        state
+            .settings
+            .server
+            .request_timeout_secs
+            .saturating_mul(2)
+            .saturating_add(5),
+    );
     if !state
         .kv
         .set_nx(&key, PROCESSING, processing_ttl)
@@ -75,6 +90,8 @@ pub async fn telegram(
             _ => Err(ApiError::Busy(retry_after)),
         };
     }
+    metrics::counter!("telegram_updates_total", "kind" => dispatch::kind_label(&update))
+        .increment(1);
 
     if let Err(err) = dispatch::handle(&state, update).await {
         let token = state.bot.token();
@@ -104,6 +121,28 @@ pub async fn telegram(
         tracing::warn!(error = %e, "could not mark the update as done");
     }
     Ok(StatusCode::OK)
+}
+
+/// An Update, or a 400. teloxide turns an update whose payload fails to parse into
+/// `UpdateKind::Error` (so newer Bot API kinds don't break old bots); a kind we subscribe to that
+/// fails to parse is a malformed body, not a newer kind.
+fn parse(body: &[u8]) -> Result<Update, ApiError> {
+    let update: Update = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not a Telegram Update: {e}")))?;
+    if let UpdateKind::Error(_) = update.kind {
+        let raw: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let broken = ALLOWED_UPDATES.iter().find_map(|kind| {
+            let name = serde_json::to_value(kind).ok()?;
+            let name = name.as_str()?;
+            raw.get(name).is_some().then(|| name.to_owned())
+        });
+        if let Some(name) = broken {
+            return Err(ApiError::BadRequest(format!(
+                "body is not a Telegram Update: malformed \"{name}\""
+            )));
+        }
+    }
+    Ok(update)
 }
 
 fn unavailable(err: &KvError, retry_after: u64) -> ApiError {

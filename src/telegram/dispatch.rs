@@ -122,17 +122,17 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
         });
     let ctx = Ctx::new(state, &query.from, chat).await?;
     let Some(action) = query.data.as_deref().and_then(Callback::parse) else {
-        ui::answer(ctx.bot(), query, Some(ctx.t().unknown_callback), true).await?;
+        ui::answer(ctx.bot(), query, Some(ctx.t().unknown_callback), true).await;
         return Ok(());
     };
     let origin = query.regular_message();
     match action {
         Callback::MainMenu => {
-            ui::answer(ctx.bot(), query, None, false).await?;
+            ui::answer(ctx.bot(), query, None, false).await;
             menu::show(&ctx, origin).await
         }
         Callback::Help => {
-            ui::answer(ctx.bot(), query, None, false).await?;
+            ui::answer(ctx.bot(), query, None, false).await;
             menu::help(&ctx, origin).await
         }
         Callback::CreateImage
@@ -140,7 +140,7 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
         | Callback::Gallery
         | Callback::Balance
         | Callback::GenerationStatus(_) => {
-            ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await?;
+            ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await;
             Ok(())
         }
     }

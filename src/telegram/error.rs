@@ -6,10 +6,13 @@ use crate::kv::KvError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
+    /// Any database error is retried: a data error is a bug to fix, and Telegram's redelivery
+    /// (bounded at about 24 h) then finds the fixed version rather than a dropped update.
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("cache: {0}")]
     Kv(#[from] KvError),
+    /// teloxide removes the token (or the whole URL) from network errors; see the test below.
     #[error("bot api: {0}")]
     Telegram(#[from] RequestError),
 }
@@ -19,11 +22,20 @@ pub enum HandlerError {
 pub enum Outcome {
     /// Retrying cannot help (the user blocked the bot, a message vanished): acknowledge it.
     Permanent,
-    /// Infrastructure trouble: answer 5xx so Telegram redelivers later.
+    /// Infrastructure or configuration trouble: answer 5xx so Telegram redelivers later.
     Transient,
     /// Telegram asked us to slow down: answer 503 with this Retry-After.
     RetryAfter(u64),
 }
+
+/// Descriptions of Bot API failures that are Telegram's side, not our request's.
+const SERVER_SIDE: [&str; 5] = [
+    "Internal Server Error",
+    "Bad Gateway",
+    "Service Unavailable",
+    "Gateway Timeout",
+    "Too Many Requests",
+];
 
 impl HandlerError {
     #[must_use]
@@ -33,8 +45,11 @@ impl HandlerError {
             Self::Telegram(RequestError::RetryAfter(secs)) => {
                 Outcome::RetryAfter(secs.seconds().into())
             }
+            // A wrong or revoked token is an operator's mistake: keep the updates coming back
+            // until it is fixed instead of dropping them.
+            Self::Telegram(RequestError::Api(ApiError::InvalidToken)) => Outcome::Transient,
             Self::Telegram(RequestError::Api(ApiError::Unknown(text)))
-                if text.contains("Internal Server Error") || text.contains("Bad Gateway") =>
+                if SERVER_SIDE.iter().any(|s| text.contains(s)) =>
             {
                 Outcome::Transient
             }
@@ -45,8 +60,7 @@ impl HandlerError {
         }
     }
 
-    /// The error as text with the bot token cut out: reqwest puts the request URL, which carries
-    /// the token, into its messages.
+    /// The error as text with the bot token cut out, in case some layer still carried it.
     #[must_use]
     pub fn redacted(&self, token: &str) -> String {
         redact(&self.to_string(), token)
@@ -67,5 +81,43 @@ pub fn not_modified_is_ok<T>(result: Result<T, RequestError>) -> Result<(), Requ
     match result {
         Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use teloxide::prelude::Requester;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn network_errors_do_not_carry_the_token() {
+        let token = "987654:SECRET-token-value";
+        // A base URL with a path (as the sandbox uses); nothing listens there.
+        let api = url::Url::parse("http://127.0.0.1:1/custom/path").unwrap();
+        let bot = crate::telegram::bot(token, &api, reqwest::Client::new());
+        let err = HandlerError::from(bot.get_me().await.expect_err("nothing listens on port 1"));
+        assert!(!err.to_string().contains(token), "{err}");
+        assert!(!format!("{err:?}").contains(token), "{err:?}");
+        assert_eq!(err.outcome(), Outcome::Transient);
+    }
+
+    #[test]
+    fn classification() {
+        let api = |e| HandlerError::Telegram(RequestError::Api(e));
+        assert_eq!(api(ApiError::BotBlocked).outcome(), Outcome::Permanent);
+        assert_eq!(
+            api(ApiError::MessageToEditNotFound).outcome(),
+            Outcome::Permanent
+        );
+        assert_eq!(api(ApiError::InvalidToken).outcome(), Outcome::Transient);
+        assert_eq!(
+            api(ApiError::Unknown("Internal Server Error".into())).outcome(),
+            Outcome::Transient
+        );
+        assert_eq!(
+            api(ApiError::Unknown("Bad Request: something new".into())).outcome(),
+            Outcome::Permanent
+        );
     }
 }

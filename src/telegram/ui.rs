@@ -44,16 +44,15 @@ pub async fn show(
 }
 
 /// Answers a callback query; Telegram shows only the first answer, so each query gets one.
-pub async fn answer(
-    bot: &Bot,
-    query: &CallbackQuery,
-    text: Option<&str>,
-    alert: bool,
-) -> Result<(), RequestError> {
+///
+/// Best effort: on a redelivered update the query is already too old to answer, and failing
+/// here would keep the screen that follows from ever being shown.
+pub async fn answer(bot: &Bot, query: &CallbackQuery, text: Option<&str>, alert: bool) {
     let mut request = bot.answer_callback_query(query.id.clone());
     if let Some(text) = text {
         request = request.text(text).show_alert(alert);
     }
-    request.await?;
-    Ok(())
+    if let Err(e) = request.await {
+        tracing::warn!(error = %e, "could not answer a callback query");
+    }
 }

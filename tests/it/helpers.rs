@@ -363,6 +363,20 @@ impl TestApp {
     }
 }
 
+/// A key-value store on the given storage path with a key prefix of its own; `None` = skipped.
+pub async fn kv_for(storage: Storage) -> Option<Kv> {
+    let mut overrides = Figment::new();
+    if storage == Storage::Production {
+        overrides = overrides.merge(Serialized::default("redis_url", redis_url()));
+    }
+    let kv = Kv::from_settings(&base_settings(overrides)).expect("kv config");
+    match tokio::time::timeout(Duration::from_secs(3), kv.ping()).await {
+        Ok(Ok(())) => Some(kv),
+        Ok(Err(e)) => unavailable("Redis", &e).map(|_| kv),
+        Err(e) => unavailable("Redis", &e).map(|_| kv),
+    }
+}
+
 /// Test settings: the committed config files for AISHA_ENV=test plus the given overrides.
 pub fn base_settings(overrides: Figment) -> Settings {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod health;
+mod kv;
 mod menu;
 mod sandbox;
 mod shutdown;

@@ -9,6 +9,7 @@ use crate::{
 };
 
 both_storages!(
+    redelivered_press_still_shows_the_screen,
     start_registers_and_shows_russian_menu,
     start_in_english,
     start_again_updates_the_user,
@@ -243,6 +244,38 @@ async fn set_webhook_registers_url_secret_and_commands() {
         app.sandbox_get("/webhook").await["url"]
             .as_str()
             .is_none_or(str::is_empty)
+    );
+    app.stop().await;
+}
+
+/// A press whose screen failed to show (Telegram 5xx) is redelivered; by then the callback query
+/// is too old to answer, and the screen must still appear.
+async fn redelivered_press_still_shows_the_screen(storage: Storage) {
+    // teloxide waits 10 s after a Bot API 5xx before reporting it: leave the request room.
+    let Some(app) = TestApp::spawn_with(storage, |f| {
+        f.merge(figment::providers::Serialized::default(
+            "server.request_timeout_secs",
+            30,
+        ))
+    })
+    .await
+    else {
+        return;
+    };
+    app.send_text(1009, "/start").await;
+    let menu_id = app.bot_messages(1009).await[0]["message_id"]
+        .as_i64()
+        .unwrap();
+    app.fault(serde_json::json!({ "method": "editMessageText", "error_code": 502, "times": 1 }))
+        .await;
+    let pressed = app.press(1009, menu_id, "main_help").await;
+    assert_eq!(pressed["webhook_status"], 503);
+    let again = app.redeliver(pressed["update_id"].as_i64().unwrap()).await;
+    assert_eq!(again["webhook_status"], 200);
+    let messages = app.bot_messages(1009).await;
+    assert!(
+        messages[0]["text"].as_str().unwrap().contains("Помощь"),
+        "{messages:?}"
     );
     app.stop().await;
 }

@@ -61,6 +61,8 @@ async fn malformed_bodies_are_refused(storage: Storage) {
         "[]",
         "{\"update_id\": \"seven\"}",
         "{\"update_id\": 1, \"message\": {\"text\": 5}",
+        "{\"update_id\": 1, \"message\": {\"text\": 5}}",
+        "{\"update_id\": 2, \"callback_query\": {\"id\": 5}}",
         "",
     ] {
         let response = app.post_webhook(body, Some(SECRET)).await;
@@ -92,13 +94,20 @@ async fn oversized_body_is_refused(storage: Storage) {
     update["message"]["padding"] = json!("x".repeat(1024 * 1024 + 1));
     let response = app.post_webhook(update.to_string(), Some(SECRET)).await;
     assert_eq!(response.status(), 413);
+    // Just under the limit is fine: the limit is the configured one, not something smaller.
+    let before = app.open_chat(502).await;
+    let mut update = message_update(2, 502, "/start");
+    update["message"]["padding"] = json!("x".repeat(1024 * 1024 - 400));
+    let body = update.to_string();
+    assert!(body.len() < 1024 * 1024);
+    assert_eq!(app.post_webhook(body, Some(SECRET)).await.status(), 200);
+    assert_eq!(app.bot_messages(502).await.len(), before + 1);
     // Without a content-length (chunked), the limit holds too.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         vec![Ok(vec![b' '; 700_000]), Ok(vec![b' '; 700_000])];
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     let response = app.post_webhook(body, Some(SECRET)).await;
     assert_eq!(response.status(), 413);
-    assert_eq!(user::Entity::find().count(&app.db).await.unwrap(), 0);
     app.stop().await;
 }
 
@@ -174,7 +183,7 @@ async fn saturated_bot_asks_telegram_to_retry(storage: Storage) {
                 .status()
         })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let busy = app
         .post_webhook(message_update(11, 506, "/start").to_string(), Some(SECRET))
         .await;
@@ -261,5 +270,124 @@ async fn database_outage_answers_5xx() {
             .iter()
             .all(|c| c["method"] != "sendMessage")
     );
+    app.stop().await;
+}
+
+both_storages!(
+    duplicate_during_handling_is_not_acknowledged,
+    transient_failure_is_retried_and_handled_once,
+    permanent_failure_is_acknowledged,
+);
+
+/// A redelivery that arrives while the first delivery is still being handled gets 503, not
+/// 200: the first attempt may still fail, and a 200 would lose the update.
+async fn duplicate_during_handling_is_not_acknowledged(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let before = app.open_chat(510).await;
+    app.fault(json!({ "method": "sendMessage", "error_code": null, "delay_ms": 2000, "times": 1 }))
+        .await;
+    let update = message_update(50, 510, "/start").to_string();
+    let first = {
+        let (url, update) = (app.url.clone(), update.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{url}/telegram/webhook"))
+                .header("x-telegram-bot-api-secret-token", SECRET)
+                .header("content-type", "application/json")
+                .body(update)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = app.post_webhook(update.clone(), Some(SECRET)).await;
+    assert_eq!(during.status(), 503);
+    assert!(during.headers().contains_key("retry-after"));
+    assert_eq!(first.await.unwrap(), 200);
+    let after = app.post_webhook(update, Some(SECRET)).await;
+    assert_eq!(after.status(), 200);
+    assert_eq!(app.bot_messages(510).await.len(), before + 1);
+    app.stop().await;
+}
+
+/// Telegram fails (5xx, then 429): the update is answered 503 so Telegram redelivers it, and the
+/// redelivery is handled, once.
+async fn transient_failure_is_retried_and_handled_once(storage: Storage) {
+    // teloxide waits 10 s after a Bot API 5xx before reporting it: leave the request room.
+    let Some(app) = TestApp::spawn_with(storage, |f| {
+        f.merge(figment::providers::Serialized::default(
+            "server.request_timeout_secs",
+            30,
+        ))
+    })
+    .await
+    else {
+        return;
+    };
+    let before = app.open_chat(511).await;
+    app.fault(json!({ "method": "sendMessage", "error_code": 500, "times": 1 }))
+        .await;
+    let sent = app.send_text(511, "/start").await;
+    assert_eq!(sent["webhook_status"], 503);
+    assert_eq!(
+        app.bot_messages(511).await.len(),
+        before,
+        "nothing shown yet"
+    );
+    let update_id = sent["update_id"].as_i64().unwrap();
+    assert_eq!(app.redeliver(update_id).await["webhook_status"], 200);
+    assert_eq!(app.redeliver(update_id).await["webhook_status"], 200);
+    assert_eq!(
+        app.bot_messages(511).await.len(),
+        before + 1,
+        "handled exactly once"
+    );
+
+    app.fault(json!({ "method": "sendMessage", "error_code": 429, "retry_after": 7, "times": 1 }))
+        .await;
+    let response = app
+        .post_webhook(message_update(60, 511, "/help").to_string(), Some(SECRET))
+        .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["retry-after"],
+        "7",
+        "Telegram's own retry_after is passed on"
+    );
+    assert_eq!(
+        app.post_webhook(message_update(60, 511, "/help").to_string(), Some(SECRET))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.bot_messages(511).await.len(), before + 2);
+    app.stop().await;
+}
+
+/// The user blocked the bot: retrying cannot help, so the update is acknowledged.
+async fn permanent_failure_is_acknowledged(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let before = app.open_chat(512).await;
+    app.fault(json!({ "method": "sendMessage", "error_code": 403, "times": 1 }))
+        .await;
+    let sent = app.send_text(512, "/start").await;
+    assert_eq!(sent["webhook_status"], 200);
+    assert_eq!(
+        app.redeliver(sent["update_id"].as_i64().unwrap()).await["webhook_status"],
+        200
+    );
+    let sends = app
+        .calls()
+        .await
+        .into_iter()
+        .filter(|c| c["method"] == "sendMessage")
+        .count();
+    assert_eq!(sends, before + 1, "not retried");
     app.stop().await;
 }
