@@ -218,6 +218,31 @@ impl TestApp {
         })
     }
 
+    /// Like [`spawn`](Self::spawn), with a request timeout that outlasts teloxide's 10 s pause
+    /// after a Bot API 5xx (tests that make Telegram fail need it).
+    pub async fn spawn_patient(storage: Storage) -> Option<Self> {
+        Self::spawn_with(storage, |f| {
+            f.merge(Serialized::default("server.request_timeout_secs", 30))
+        })
+        .await
+    }
+
+    /// Posts an update with the right secret from a task of its own (for requests that should
+    /// still be in flight while the test does something else); yields the HTTP status.
+    pub fn post_webhook_in_background(&self, update: &Value) -> JoinHandle<u16> {
+        let (url, body) = (format!("{}/telegram/webhook", self.url), update.to_string());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-telegram-bot-api-secret-token", SECRET)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        })
+    }
+
     /// Stops the app the way SIGTERM would and waits for it; then removes the test database.
     pub async fn stop(mut self) {
         self.stop.cancel();

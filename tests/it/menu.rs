@@ -251,15 +251,7 @@ async fn set_webhook_registers_url_secret_and_commands() {
 /// A press whose screen failed to show (Telegram 5xx) is redelivered; by then the callback query
 /// is too old to answer, and the screen must still appear.
 async fn redelivered_press_still_shows_the_screen(storage: Storage) {
-    // teloxide waits 10 s after a Bot API 5xx before reporting it: leave the request room.
-    let Some(app) = TestApp::spawn_with(storage, |f| {
-        f.merge(figment::providers::Serialized::default(
-            "server.request_timeout_secs",
-            30,
-        ))
-    })
-    .await
-    else {
+    let Some(app) = TestApp::spawn_patient(storage).await else {
         return;
     };
     app.send_text(1009, "/start").await;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::{
     both_storages,
-    helpers::{SECRET, Storage, TestApp, message_update},
+    helpers::{Storage, TestApp, message_update},
 };
 
 both_storages!(shutdown_finishes_in_flight_requests);
@@ -19,25 +19,12 @@ async fn shutdown_finishes_in_flight_requests(storage: Storage) {
     // The bot's reply takes a while, so the update is still in flight when shutdown begins.
     app.fault(json!({ "method": "sendMessage", "error_code": null, "delay_ms": 1000, "times": 1 }))
         .await;
-    let in_flight = {
-        let url = app.url.clone();
-        let update = message_update(30, 3001, "/start").to_string();
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{url}/telegram/webhook"))
-                .header("x-telegram-bot-api-secret-token", SECRET)
-                .header("content-type", "application/json")
-                .body(update)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        })
-    };
+    let in_flight = app.post_webhook_in_background(&message_update(30, 3001, "/start"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.trigger_shutdown();
     let server = app.take_server().unwrap();
     assert_eq!(
-        in_flight.await.unwrap().unwrap(),
+        in_flight.await.unwrap(),
         200,
         "the in-flight update completed"
     );

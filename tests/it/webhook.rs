@@ -168,21 +168,7 @@ async fn saturated_bot_asks_telegram_to_retry(storage: Storage) {
     // The first update's reply is slow, so it holds the only slot.
     app.fault(json!({ "method": "sendMessage", "error_code": null, "delay_ms": 1500, "times": 1 }))
         .await;
-    let slow = {
-        let app_url = app.url.clone();
-        let update = message_update(10, 505, "/start").to_string();
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{app_url}/telegram/webhook"))
-                .header("x-telegram-bot-api-secret-token", SECRET)
-                .header("content-type", "application/json")
-                .body(update)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
+    let slow = app.post_webhook_in_background(&message_update(10, 505, "/start"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let busy = app
         .post_webhook(message_update(11, 506, "/start").to_string(), Some(SECRET))
@@ -288,21 +274,9 @@ async fn duplicate_during_handling_is_not_acknowledged(storage: Storage) {
     let before = app.open_chat(510).await;
     app.fault(json!({ "method": "sendMessage", "error_code": null, "delay_ms": 2000, "times": 1 }))
         .await;
-    let update = message_update(50, 510, "/start").to_string();
-    let first = {
-        let (url, update) = (app.url.clone(), update.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{url}/telegram/webhook"))
-                .header("x-telegram-bot-api-secret-token", SECRET)
-                .header("content-type", "application/json")
-                .body(update)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
+    let update = message_update(50, 510, "/start");
+    let first = app.post_webhook_in_background(&update);
+    let update = update.to_string();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let during = app.post_webhook(update.clone(), Some(SECRET)).await;
     assert_eq!(during.status(), 503);
@@ -317,15 +291,7 @@ async fn duplicate_during_handling_is_not_acknowledged(storage: Storage) {
 /// Telegram fails (5xx, then 429): the update is answered 503 so Telegram redelivers it, and the
 /// redelivery is handled, once.
 async fn transient_failure_is_retried_and_handled_once(storage: Storage) {
-    // teloxide waits 10 s after a Bot API 5xx before reporting it: leave the request room.
-    let Some(app) = TestApp::spawn_with(storage, |f| {
-        f.merge(figment::providers::Serialized::default(
-            "server.request_timeout_secs",
-            30,
-        ))
-    })
-    .await
-    else {
+    let Some(app) = TestApp::spawn_patient(storage).await else {
         return;
     };
     let before = app.open_chat(511).await;
