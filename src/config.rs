@@ -30,6 +30,11 @@ pub const TOP_LEVEL_VARS: [&str; 8] = [
 /// Keys that may only come from the environment: a config file is committed, a secret must not be.
 const SECRET_KEYS: [&str; 2] = ["telegram_bot_token", "telegram_webhook_secret"];
 
+/// Packages fit one keyboard, and one index digit in callback data.
+const MAX_PACKAGES: usize = 8;
+/// Telegram's limit on one Stars invoice.
+const MAX_STARS: i64 = 10_000;
+
 /// Prefix for nested overrides: `AISHA_SERVER__BODY_LIMIT_BYTES` sets `server.body_limit_bytes`.
 const NESTED_PREFIX: &str = "AISHA_";
 
@@ -55,6 +60,36 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub telegram: TelegramSettings,
     pub log: LogSettings,
+    pub prices: PriceSettings,
+    pub payments: PaymentSettings,
+    pub ui: UiSettings,
+}
+
+/// What things cost, in coins.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PriceSettings {
+    /// Coins a new user gets on /start (0 = none, like the Python bot).
+    pub welcome_bonus: i64,
+    pub generation_per_image: i64,
+    pub avatar_training: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PaymentSettings {
+    /// Stars packages offered by ⭐ top up, in display order.
+    pub packages: Vec<StarsPackage>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct StarsPackage {
+    pub stars: i64,
+    pub coins: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct UiSettings {
+    /// Times in chats (ledger history) are shown at this offset from UTC.
+    pub utc_offset_minutes: i32,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -210,6 +245,36 @@ impl Settings {
             return Err(invalid(
                 "AISHA_CACHE__UPDATE_DEDUPE_TTL_SECS",
                 "must be at least 86400: Telegram redelivers an update for up to 24 hours",
+            ));
+        }
+        if self.prices.welcome_bonus < 0 {
+            return Err(invalid(
+                "AISHA_PRICES__WELCOME_BONUS",
+                "must not be negative",
+            ));
+        }
+        if self.prices.generation_per_image <= 0 || self.prices.avatar_training <= 0 {
+            return Err(invalid(
+                "AISHA_PRICES__GENERATION_PER_IMAGE",
+                "and AISHA_PRICES__AVATAR_TRAINING must be positive",
+            ));
+        }
+        let packages = &self.payments.packages;
+        if packages.is_empty()
+            || packages.len() > MAX_PACKAGES
+            || packages
+                .iter()
+                .any(|p| !(1..=MAX_STARS).contains(&p.stars) || p.coins <= 0)
+        {
+            return Err(invalid(
+                "payments.packages",
+                "must list 1-8 packages, each with 1-10000 stars and a positive number of coins",
+            ));
+        }
+        if !(-14 * 60..=14 * 60).contains(&self.ui.utc_offset_minutes) {
+            return Err(invalid(
+                "AISHA_UI__UTC_OFFSET_MINUTES",
+                "must be within ±840",
             ));
         }
         if self.cache.in_process_max_entries == 0 {

@@ -7,8 +7,8 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 
 use crate::config::Settings;
 
-/// Connects with the configured pool bounds. For SQLite, creates the file's folder and switches to
-/// WAL so readers don't block the writer.
+/// Connects with the configured pool bounds. For SQLite, creates the file's folder, switches to
+/// WAL, and uses a single connection (see below).
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     let url = settings.database_url.expose();
     if let Some(path) = sqlite_file(url)
@@ -19,8 +19,16 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
+    // SQLite has one writer. With several pooled connections, two transactions that both read
+    // and then write fail with "database is locked"; one connection serializes them instead.
+    // (The embedded default is a single instance; production runs on PostgreSQL.)
+    let max_connections = if sqlite_file(url).is_some() {
+        1
+    } else {
+        settings.database.max_connections
+    };
     options
-        .max_connections(settings.database.max_connections)
+        .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
         .connect_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))

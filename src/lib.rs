@@ -1,15 +1,20 @@
 //! Aisha: a Telegram bot that trains a personal AI avatar from a user's photos and generates
 //! images with it. This crate is the whole server; `src/main.rs` is only its command line.
 
+pub mod admin;
 pub mod app;
+pub mod balance;
 pub mod config;
 pub mod db;
 pub mod dialogue;
 pub mod http;
 pub mod i18n;
 pub mod kv;
+pub mod ledger;
 pub mod menu;
 pub mod metrics;
+pub mod payments;
+pub mod promo;
 pub mod sandbox;
 pub mod telegram;
 pub mod users;

@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use aisha::{Application, Settings, db, telegram::setup};
+use aisha::{Application, Settings, admin, db, telegram::setup};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -23,6 +23,54 @@ enum Command {
     SetWebhook,
     /// Remove the webhook from Telegram.
     DeleteWebhook,
+    /// Operator commands on the configured database.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Give a user coins.
+    Grant {
+        #[arg(long)]
+        telegram_id: i64,
+        /// Must be positive (negative input gets a clear error rather than a parse error).
+        #[arg(long, allow_negative_numbers = true)]
+        coins: i64,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Idempotency key: re-running with the same key grants nothing more.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// A user's balance, ledger and counts.
+    User { telegram_id: i64 },
+    /// Check balance == sum(ledger) for every user; exits non-zero on any mismatch.
+    Audit,
+    /// Refund a Telegram Stars payment and take its coins back.
+    RefundStars { charge_id: String },
+    /// Promo codes.
+    #[command(subcommand)]
+    Promo(Promo),
+}
+
+#[derive(Subcommand)]
+enum Promo {
+    /// Create a code.
+    Create {
+        code: String,
+        #[arg(long, allow_negative_numbers = true)]
+        coins: i64,
+        #[arg(long, allow_negative_numbers = true)]
+        max_uses: Option<i64>,
+        /// YYYY-MM-DD (end of that day, UTC) or an RFC 3339 time.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List codes with their uses and state.
+    List,
+    /// Stop a code from being redeemed.
+    Disable { code: String },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +128,39 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::DeleteWebhook => {
             setup::delete_webhook(&settings).await?;
             println!("webhook deleted");
+            Ok(())
+        }
+        Command::Admin(command) => {
+            let conn = db::connect(&settings).await?;
+            db::migrate(&conn).await?;
+            let out = match command {
+                Admin::Grant {
+                    telegram_id,
+                    coins,
+                    reason,
+                    key,
+                } => {
+                    admin::grant(&conn, telegram_id, coins, reason.as_deref(), key.as_deref())
+                        .await?
+                }
+                Admin::User { telegram_id } => admin::user_report(&conn, telegram_id).await?,
+                Admin::Audit => admin::audit(&conn).await?,
+                Admin::RefundStars { charge_id } => {
+                    let bot = setup::bot_from(&settings)?.0;
+                    admin::refund_stars(&conn, &bot, &charge_id).await?
+                }
+                Admin::Promo(Promo::Create {
+                    code,
+                    coins,
+                    max_uses,
+                    expires,
+                }) => {
+                    admin::promo_create(&conn, &code, coins, max_uses, expires.as_deref()).await?
+                }
+                Admin::Promo(Promo::List) => admin::promo_list(&conn).await?,
+                Admin::Promo(Promo::Disable { code }) => admin::promo_disable(&conn, &code).await?,
+            };
+            println!("{}", out.trim_end());
             Ok(())
         }
     }

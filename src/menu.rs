@@ -2,10 +2,26 @@
 
 use teloxide::types::Message;
 
-use crate::telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui};
+use crate::{
+    ledger::{self, Kind},
+    telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},
+};
 
-/// `/start`: the user is registered by now; greet them with the main menu.
+/// `/start`: the user is registered by now; credit the welcome bonus (once: its key is the
+/// user's id) and greet them with the main menu.
 pub async fn start(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
+    let bonus = ctx.state.settings.prices.welcome_bonus;
+    if bonus > 0 {
+        ledger::credit(
+            &ctx.state.db,
+            ctx.user.id,
+            bonus,
+            Kind::Welcome,
+            None,
+            &format!("welcome:{}", ctx.user.id),
+        )
+        .await?;
+    }
     let text = (ctx.t().welcome)(&ctx.user.first_name);
     ui::send(ctx.bot(), ctx.chat, &text, keyboards::main_menu(ctx.t())).await?;
     Ok(())

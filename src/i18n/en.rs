@@ -1,6 +1,7 @@
 //! English texts, for users whose Telegram language is English.
 
 use super::{Texts, escape};
+use crate::ledger::Kind;
 
 pub static EN: Texts = Texts {
     welcome: |name| {
@@ -29,5 +30,70 @@ pub static EN: Texts = Texts {
     btn_balance: "💰 Balance",
     btn_help: "❓ Help",
     btn_main_menu: "🔙 Main menu",
-    commands: &[("start", "Main menu"), ("help", "What Aisha can do")],
+    commands: &[
+        ("start", "Main menu"),
+        ("balance", "Balance and top-up"),
+        ("help", "What Aisha can do"),
+    ],
+
+    coins: |n| format!("{n} {}", if n == 1 { "coin" } else { "coins" }),
+    balance: |coins, image, avatar| {
+        format!(
+            "💰 <b>Balance: {}</b>\n\nPrices:\n🎨 image — {}\n🎭 avatar training — {}",
+            (EN.coins)(coins),
+            (EN.coins)(image),
+            (EN.coins)(avatar)
+        )
+    },
+    history_title: "<b>Recent activity</b>",
+    history_empty: "No activity yet.",
+    ledger_kind: |kind| match kind {
+        Kind::Welcome => "welcome bonus",
+        Kind::Generation => "generation",
+        Kind::AvatarTraining => "avatar training",
+        Kind::Refund => "refund",
+        Kind::TopUp => "top-up ⭐",
+        Kind::StarsRefund => "Stars refund",
+        Kind::Promo => "promo code",
+        Kind::Grant => "grant",
+    },
+    months: [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ],
+    insufficient: |need, have| format!("❌ Not enough coins. Required: {need}, you have: {have}"),
+    btn_top_up: "⭐ Top up",
+    btn_promo: "🎁 Promo code",
+    btn_cancel: "✖️ Cancel",
+
+    top_up: "⭐ <b>Top up with Telegram Stars</b>\n\nChoose a package:",
+    package: |stars, coins| format!("{stars} ⭐ → {}", (EN.coins)(coins)),
+    invoice_title: |coins| format!("{} for Aisha", (EN.coins)(coins)),
+    invoice_description: |stars, coins| {
+        format!(
+            "Aisha balance top-up: {} for {stars} ⭐. The coins arrive right after payment.",
+            (EN.coins)(coins)
+        )
+    },
+    invoice_invalid: "This invoice is no longer valid. Open \"⭐ Top up\" again.",
+    payment_received: |coins, balance| {
+        format!(
+            "✅ Payment received: +{}\n💰 Balance: {}",
+            (EN.coins)(coins),
+            (EN.coins)(balance)
+        )
+    },
+
+    promo_prompt: "🎁 Send your promo code in one message:",
+    promo_redeemed: |coins, balance| {
+        format!(
+            "🎁 Promo code applied: +{}\n💰 Balance: {}",
+            (EN.coins)(coins),
+            (EN.coins)(balance)
+        )
+    },
+    promo_unknown: "❌ There is no such promo code. Check the spelling and send it again, or press Cancel.",
+    promo_expired: "⌛ This promo code has expired.",
+    promo_exhausted: "😔 This promo code has been used the maximum number of times.",
+    promo_already_used: "ℹ️ You have already used this promo code.",
+    input_cancelled: "Input cancelled.",
 };

@@ -6,6 +6,8 @@
 mod en;
 mod ru;
 
+use crate::ledger::Kind;
+
 pub use en::EN;
 pub use ru::RU;
 
@@ -55,6 +57,57 @@ pub struct Texts {
     pub btn_main_menu: &'static str,
     /// The command list registered with setMyCommands: (command, description).
     pub commands: &'static [(&'static str, &'static str)],
+
+    // Coins.
+    /// "5 монет" / "5 coins".
+    pub coins: fn(i64) -> String,
+    /// Balance screen: coins, then the prices (per image, avatar training).
+    pub balance: fn(i64, i64, i64) -> String,
+    pub history_title: &'static str,
+    pub history_empty: &'static str,
+    /// A ledger kind in plain words ("генерация").
+    pub ledger_kind: fn(Kind) -> &'static str,
+    /// Abbreviated month names, January first.
+    pub months: [&'static str; 12],
+    /// Exactly the Python bot's wording: required, then what the user has.
+    pub insufficient: fn(i64, i64) -> String,
+    pub btn_top_up: &'static str,
+    pub btn_promo: &'static str,
+    pub btn_cancel: &'static str,
+
+    // Telegram Stars.
+    pub top_up: &'static str,
+    /// A package button: stars, coins.
+    pub package: fn(i64, i64) -> String,
+    /// Invoice title (≤ 32 characters): coins.
+    pub invoice_title: fn(i64) -> String,
+    /// Invoice description: stars, coins.
+    pub invoice_description: fn(i64, i64) -> String,
+    /// Shown by Telegram when a pre-checkout is refused.
+    pub invoice_invalid: &'static str,
+    /// After a payment: coins added, new balance.
+    pub payment_received: fn(i64, i64) -> String,
+
+    // Promo codes.
+    pub promo_prompt: &'static str,
+    /// Redeemed: coins added, new balance.
+    pub promo_redeemed: fn(i64, i64) -> String,
+    pub promo_unknown: &'static str,
+    pub promo_expired: &'static str,
+    pub promo_exhausted: &'static str,
+    pub promo_already_used: &'static str,
+    pub input_cancelled: &'static str,
+}
+
+/// Russian plural forms: 1 монета, 2 монеты, 5 монет, 11 монет, 21 монета.
+#[must_use]
+pub fn ru_plural(n: i64, one: &'static str, few: &'static str, many: &'static str) -> &'static str {
+    let n = n.unsigned_abs();
+    match (n % 10, n % 100) {
+        (1, m) if m != 11 => one,
+        (2..=4, m) if !(12..=14).contains(&m) => few,
+        _ => many,
+    }
 }
 
 /// Escapes text for Telegram's HTML parse mode.
@@ -92,6 +145,60 @@ mod tests {
         let text = (RU.welcome)("<b>&\"x\"");
         assert!(text.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{text}");
         assert!(!(EN.welcome)("<i>").contains("<i>"));
+    }
+
+    #[test]
+    fn russian_plurals() {
+        let f = |n| ru_plural(n, "монета", "монеты", "монет");
+        assert_eq!(
+            [
+                f(1),
+                f(2),
+                f(4),
+                f(5),
+                f(11),
+                f(12),
+                f(21),
+                f(22),
+                f(25),
+                f(111),
+                f(0)
+            ],
+            [
+                "монета",
+                "монеты",
+                "монеты",
+                "монет",
+                "монет",
+                "монет",
+                "монета",
+                "монеты",
+                "монет",
+                "монет",
+                "монет"
+            ]
+        );
+        assert_eq!((RU.coins)(150), "150 монет");
+        assert_eq!((EN.coins)(1), "1 coin");
+    }
+
+    #[test]
+    fn insufficient_is_worded_exactly() {
+        assert_eq!(
+            (RU.insufficient)(5, 3),
+            "❌ Недостаточно средств. Требуется: 5, у вас: 3"
+        );
+        assert_eq!(
+            (EN.insufficient)(5, 3),
+            "❌ Not enough coins. Required: 5, you have: 3"
+        );
+    }
+
+    #[test]
+    fn invoice_titles_fit_telegram() {
+        for t in [&RU, &EN] {
+            assert!((t.invoice_title)(1_000_000).chars().count() <= 32);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Russian texts (the default language).
 
-use super::{Texts, escape};
+use super::{Texts, escape, ru_plural};
+use crate::ledger::Kind;
 
 pub static RU: Texts = Texts {
     welcome: |name| {
@@ -28,5 +29,70 @@ pub static RU: Texts = Texts {
     btn_balance: "💰 Баланс",
     btn_help: "❓ Помощь",
     btn_main_menu: "🔙 Главное меню",
-    commands: &[("start", "Главное меню"), ("help", "Что умеет Aisha")],
+    commands: &[
+        ("start", "Главное меню"),
+        ("balance", "Баланс и пополнение"),
+        ("help", "Что умеет Aisha"),
+    ],
+
+    coins: |n| format!("{n} {}", ru_plural(n, "монета", "монеты", "монет")),
+    balance: |coins, image, avatar| {
+        format!(
+            "💰 <b>Баланс: {}</b>\n\nЦены:\n🎨 изображение — {}\n🎭 обучение аватара — {}",
+            (RU.coins)(coins),
+            (RU.coins)(image),
+            (RU.coins)(avatar)
+        )
+    },
+    history_title: "<b>Последние операции</b>",
+    history_empty: "Операций пока не было.",
+    ledger_kind: |kind| match kind {
+        Kind::Welcome => "приветственный бонус",
+        Kind::Generation => "генерация",
+        Kind::AvatarTraining => "обучение аватара",
+        Kind::Refund => "возврат",
+        Kind::TopUp => "пополнение ⭐",
+        Kind::StarsRefund => "возврат Stars",
+        Kind::Promo => "промокод",
+        Kind::Grant => "начисление",
+    },
+    months: [
+        "янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя", "дек",
+    ],
+    insufficient: |need, have| format!("❌ Недостаточно средств. Требуется: {need}, у вас: {have}"),
+    btn_top_up: "⭐ Пополнить",
+    btn_promo: "🎁 Промокод",
+    btn_cancel: "✖️ Отмена",
+
+    top_up: "⭐ <b>Пополнение через Telegram Stars</b>\n\nВыберите пакет:",
+    package: |stars, coins| format!("{stars} ⭐ → {}", (RU.coins)(coins)),
+    invoice_title: |coins| format!("{} для Aisha", (RU.coins)(coins)),
+    invoice_description: |stars, coins| {
+        format!(
+            "Пополнение баланса Aisha: {} за {stars} ⭐. Монеты придут сразу после оплаты.",
+            (RU.coins)(coins)
+        )
+    },
+    invoice_invalid: "Этот счёт больше не действителен. Откройте «⭐ Пополнить» заново.",
+    payment_received: |coins, balance| {
+        format!(
+            "✅ Оплата прошла: +{}\n💰 Баланс: {}",
+            (RU.coins)(coins),
+            (RU.coins)(balance)
+        )
+    },
+
+    promo_prompt: "🎁 Введите промокод одним сообщением:",
+    promo_redeemed: |coins, balance| {
+        format!(
+            "🎁 Промокод активирован: +{}\n💰 Баланс: {}",
+            (RU.coins)(coins),
+            (RU.coins)(balance)
+        )
+    },
+    promo_unknown: "❌ Такого промокода нет. Проверьте написание и отправьте ещё раз или нажмите «Отмена».",
+    promo_expired: "⌛ Срок действия этого промокода истёк.",
+    promo_exhausted: "😔 Этот промокод уже использовали максимальное число раз.",
+    promo_already_used: "ℹ️ Вы уже активировали этот промокод.",
+    input_cancelled: "Ввод отменён.",
 };

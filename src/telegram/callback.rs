@@ -19,6 +19,14 @@ pub enum Callback {
     Balance,
     /// Status of one generation; the id is checked against the presser.
     GenerationStatus(i64),
+    /// The Stars packages.
+    TopUp,
+    /// Buy package N (an index into the configured packages; stale indexes re-show the list).
+    TopUpPackage(u8),
+    /// Start entering a promo code.
+    Promo,
+    /// Leave whatever input the bot is waiting for.
+    CancelInput,
 }
 
 impl Callback {
@@ -33,6 +41,10 @@ impl Callback {
             Self::Gallery => "my_gallery".into(),
             Self::Balance => "balance".into(),
             Self::GenerationStatus(id) => format!("generation_status:{id}"),
+            Self::TopUp => "topup".into(),
+            Self::TopUpPackage(i) => format!("topup:{i}"),
+            Self::Promo => "promo".into(),
+            Self::CancelInput => "cancel_input".into(),
         }
     }
 
@@ -52,7 +64,12 @@ impl Callback {
             "generation_menu" => Some(Self::CreateImage),
             "avatar_menu" => Some(Self::Avatars),
             "my_gallery" | "gallery_main" => Some(Self::Gallery),
-            "balance" => Some(Self::Balance),
+            "balance" | "profile_balance_info" | "profile_menu" => Some(Self::Balance),
+            "topup" | "profile_topup_balance" | "balance_topup" => Some(Self::TopUp),
+            // The Python bot's package buttons priced other packages: show today's list.
+            n if n.starts_with("topup_package_") => Some(Self::TopUp),
+            "promo" => Some(Self::Promo),
+            "cancel_input" => Some(Self::CancelInput),
             _ => None,
         };
         match (simple, arg) {
@@ -60,6 +77,7 @@ impl Callback {
             (Some(_), Some(_)) => None,
             (None, Some(arg)) => match name {
                 "generation_status" => parse_id(arg).map(Self::GenerationStatus),
+                "topup" => parse_index(arg).map(Self::TopUpPackage),
                 _ => None,
             },
             (None, None) => None,
@@ -77,7 +95,11 @@ impl Callback {
             | Self::Avatars
             | Self::Gallery
             | Self::Balance
-            | Self::GenerationStatus(_) => {}
+            | Self::GenerationStatus(_)
+            | Self::TopUp
+            | Self::TopUpPackage(_)
+            | Self::Promo
+            | Self::CancelInput => {}
         }
         vec![
             Self::MainMenu,
@@ -88,6 +110,11 @@ impl Callback {
             Self::Balance,
             Self::GenerationStatus(i64::MAX),
             Self::GenerationStatus(1),
+            Self::TopUp,
+            Self::TopUpPackage(0),
+            Self::TopUpPackage(u8::MAX),
+            Self::Promo,
+            Self::CancelInput,
         ]
     }
 }
@@ -98,6 +125,14 @@ fn parse_id(s: &str) -> Option<i64> {
         return None;
     }
     s.parse().ok().filter(|id| *id > 0)
+}
+
+/// A small index: decimal digits only, within u8.
+fn parse_index(s: &str) -> Option<u8> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -125,6 +160,15 @@ mod tests {
             Callback::parse("generation_status:42"),
             Some(Callback::GenerationStatus(42))
         );
+        assert_eq!(
+            Callback::parse("profile_topup_balance"),
+            Some(Callback::TopUp)
+        );
+        assert_eq!(Callback::parse("topup_package_2"), Some(Callback::TopUp));
+        assert_eq!(
+            Callback::parse("profile_balance_info"),
+            Some(Callback::Balance)
+        );
     }
 
     #[test]
@@ -141,6 +185,10 @@ mod tests {
             "generation_status:99999999999999999999",
             "generation_status:1:2",
             "generation_status:1a",
+            "topup:",
+            "topup:256",
+            "topup:-1",
+            "promo:1",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");

@@ -9,8 +9,10 @@ use teloxide::{
 
 use crate::{
     app::AppState,
+    balance,
+    dialogue::{self, Dialogue},
     i18n::{Lang, Texts},
-    menu,
+    menu, payments, promo,
     telegram::{callback::Callback, error::HandlerError, ui},
     users,
 };
@@ -66,6 +68,7 @@ pub async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError
     match update.kind {
         UpdateKind::Message(message) => on_message(state, &message).await,
         UpdateKind::CallbackQuery(query) => on_callback(state, &query).await,
+        UpdateKind::PreCheckoutQuery(query) => payments::on_pre_checkout(state, &query).await,
         _ => Ok(()),
     }
 }
@@ -76,6 +79,7 @@ enum Command {
     Start,
     Help,
     Menu,
+    Balance,
 }
 
 impl Command {
@@ -91,6 +95,7 @@ impl Command {
             "start" => Some(Self::Start),
             "help" => Some(Self::Help),
             "menu" => Some(Self::Menu),
+            "balance" => Some(Self::Balance),
             _ => None,
         }
     }
@@ -105,11 +110,23 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
         return Ok(());
     };
     let ctx = Ctx::new(state, from, message.chat.id).await?;
-    match message.text().and_then(Command::parse) {
-        Some(Command::Start) => menu::start(&ctx).await,
-        Some(Command::Help) => menu::help(&ctx, None).await,
-        Some(Command::Menu) => menu::show(&ctx, None).await,
-        None => menu::unknown_text(&ctx).await,
+    if let Some(paid) = message.successful_payment() {
+        return payments::on_successful_payment(&ctx, paid).await;
+    }
+    let text = message.text();
+    if let Some(command) = text.and_then(Command::parse) {
+        // A command leaves whatever input the bot was waiting for.
+        dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+        return match command {
+            Command::Start => menu::start(&ctx).await,
+            Command::Help => menu::help(&ctx, None).await,
+            Command::Menu => menu::show(&ctx, None).await,
+            Command::Balance => balance::show(&ctx, None).await,
+        };
+    }
+    match (dialogue::get(&state.db, ctx.user.telegram_id).await?, text) {
+        (Some(Dialogue::PromoCode), Some(text)) => promo::on_text(&ctx, text).await,
+        _ => menu::unknown_text(&ctx).await,
     }
 }
 
@@ -135,10 +152,30 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
             ui::answer(ctx.bot(), query, None, false).await;
             menu::help(&ctx, origin).await
         }
+        Callback::Balance => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            balance::show(&ctx, origin).await
+        }
+        Callback::TopUp => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            payments::show_packages(&ctx, origin).await
+        }
+        Callback::TopUpPackage(index) => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            payments::send_invoice(&ctx, index, origin).await
+        }
+        Callback::Promo => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            promo::ask(&ctx, origin).await
+        }
+        Callback::CancelInput => {
+            ui::answer(ctx.bot(), query, Some(ctx.t().input_cancelled), false).await;
+            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+            balance::show(&ctx, origin).await
+        }
         Callback::CreateImage
         | Callback::Avatars
         | Callback::Gallery
-        | Callback::Balance
         | Callback::GenerationStatus(_) => {
             ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await;
             Ok(())
@@ -156,6 +193,7 @@ mod tests {
         assert_eq!(Command::parse("/start ref_42"), Some(Command::Start));
         assert_eq!(Command::parse("  /HELP@aisha_bot"), Some(Command::Help));
         assert_eq!(Command::parse("/menu"), Some(Command::Menu));
+        assert_eq!(Command::parse("/balance"), Some(Command::Balance));
         assert_eq!(Command::parse("start"), None);
         assert_eq!(Command::parse("/"), None);
         assert_eq!(Command::parse("/unknown"), None);

@@ -2,7 +2,7 @@
 
 use teloxide::{ApiError, RequestError};
 
-use crate::kv::KvError;
+use crate::{kv::KvError, ledger::LedgerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -12,6 +12,8 @@ pub enum HandlerError {
     Db(#[from] sea_orm::DbErr),
     #[error("cache: {0}")]
     Kv(#[from] KvError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
     /// teloxide removes the token (or the whole URL) from network errors; see the test below.
     #[error("bot api: {0}")]
     Telegram(#[from] RequestError),
@@ -41,7 +43,7 @@ impl HandlerError {
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Db(_) | Self::Kv(_) => Outcome::Transient,
+            Self::Db(_) | Self::Kv(_) | Self::Ledger(_) => Outcome::Transient,
             Self::Telegram(RequestError::RetryAfter(secs)) => {
                 Outcome::RetryAfter(secs.seconds().into())
             }

@@ -3,7 +3,7 @@
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
-use crate::{i18n::Texts, telegram::callback::Callback};
+use crate::{config::StarsPackage, i18n::Texts, telegram::callback::Callback};
 
 /// One callback button.
 #[must_use]
@@ -31,4 +31,57 @@ pub fn main_menu(t: &Texts) -> InlineKeyboardMarkup {
 #[must_use]
 pub fn back_to_menu(t: &Texts) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([vec![button(t.btn_main_menu, Callback::MainMenu)]])
+}
+
+/// Under the balance screen: ⭐ top up, 🎁 promo code, 🔙 menu.
+#[must_use]
+pub fn balance(t: &Texts) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        vec![
+            button(t.btn_top_up, Callback::TopUp),
+            button(t.btn_promo, Callback::Promo),
+        ],
+        vec![button(t.btn_main_menu, Callback::MainMenu)],
+    ])
+}
+
+/// Under "not enough coins": the way to get more.
+#[must_use]
+pub fn insufficient(t: &Texts) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([
+        vec![button(t.btn_top_up, Callback::TopUp)],
+        vec![button(t.btn_main_menu, Callback::MainMenu)],
+    ])
+}
+
+/// One button per Stars package, then back to the balance.
+#[must_use]
+pub fn packages(t: &Texts, packages: &[StarsPackage]) -> InlineKeyboardMarkup {
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = packages
+        .iter()
+        .zip(0u8..)
+        .map(|(p, i)| {
+            vec![button(
+                &(t.package)(p.stars, p.coins),
+                Callback::TopUpPackage(i),
+            )]
+        })
+        .collect();
+    rows.push(vec![button(t.btn_balance, Callback::Balance)]);
+    InlineKeyboardMarkup::new(rows)
+}
+
+/// While the bot waits for typed input.
+#[must_use]
+pub fn cancel_input(t: &Texts) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([vec![button(t.btn_cancel, Callback::CancelInput)]])
+}
+
+/// After a payment or a promo code: the balance, or the menu.
+#[must_use]
+pub fn balance_or_menu(t: &Texts) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([vec![
+        button(t.btn_balance, Callback::Balance),
+        button(t.btn_main_menu, Callback::MainMenu),
+    ]])
 }

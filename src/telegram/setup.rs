@@ -17,10 +17,14 @@ use crate::{
 };
 
 /// The update kinds the bot handles; Telegram sends no others.
-pub const ALLOWED_UPDATES: [AllowedUpdate; 2] =
-    [AllowedUpdate::Message, AllowedUpdate::CallbackQuery];
+pub const ALLOWED_UPDATES: [AllowedUpdate; 3] = [
+    AllowedUpdate::Message,
+    AllowedUpdate::CallbackQuery,
+    AllowedUpdate::PreCheckoutQuery,
+];
 
-fn bot_from(settings: &Settings) -> anyhow::Result<(Bot, String)> {
+/// A Bot API client for the configured token, and the token (to redact it from errors).
+pub fn bot_from(settings: &Settings) -> anyhow::Result<(Bot, String)> {
     let token = settings
         .telegram_bot_token
         .as_ref()

@@ -265,6 +265,75 @@ impl TestApp {
         self.bot_messages(user).await.len()
     }
 
+    /// A pool configured exactly like the app's (a single connection on SQLite), for tests that
+    /// call the library's services concurrently.
+    pub async fn app_pool(&self) -> DatabaseConnection {
+        aisha::db::connect(&self.settings)
+            .await
+            .expect("app-like pool")
+    }
+
+    /// The `users.id` of a Telegram user who has written to the bot.
+    pub async fn user_id(&self, telegram_id: i64) -> i64 {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::user::Entity::find()
+            .filter(entity::user::Column::TelegramId.eq(telegram_id))
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("user registered")
+            .id
+    }
+
+    /// Stops the app and starts a new one on the same database, cache and sandbox (a deploy).
+    pub async fn restart(&mut self) {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+        self.stop = CancellationToken::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
+        self.url = format!("http://{}", listener.local_addr().expect("addr"));
+        self.settings.public_url = self.url.parse().expect("url");
+        let app = Application::build_with_listener(self.settings.clone(), listener)
+            .await
+            .expect("app rebuilds");
+        self.server = Some(tokio::spawn(
+            app.run_until_stopped(self.stop.clone().cancelled_owned()),
+        ));
+        setup::set_webhook(&self.settings)
+            .await
+            .expect("set-webhook after restart");
+    }
+
+    /// Runs the real `aisha` binary against this app's database and sandbox Telegram.
+    pub async fn run_cli(&self, args: &[&str]) -> (bool, String, String) {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aisha"))
+            .env_clear()
+            .env("DATABASE_URL", self.settings.database_url.expose())
+            .env("TELEGRAM_BOT_TOKEN", TOKEN)
+            .env("TELEGRAM_WEBHOOK_SECRET", SECRET)
+            .env("TELEGRAM_API_URL", self.settings.telegram_api_url.as_str())
+            .env(
+                "AISHA_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            )
+            .env("AISHA_ENV", "test")
+            .env("RUST_LOG", "error")
+            .args(args)
+            .output()
+            .await
+            .expect("the aisha binary runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// Signals shutdown without waiting (for tests that watch in-flight work finish).
     pub fn trigger_shutdown(&self) {
         self.stop.cancel();

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod coins;
 mod health;
 mod kv;
 mod menu;

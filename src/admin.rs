@@ -1,0 +1,219 @@
+//! `aisha admin ...`: operator commands on the configured database. Each returns the text to
+//! print; an `Err` makes the command exit non-zero.
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{ledger as entry, payment, user};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use std::fmt::Write as _;
+use teloxide::Bot;
+
+use crate::{
+    ledger::{self, Kind},
+    payments::{self, Refunded},
+    promo,
+};
+
+async fn find_user(db: &DatabaseConnection, telegram_id: i64) -> anyhow::Result<user::Model> {
+    user::Entity::find()
+        .filter(user::Column::TelegramId.eq(telegram_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            anyhow!("no user with Telegram id {telegram_id} (they must /start the bot first)")
+        })
+}
+
+/// `admin grant`: credits coins. `key` makes a re-run a no-op; without one every run grants.
+pub async fn grant(
+    db: &DatabaseConnection,
+    telegram_id: i64,
+    coins: i64,
+    reason: Option<&str>,
+    key: Option<&str>,
+) -> anyhow::Result<String> {
+    if coins <= 0 {
+        bail!("--coins must be positive");
+    }
+    let user = find_user(db, telegram_id).await?;
+    let key = key.map_or_else(
+        || format!("grant:{:032x}", rand::random::<u128>()),
+        |k| format!("grant:{k}"),
+    );
+    let credit = ledger::credit(db, user.id, coins, Kind::Grant, reason, &key).await?;
+    Ok(if credit.fresh {
+        format!(
+            "granted {coins} coins to {telegram_id}; balance {}",
+            credit.balance
+        )
+    } else {
+        format!(
+            "already granted with this key; balance was {}",
+            credit.balance
+        )
+    })
+}
+
+/// `admin user`: balance, ledger and counts.
+pub async fn user_report(db: &DatabaseConnection, telegram_id: i64) -> anyhow::Result<String> {
+    let user = find_user(db, telegram_id).await?;
+    let balance = ledger::balance(db, user.id).await?;
+    let entries = entry::Entity::find()
+        .filter(entry::Column::UserId.eq(user.id))
+        .count(db)
+        .await?;
+    let payments = payment::Entity::find()
+        .filter(payment::Column::UserId.eq(user.id))
+        .count(db)
+        .await?;
+    let mut out = String::new();
+    let name = [Some(user.first_name.as_str()), user.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = writeln!(
+        out,
+        "user {} ({name}{})",
+        user.telegram_id,
+        user.username
+            .as_deref()
+            .map(|u| format!(", @{u}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "language {}, since {}, last seen {}",
+        user.language_code.as_deref().unwrap_or("-"),
+        user.created_at.format("%Y-%m-%d %H:%M"),
+        user.last_seen_at.format("%Y-%m-%d %H:%M")
+    );
+    let _ = writeln!(
+        out,
+        "balance {balance} coins; {entries} ledger entries; {payments} Stars payments"
+    );
+    let _ = writeln!(out, "recent ledger:");
+    for e in ledger::history(db, user.id, 20).await? {
+        let _ = writeln!(
+            out,
+            "  {}  {:>+6}  {:<15} balance {:>6}  {}",
+            e.created_at.format("%Y-%m-%d %H:%M:%S"),
+            e.amount,
+            e.kind,
+            e.balance_after,
+            e.reference.as_deref().unwrap_or("")
+        );
+    }
+    Ok(out)
+}
+
+/// `admin audit`: `Err` (non-zero exit) on any mismatch.
+pub async fn audit(db: &DatabaseConnection) -> anyhow::Result<String> {
+    let users = user::Entity::find().count(db).await?;
+    let mismatches = ledger::audit(db).await?;
+    if mismatches.is_empty() {
+        return Ok(format!(
+            "ok: {users} users, every balance equals the sum of its ledger"
+        ));
+    }
+    let mut out = format!("{} of {users} users do not balance:\n", mismatches.len());
+    for m in &mismatches {
+        let _ = writeln!(
+            out,
+            "  user {}: balance {}, ledger sum {}",
+            m.telegram_id, m.balance, m.ledger_sum
+        );
+    }
+    Err(anyhow!(out))
+}
+
+/// Accepts `2026-12-31` (end of that day, UTC) or an RFC 3339 time.
+pub fn parse_expiry(input: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(input) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(input, "%Y-%m-%d")
+        .with_context(|| format!("--expires {input:?}: use YYYY-MM-DD or an RFC 3339 time"))?;
+    day.and_hms_opt(23, 59, 59)
+        .map(|t| t.and_utc())
+        .ok_or_else(|| anyhow!("--expires {input:?} is not a valid date"))
+}
+
+pub async fn promo_create(
+    db: &DatabaseConnection,
+    code: &str,
+    coins: i64,
+    max_uses: Option<i64>,
+    expires: Option<&str>,
+) -> anyhow::Result<String> {
+    let expires_at = expires.map(parse_expiry).transpose()?;
+    let p = promo::create(db, code, coins, max_uses, expires_at).await?;
+    Ok(format!(
+        "created {}: {} coins, {} uses, {}",
+        p.code,
+        p.coins,
+        p.max_uses
+            .map_or_else(|| "unlimited".to_owned(), |m| m.to_string()),
+        p.expires_at.map_or_else(
+            || "never expires".to_owned(),
+            |at| format!("expires {}", at.format("%Y-%m-%d %H:%M UTC"))
+        )
+    ))
+}
+
+pub async fn promo_list(db: &DatabaseConnection) -> anyhow::Result<String> {
+    let codes = promo::list(db).await?;
+    if codes.is_empty() {
+        return Ok("no promo codes".into());
+    }
+    let now = Utc::now();
+    let mut out = String::new();
+    for p in codes {
+        let state = if p.disabled {
+            "disabled"
+        } else if p.expires_at.is_some_and(|at| at <= now) {
+            "expired"
+        } else if p.max_uses.is_some_and(|m| p.uses >= m) {
+            "used up"
+        } else {
+            "active"
+        };
+        let _ = writeln!(
+            out,
+            "{:<20} {:>6} coins  used {}/{}  {:<9} {}",
+            p.code,
+            p.coins,
+            p.uses,
+            p.max_uses.map_or_else(|| "∞".to_owned(), |m| m.to_string()),
+            state,
+            p.expires_at.map_or_else(String::new, |at| format!(
+                "expires {}",
+                at.format("%Y-%m-%d %H:%M UTC")
+            ))
+        );
+    }
+    Ok(out)
+}
+
+pub async fn promo_disable(db: &DatabaseConnection, code: &str) -> anyhow::Result<String> {
+    promo::disable(db, code).await?;
+    Ok(format!("disabled {}", code.trim().to_uppercase()))
+}
+
+pub async fn refund_stars(
+    db: &DatabaseConnection,
+    bot: &Bot,
+    charge_id: &str,
+) -> anyhow::Result<String> {
+    match payments::refund_stars(db, bot, charge_id).await? {
+        Refunded::Done {
+            telegram_id,
+            stars,
+            coins,
+            balance,
+        } => Ok(format!(
+            "refunded {stars} ⭐ to {telegram_id} and took back {coins} coins; balance {balance}"
+        )),
+        Refunded::AlreadyRefunded => Ok(format!("{charge_id} was already refunded; nothing to do")),
+    }
+}

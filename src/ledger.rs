@@ -1,0 +1,312 @@
+//! Coins: the one API every paid action uses.
+//!
+//! Coins are integers. Every move is a ledger entry plus a balance change in one transaction, so
+//! `balance == sum(ledger)` holds at every commit. A charge is a single conditional update
+//! (`coins = coins - n WHERE coins >= n`), never check-then-write, so concurrent charges can't
+//! overdraw. Every move carries a unique idempotency key: repeating it (a retry, a duplicate
+//! update or webhook, a double tap) returns the first outcome and moves nothing.
+//!
+//! Balances are read from the database every time: there is no balance cache to go stale.
+
+use chrono::Utc;
+use entity::{balance, ledger};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionSession, TransactionTrait,
+    sea_query::{Expr, OnConflict},
+};
+
+/// Why coins moved. Stored as text; shown to users in plain words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Welcome,
+    Generation,
+    AvatarTraining,
+    /// Coins returned for work that failed.
+    Refund,
+    /// Bought with Telegram Stars.
+    TopUp,
+    /// Taken back when a Stars payment is refunded.
+    StarsRefund,
+    Promo,
+    /// Given by an operator.
+    Grant,
+}
+
+impl Kind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Welcome => "welcome",
+            Self::Generation => "generation",
+            Self::AvatarTraining => "avatar_training",
+            Self::Refund => "refund",
+            Self::TopUp => "topup",
+            Self::StarsRefund => "stars_refund",
+            Self::Promo => "promo",
+            Self::Grant => "grant",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Welcome,
+            Self::Generation,
+            Self::AvatarTraining,
+            Self::Refund,
+            Self::TopUp,
+            Self::StarsRefund,
+            Self::Promo,
+            Self::Grant,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// The result of a charge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Charge {
+    /// Paid; `balance` is what is left. Also the answer when the key was charged before.
+    Charged { balance: i64, entry_id: i64 },
+    /// Not enough coins; nothing changed.
+    Insufficient { balance: i64 },
+}
+
+/// The result of a credit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credit {
+    pub balance: i64,
+    pub entry_id: i64,
+    /// False when the key was credited before and this call moved nothing.
+    pub fresh: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("amount must be positive, got {0}")]
+    NotPositive(i64),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The user's balance (0 when they never had coins).
+pub async fn balance<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<i64, DbErr> {
+    Ok(balance::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .map_or(0, |b| b.coins))
+}
+
+/// The user's most recent ledger entries, newest first.
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    limit: u64,
+) -> Result<Vec<ledger::Model>, DbErr> {
+    ledger::Entity::find()
+        .filter(ledger::Column::UserId.eq(user_id))
+        .order_by_desc(ledger::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+async fn by_key<C: ConnectionTrait>(db: &C, key: &str) -> Result<Option<ledger::Model>, DbErr> {
+    ledger::Entity::find()
+        .filter(ledger::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await
+}
+
+/// Takes `amount` coins from the user, once per `key`.
+///
+/// Works on a connection or inside a caller's transaction (then as a savepoint), so a charge can
+/// commit together with whatever it pays for.
+pub async fn charge<C>(
+    db: &C,
+    user_id: i64,
+    amount: i64,
+    kind: Kind,
+    reference: Option<&str>,
+    key: &str,
+) -> Result<Charge, LedgerError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    if amount <= 0 {
+        return Err(LedgerError::NotPositive(amount));
+    }
+    if let Some(entry) = by_key(db, key).await? {
+        return Ok(Charge::Charged {
+            balance: entry.balance_after,
+            entry_id: entry.id,
+        });
+    }
+    let txn = db.begin().await?;
+    let updated = balance::Entity::update_many()
+        .col_expr(
+            balance::Column::Coins,
+            Expr::col(balance::Column::Coins).sub(amount),
+        )
+        .col_expr(balance::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(balance::Column::UserId.eq(user_id))
+        .filter(balance::Column::Coins.gte(amount))
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(after) = updated.first().map(|b| b.coins) else {
+        let current = balance(&txn, user_id).await?;
+        txn.rollback().await?;
+        return Ok(Charge::Insufficient { balance: current });
+    };
+    match insert_entry(&txn, user_id, -amount, kind, reference, key, after).await? {
+        Some(entry_id) => {
+            txn.commit().await?;
+            Ok(Charge::Charged {
+                balance: after,
+                entry_id,
+            })
+        }
+        None => {
+            // The same key won a race with us: undo our decrement, report the first outcome.
+            txn.rollback().await?;
+            let entry = by_key(db, key)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound(format!("ledger entry {key}")))?;
+            Ok(Charge::Charged {
+                balance: entry.balance_after,
+                entry_id: entry.id,
+            })
+        }
+    }
+}
+
+/// Gives `amount` coins to the user, once per `key`.
+pub async fn credit<C>(
+    db: &C,
+    user_id: i64,
+    amount: i64,
+    kind: Kind,
+    reference: Option<&str>,
+    key: &str,
+) -> Result<Credit, LedgerError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    if amount <= 0 {
+        return Err(LedgerError::NotPositive(amount));
+    }
+    if let Some(entry) = by_key(db, key).await? {
+        return Ok(Credit {
+            balance: entry.balance_after,
+            entry_id: entry.id,
+            fresh: false,
+        });
+    }
+    let txn = db.begin().await?;
+    let row = balance::ActiveModel {
+        user_id: Set(user_id),
+        coins: Set(amount),
+        updated_at: Set(Utc::now()),
+    };
+    let after = balance::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(balance::Column::UserId)
+                .value(
+                    balance::Column::Coins,
+                    Expr::cust("balances.coins + excluded.coins"),
+                )
+                .update_column(balance::Column::UpdatedAt)
+                .to_owned(),
+        )
+        .exec_with_returning(&txn)
+        .await?
+        .coins;
+    match insert_entry(&txn, user_id, amount, kind, reference, key, after).await? {
+        Some(entry_id) => {
+            txn.commit().await?;
+            Ok(Credit {
+                balance: after,
+                entry_id,
+                fresh: true,
+            })
+        }
+        None => {
+            txn.rollback().await?;
+            let entry = by_key(db, key)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound(format!("ledger entry {key}")))?;
+            Ok(Credit {
+                balance: entry.balance_after,
+                entry_id: entry.id,
+                fresh: false,
+            })
+        }
+    }
+}
+
+/// Inserts the entry unless its key exists; `None` when it did.
+async fn insert_entry<C: ConnectionTrait>(
+    txn: &C,
+    user_id: i64,
+    amount: i64,
+    kind: Kind,
+    reference: Option<&str>,
+    key: &str,
+    balance_after: i64,
+) -> Result<Option<i64>, DbErr> {
+    let row = ledger::ActiveModel {
+        user_id: Set(user_id),
+        amount: Set(amount),
+        kind: Set(kind.as_str().to_owned()),
+        reference: Set(reference.map(str::to_owned)),
+        idempotency_key: Set(key.to_owned()),
+        balance_after: Set(balance_after),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    let inserted = ledger::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(ledger::Column::IdempotencyKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_with_returning_keys(txn)
+        .await?;
+    Ok(inserted.first().copied())
+}
+
+/// A user whose balance disagrees with their ledger (or is negative).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    pub telegram_id: i64,
+    pub balance: i64,
+    pub ledger_sum: i64,
+}
+
+/// Checks `balance == sum(ledger)` and `balance >= 0` for every user.
+pub async fn audit<C: ConnectionTrait>(db: &C) -> Result<Vec<Mismatch>, DbErr> {
+    let sql = "SELECT u.telegram_id AS telegram_id, \
+                      COALESCE(b.coins, 0) AS balance, \
+                      COALESCE(l.total, 0) AS ledger_sum \
+               FROM users u \
+               LEFT JOIN balances b ON b.user_id = u.id \
+               LEFT JOIN (SELECT user_id, CAST(SUM(amount) AS BIGINT) AS total \
+                          FROM ledger GROUP BY user_id) l ON l.user_id = u.id \
+               WHERE COALESCE(b.coins, 0) <> COALESCE(l.total, 0) OR COALESCE(b.coins, 0) < 0 \
+               ORDER BY u.telegram_id";
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Mismatch {
+                telegram_id: row.try_get("", "telegram_id")?,
+                balance: row.try_get("", "balance")?,
+                ledger_sum: row.try_get("", "ledger_sum")?,
+            })
+        })
+        .collect()
+}
