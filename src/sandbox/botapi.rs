@@ -4,6 +4,8 @@
 //! texts, so bugs that production would reject (too long text, broken HTML,
 //! oversized callback data, no-op edits, double answers) surface in tests.
 //! Fault injection and optional flood limits let tests exercise retry paths.
+//! Telegram Stars invoices follow the XTR rules (no provider token, exactly
+//! one price), and pre-checkout answers and refunds are accepted only once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,15 +20,18 @@ use serde_json::{Value, json};
 
 use super::params::{self, Params};
 use super::text::{self, Formatted, utf16_len};
-use super::{ApiError, Msg, Photo, Shared, State, Webhook};
+use super::{ApiError, Invoice, Msg, Photo, Shared, State, Webhook};
 
 /// Supported methods in Telegram's spelling (lookup is case-insensitive).
 const METHODS: &str = "getMe sendMessage editMessageText editMessageCaption editMessageMedia \
     editMessageReplyMarkup deleteMessage sendPhoto sendMediaGroup sendChatAction \
-    answerCallbackQuery setMyCommands getMyCommands setWebhook deleteWebhook getWebhookInfo";
+    answerCallbackQuery setMyCommands getMyCommands setWebhook deleteWebhook getWebhookInfo \
+    sendInvoice answerPreCheckoutQuery refundStarPayment";
 
 const CHAT_ACTIONS: &str = "typing upload_photo record_video upload_video record_voice \
     upload_voice upload_document choose_sticker find_location record_video_note upload_video_note";
+
+const QUERY_TOO_OLD: &str = "query is too old and response timeout expired or query ID is invalid";
 
 const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply \
     markup are exactly the same as a current content and reply markup of the message";
@@ -168,6 +173,9 @@ fn dispatch(sh: &Shared, method: &str, p: &Params) -> Result<Value, ApiError> {
             Ok(json!(true))
         }
         "answerCallbackQuery" => answer_callback(sh, p),
+        "sendInvoice" => send_invoice(sh, p),
+        "answerPreCheckoutQuery" => answer_pre_checkout(sh, p),
+        "refundStarPayment" => refund_star_payment(sh, p),
         "setMyCommands" => set_my_commands(sh, p),
         "getMyCommands" => {
             let (scope, lang) = commands_key(p)?;
@@ -605,13 +613,11 @@ fn answer_callback(sh: &Shared, p: &Params) -> Result<Value, ApiError> {
     }
     let show_alert = p.bool("show_alert");
     let mut st = sh.lock();
-    let too_old =
-        || ApiError::bad("query is too old and response timeout expired or query ID is invalid");
     let cb = st
         .callbacks
         .get_mut(&id)
         .filter(|c| c.answer.is_none())
-        .ok_or_else(too_old)?;
+        .ok_or_else(|| ApiError::bad(QUERY_TOO_OLD))?;
     let answer = json!({"text": text, "show_alert": show_alert});
     cb.answer = Some(answer);
     let chat_id = cb.chat_id;
@@ -621,6 +627,135 @@ fn answer_callback(sh: &Shared, p: &Params) -> Result<Value, ApiError> {
     }
     drop(st);
     sh.answered.notify_waiters();
+    Ok(json!(true))
+}
+
+/// The `prices` array of LabeledPrice objects, as (label, amount) pairs.
+fn prices(p: &Params) -> Result<Vec<(String, i64)>, ApiError> {
+    const INVALID: &str = "can't parse prices JSON object";
+    let Some(Value::Array(items)) = p.json("prices", INVALID)? else {
+        return Err(ApiError::bad(INVALID));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let label = item.get("label").and_then(Value::as_str);
+            let amount = item.get("amount").and_then(Value::as_i64);
+            match (label, amount) {
+                (Some(label), Some(amount)) => Ok((label.to_owned(), amount)),
+                _ => Err(ApiError::bad("can't parse LabeledPrice JSON object")),
+            }
+        })
+        .collect()
+}
+
+/// An invoice message. Payload, currency and total are kept on the message
+/// so a user can pay it later; the payload is never shown to the user.
+fn send_invoice(sh: &Shared, p: &Params) -> Result<Value, ApiError> {
+    let chat_id = chat_id(p)?;
+    let title = p.str("title").unwrap_or_default();
+    if !(1..=32).contains(&title.chars().count()) {
+        return Err(ApiError::bad("INVOICE_TITLE_INVALID"));
+    }
+    let description = p.str("description").unwrap_or_default();
+    if !(1..=255).contains(&description.chars().count()) {
+        return Err(ApiError::bad("INVOICE_DESCRIPTION_INVALID"));
+    }
+    let payload = p.str("payload").unwrap_or_default();
+    if !(1..=128).contains(&payload.len()) {
+        return Err(ApiError::bad("INVOICE_PAYLOAD_INVALID"));
+    }
+    let currency = p.str("currency").unwrap_or_default();
+    let prices = prices(p)?;
+    let provider_token = p.str("provider_token").unwrap_or_default();
+    if currency == "XTR" {
+        // Stars need no payment provider and take a single price.
+        if !provider_token.is_empty() {
+            return Err(ApiError::bad("PAYMENT_PROVIDER_INVALID"));
+        }
+        if prices.len() != 1 {
+            return Err(ApiError::bad("CURRENCY_TOTAL_AMOUNT_INVALID"));
+        }
+    } else if provider_token.is_empty() {
+        return Err(ApiError::bad("PAYMENT_PROVIDER_INVALID"));
+    }
+    let total: i64 = prices.iter().map(|(_, amount)| amount).sum();
+    let currency_ok = currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase());
+    let total_amount = u32::try_from(total).ok().filter(|t| *t > 0 && currency_ok);
+    let total_amount =
+        total_amount.ok_or_else(|| ApiError::bad("CURRENCY_TOTAL_AMOUNT_INVALID"))?;
+    let keyboard = keyboard(p)?;
+    // A custom keyboard replaces the default "Pay" button, so it must lead with one.
+    let first = keyboard
+        .as_ref()
+        .and_then(|rows| rows.get(0)?.get(0).cloned());
+    if keyboard.is_some() && !first.is_some_and(|b| b.get("pay") == Some(&json!(true))) {
+        return Err(ApiError::bad("REPLY_MARKUP_BUY_EMPTY"));
+    }
+    let invoice = Invoice {
+        title,
+        description,
+        payload,
+        currency,
+        total_amount,
+    };
+    let msg = Msg {
+        invoice: Some(invoice),
+        keyboard,
+        ..Msg::default()
+    };
+    Ok(post(sh, &mut sh.lock(), chat_id, vec![msg])?[0].take())
+}
+
+fn answer_pre_checkout(sh: &Shared, p: &Params) -> Result<Value, ApiError> {
+    let id = p.str("pre_checkout_query_id").unwrap_or_default();
+    let ok = p.bool("ok");
+    let error_message = p.str("error_message").filter(|m| !m.is_empty());
+    if !ok && error_message.is_none() {
+        return Err(ApiError::bad("ERROR_MESSAGE_EMPTY"));
+    }
+    // Telegram drops the reason of an accepted query.
+    let error_message = error_message.filter(|_| !ok);
+    let mut st = sh.lock();
+    let query = st
+        .pre_checkouts
+        .get_mut(&id)
+        .filter(|q| q.answer.is_none())
+        .ok_or_else(|| ApiError::bad(QUERY_TOO_OLD))?;
+    query.answer = Some(json!({"ok": ok, "error_message": error_message}));
+    let chat_id = query.chat_id;
+    if let Some(chat) = st.chats.get_mut(&chat_id) {
+        chat.pre_checkout_answers
+            .push(json!({"pre_checkout_query_id": id, "ok": ok, "error_message": error_message}));
+    }
+    drop(st);
+    sh.answered.notify_waiters();
+    Ok(json!(true))
+}
+
+fn refund_star_payment(sh: &Shared, p: &Params) -> Result<Value, ApiError> {
+    let user_id = p
+        .i64("user_id")
+        .ok_or_else(|| ApiError::bad("invalid user_id specified"))?;
+    let charge_id = p.str("telegram_payment_charge_id").unwrap_or_default();
+    if charge_id.is_empty() {
+        return Err(ApiError::bad("CHARGE_ID_EMPTY"));
+    }
+    let mut st = sh.lock();
+    // Another user's charge is as unknown as a made-up one.
+    let charge = st
+        .charges
+        .get_mut(&charge_id)
+        .filter(|c| c.user_id == user_id)
+        .ok_or_else(|| ApiError::bad("CHARGE_NOT_FOUND"))?;
+    if charge.refunded {
+        return Err(ApiError::bad("CHARGE_ALREADY_REFUNDED"));
+    }
+    charge.refunded = true;
+    if let Some(chat) = st.chats.get_mut(&user_id) {
+        chat.refunds
+            .push(json!({ "telegram_payment_charge_id": charge_id }));
+    }
     Ok(json!(true))
 }
 

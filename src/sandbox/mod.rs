@@ -5,6 +5,11 @@
 //! or a developer UI play the users through `/sandbox/users/...`, which turns
 //! their actions into real webhook updates. Everything lives in one mutex-guarded
 //! [`State`]; the lock is never held across an `.await`.
+//!
+//! Telegram Stars payments are emulated too: `sendInvoice` puts an invoice in
+//! the chat, a user "pays" through `/sandbox/users/{id}/pay` (pre-checkout
+//! query, the bot's answer, then the `successful_payment` service message),
+//! and `refundStarPayment` refunds a charge once.
 
 mod botapi;
 mod params;
@@ -79,6 +84,7 @@ impl Sandbox {
             .route("/sandbox//{bot_token}/{method}", bot_api())
             .route("/sandbox/users/{id}/messages", post(users::send_message))
             .route("/sandbox/users/{id}/press", post(users::press))
+            .route("/sandbox/users/{id}/pay", post(users::pay))
             .route("/sandbox/users/{id}/chat", get(users::chat))
             .route(
                 "/sandbox/updates/{update_id}/redeliver",
@@ -123,7 +129,8 @@ pub(crate) struct Shared {
     rate_limits: AtomicBool,
     /// One client for all webhook deliveries (connection reuse, 60 s timeout).
     http: reqwest::Client,
-    /// Woken on every answerCallbackQuery so a pending `press` can pick it up.
+    /// Woken on every answerCallbackQuery and answerPreCheckoutQuery so a
+    /// pending `press` or `pay` can pick the answer up.
     answered: tokio::sync::Notify,
     state: Mutex<State>,
 }
@@ -146,6 +153,9 @@ pub(crate) struct State {
     chats: HashMap<i64, Chat>,
     files: HashMap<String, Photo>,
     callbacks: HashMap<String, Callback>,
+    pre_checkouts: HashMap<String, PreCheckout>,
+    /// Stars charges by `telegram_payment_charge_id`, for refundStarPayment.
+    charges: HashMap<String, Charge>,
     /// Every update ever posted, kept for redelivery.
     updates: HashMap<i64, Value>,
     last_update_id: i64,
@@ -191,6 +201,8 @@ pub(crate) struct Chat {
     last_message_id: i64,
     chat_instance: String,
     callback_answers: Vec<Value>,
+    pre_checkout_answers: Vec<Value>,
+    refunds: Vec<Value>,
     chat_actions: Vec<String>,
     last_send: Option<Instant>,
 }
@@ -207,6 +219,8 @@ impl Chat {
             last_message_id: 0,
             chat_instance: rand::random::<i64>().unsigned_abs().to_string(),
             callback_answers: Vec::new(),
+            pre_checkout_answers: Vec::new(),
+            refunds: Vec::new(),
             chat_actions: Vec::new(),
             last_send: None,
         }
@@ -262,6 +276,8 @@ pub(crate) struct Msg {
     media_group_id: Option<String>,
     /// Rows of inline keyboard buttons; `None` when there is no keyboard.
     keyboard: Option<Value>,
+    invoice: Option<Invoice>,
+    successful_payment: Option<Payment>,
     edit_date: Option<i64>,
     deleted: bool,
 }
@@ -294,6 +310,17 @@ impl Msg {
         if let Some(g) = &self.media_group_id {
             m["media_group_id"] = json!(g);
         }
+        if let Some(i) = &self.invoice {
+            // start_parameter is always present (empty) in Telegram's Invoice,
+            // and teloxide's `Invoice` requires it.
+            m["invoice"] = json!({"title": i.title, "description": i.description,
+                "start_parameter": "", "currency": i.currency, "total_amount": i.total_amount});
+        }
+        if let Some(p) = &self.successful_payment {
+            m["successful_payment"] = json!({"currency": p.currency,
+                "total_amount": p.total_amount, "invoice_payload": p.payload,
+                "telegram_payment_charge_id": p.charge_id, "provider_payment_charge_id": ""});
+        }
         if let Some(k) = &self.keyboard {
             m["reply_markup"] = json!({ "inline_keyboard": k });
         }
@@ -320,6 +347,39 @@ pub(crate) struct Photo {
 pub(crate) struct Callback {
     chat_id: i64,
     answer: Option<Value>,
+}
+
+/// What a bot's invoice message shows, plus the payload that only the bot
+/// sees again in the pre-checkout query and the successful payment.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Invoice {
+    title: String,
+    description: String,
+    payload: String,
+    currency: String,
+    total_amount: u32,
+}
+
+/// The `successful_payment` of a user's service message.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Payment {
+    currency: String,
+    total_amount: u32,
+    payload: String,
+    charge_id: String,
+}
+
+/// A pre-checkout query delivered to the bot and, once answered, the answer
+/// (`{"ok", "error_message"}`); Telegram accepts exactly one answer.
+pub(crate) struct PreCheckout {
+    chat_id: i64,
+    answer: Option<Value>,
+}
+
+/// A completed Stars payment; refundable once, only for the user who paid.
+pub(crate) struct Charge {
+    user_id: i64,
+    refunded: bool,
 }
 
 /// A queued fault, consumed by matching Bot API calls.

@@ -4,6 +4,10 @@
 //! the endpoint waits for the bot's webhook response so callers can assert on
 //! what the bot did right after. The chat view shows the conversation the way
 //! a Telegram client would (deleted messages hidden, edits applied).
+//!
+//! Paying follows Telegram's order: a `pre_checkout_query` update, the bot's
+//! answerPreCheckoutQuery, and only after an `ok` answer the user's service
+//! message with `successful_payment` as a second update.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +21,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::text::{Formatted, utf16_len};
-use super::{Callback, Chat, JsonError, Msg, Shared, Webhook, parse_body};
+use super::{
+    Callback, Charge, Chat, JsonError, Msg, Payment, PreCheckout, Shared, State, Webhook,
+    parse_body,
+};
 
 type Sh = AxState<Arc<Shared>>;
 
@@ -147,7 +154,12 @@ pub(crate) async fn press(
         .map_err(|e| JsonError::new(StatusCode::BAD_GATEWAY, e))?;
     let grace = Duration::from_millis(req.wait_answer_ms.unwrap_or(1000));
     let answer = match status {
-        Some(_) => wait_for_answer(&sh, &query_id, grace).await,
+        Some(_) => {
+            wait_for_answer(&sh, grace, |st| {
+                st.callbacks.get(&query_id).and_then(|c| c.answer.clone())
+            })
+            .await
+        }
         None => Value::Null,
     };
     Ok(Json(json!({
@@ -159,24 +171,156 @@ pub(crate) async fn press(
     .into_response())
 }
 
-/// The bot's answer to `query_id`, waiting up to `grace` for it to arrive.
-async fn wait_for_answer(sh: &Shared, query_id: &str, grace: Duration) -> Value {
+/// The bot's answer that `lookup` finds, waiting up to `grace` for it to arrive.
+async fn wait_for_answer(
+    sh: &Shared,
+    grace: Duration,
+    lookup: impl Fn(&State) -> Option<Value>,
+) -> Value {
     let deadline = tokio::time::Instant::now() + grace;
     loop {
         // Register interest before looking, so an answer in between is not missed.
         let notified = sh.answered.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if let Some(answer) = sh
-            .lock()
-            .callbacks
-            .get(query_id)
-            .and_then(|c| c.answer.clone())
-        {
+        let found = lookup(&sh.lock());
+        if let Some(answer) = found {
             return answer;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
             return Value::Null;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Pay {
+    /// Pay the invoice in this bot message of the user's chat...
+    message_id: Option<i64>,
+    /// ...or, as a modified client could, whatever these three say.
+    payload: Option<String>,
+    currency: Option<String>,
+    total_amount: Option<u32>,
+    /// How long to wait for answerPreCheckoutQuery after the webhook returned
+    /// (Telegram itself gives up after 10 s).
+    wait_answer_ms: Option<u64>,
+}
+
+/// `POST /sandbox/users/{id}/pay`: the user pays an invoice (or a forged one).
+pub(crate) async fn pay(
+    AxState(sh): Sh,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, JsonError> {
+    let id = parse_id(&id)?;
+    let req = parse_body::<Pay>(&body)?;
+    let (webhook, query_id, update, payment) = {
+        let mut st = sh.lock();
+        let (payload, currency, total_amount) = match req.message_id {
+            Some(message_id) => {
+                let chat = st
+                    .chats
+                    .get_mut(&id)
+                    .ok_or_else(|| not_found("unknown user"))?;
+                let invoice = chat
+                    .find_mut(message_id)
+                    .filter(|m| m.from_bot)
+                    .and_then(|m| m.invoice.clone());
+                let i = invoice.ok_or_else(|| not_found("no such invoice message in this chat"))?;
+                (i.payload, i.currency, i.total_amount)
+            }
+            None => match (req.payload, req.currency, req.total_amount) {
+                (Some(payload), Some(currency), Some(total)) => (payload, currency, total),
+                _ => {
+                    let msg = "body needs message_id, or payload, currency and total_amount";
+                    return Err(JsonError::new(StatusCode::BAD_REQUEST, msg));
+                }
+            },
+        };
+        let webhook = st.webhook.clone().ok_or_else(no_webhook)?;
+        let update_id = st.next_update_id();
+        let query_id = format!("{}{update_id:06}", rand::random::<u32>());
+        let user = json!(st.chats.entry(id).or_insert_with(|| Chat::new(id)).user);
+        let query = json!({"id": query_id, "from": user, "currency": currency,
+            "total_amount": total_amount, "invoice_payload": payload});
+        let pre_checkout = PreCheckout {
+            chat_id: id,
+            answer: None,
+        };
+        st.pre_checkouts.insert(query_id.clone(), pre_checkout);
+        let update = json!({ "update_id": update_id, "pre_checkout_query": query });
+        st.updates.insert(update_id, update.clone());
+        let payment = Payment {
+            currency,
+            total_amount,
+            payload,
+            charge_id: String::new(),
+        };
+        (webhook, query_id, update, payment)
+    };
+    let status = deliver(&sh, &webhook, "pre_checkout_query", &update)
+        .await
+        .map_err(|e| JsonError::new(StatusCode::BAD_GATEWAY, e))?;
+    let grace = Duration::from_millis(req.wait_answer_ms.unwrap_or(1000));
+    let answer = match status {
+        Some(_) => {
+            wait_for_answer(&sh, grace, |st| {
+                st.pre_checkouts
+                    .get(&query_id)
+                    .and_then(|q| q.answer.clone())
+            })
+            .await
+        }
+        None => Value::Null,
+    };
+    let mut reply = json!({
+        "pre_checkout_query_id": query_id,
+        "pre_checkout": answer,
+        "pre_checkout_update_id": update["update_id"],
+        "webhook_status": status,
+        "charge_id": null,
+        "payment_update_id": null,
+        "payment_webhook_status": null,
+    });
+    if answer["ok"] != json!(true) {
+        return Ok(Json(reply).into_response());
+    }
+    let (charge_id, update) = {
+        let mut st = sh.lock();
+        let update_id = st.next_update_id();
+        let charge_id = format!("stxSBX{:016x}{update_id:06}", rand::random::<u64>());
+        let payment = Payment {
+            charge_id: charge_id.clone(),
+            ..payment
+        };
+        let charge = Charge {
+            user_id: id,
+            refunded: false,
+        };
+        st.charges.insert(charge_id.clone(), charge);
+        let chat = st.chats.entry(id).or_insert_with(|| Chat::new(id));
+        let msg = chat
+            .push(Msg {
+                successful_payment: Some(payment),
+                ..Msg::default()
+            })
+            .clone();
+        let message = msg.to_json(chat, &sh.bot_user());
+        let update = json!({ "update_id": update_id, "message": message });
+        st.updates.insert(update_id, update.clone());
+        (charge_id, update)
+    };
+    reply["charge_id"] = json!(charge_id);
+    reply["payment_update_id"] = update["update_id"].clone();
+    // The charge exists even if this delivery fails, so the reply keeps it.
+    match deliver(&sh, &webhook, "message", &update).await {
+        Ok(status) => {
+            reply["payment_webhook_status"] = json!(status);
+            Ok(Json(reply).into_response())
+        }
+        Err(e) => {
+            reply["error"] = json!(format!("webhook delivery failed: {e}"));
+            Ok((StatusCode::BAD_GATEWAY, Json(reply)).into_response())
         }
     }
 }
@@ -209,6 +353,12 @@ pub(crate) async fn chat(AxState(sh): Sh, Path(id): Path<String>) -> Result<Resp
                     "height": p.height, "file_size": p.size, "url": p.url})),
                 "media_group_id": m.media_group_id,
                 "buttons": buttons,
+                "invoice": m.invoice.as_ref().map(|i| json!({"title": i.title,
+                    "description": i.description, "currency": i.currency,
+                    "total_amount": i.total_amount})),
+                "successful_payment": m.successful_payment.as_ref().map(|p| json!({
+                    "currency": p.currency, "total_amount": p.total_amount,
+                    "invoice_payload": p.payload, "telegram_payment_charge_id": p.charge_id})),
                 "edited": m.edit_date.is_some(),
             })
         })
@@ -217,6 +367,8 @@ pub(crate) async fn chat(AxState(sh): Sh, Path(id): Path<String>) -> Result<Resp
         "user": chat.user,
         "messages": messages,
         "callback_answers": chat.callback_answers,
+        "pre_checkout_answers": chat.pre_checkout_answers,
+        "refunds": chat.refunds,
         "chat_actions": chat.chat_actions,
     }))
     .into_response())
@@ -237,11 +389,11 @@ pub(crate) async fn redeliver(
         let webhook = st.webhook.clone().ok_or_else(no_webhook)?;
         (webhook, update)
     };
-    let kind = if update.get("message").is_some() {
-        "message"
-    } else {
-        "callback_query"
-    };
+    // The update's only other key names its kind, as in `allowed_updates`.
+    let kind = update
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "update_id"))
+        .map_or("message", String::as_str);
     Ok(deliver_and_reply(&sh, &webhook, kind, &update, json!({})).await)
 }
 

@@ -72,15 +72,13 @@ impl Callback {
             "cancel_input" => Some(Self::CancelInput),
             _ => None,
         };
-        match (simple, arg) {
-            (Some(cb), None) => Some(cb),
-            (Some(_), Some(_)) => None,
-            (None, Some(arg)) => match name {
+        match arg {
+            None => simple,
+            Some(arg) => match name {
                 "generation_status" => parse_id(arg).map(Self::GenerationStatus),
                 "topup" => parse_index(arg).map(Self::TopUpPackage),
                 _ => None,
             },
-            (None, None) => None,
         }
     }
 

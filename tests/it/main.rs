@@ -11,6 +11,7 @@ mod coins;
 mod health;
 mod kv;
 mod menu;
+mod payments;
 mod sandbox;
 mod shutdown;
 mod webhook;

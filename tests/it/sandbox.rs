@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use teloxide::payloads::setters::*;
 use teloxide::prelude::*;
 use teloxide::types::{
-    InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto, ParseMode,
-    UpdateKind,
+    AllowedUpdate, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, InputMedia,
+    InputMediaPhoto, LabeledPrice, ParseMode, UpdateKind, UserId,
 };
 use teloxide::{ApiError, RequestError};
 
@@ -34,14 +34,33 @@ struct Hook {
     log: Arc<Mutex<Vec<Received>>>,
 }
 
-/// Webhook receiver playing the bot: parses with teloxide, answers callbacks.
+/// Webhook receiver playing the bot: parses with teloxide, answers callbacks
+/// and pre-checkout queries (refused for payload "refuse", unanswered for "silent").
 async fn hook(State(h): State<Hook>, headers: HeaderMap, body: String) -> StatusCode {
     let secret = headers
         .get("x-telegram-bot-api-secret-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let kind = match serde_json::from_str::<Update>(&body).map(|u| u.kind) {
+        Ok(UpdateKind::Message(m)) if m.successful_payment().is_some() => "successful_payment",
         Ok(UpdateKind::Message(_)) => "message",
+        Ok(UpdateKind::PreCheckoutQuery(q)) => {
+            let answer = match q.invoice_payload.as_str() {
+                "silent" => None,
+                "refuse" => Some(
+                    h.bot
+                        .answer_pre_checkout_query(q.id, false)
+                        .error_message("Sold out"),
+                ),
+                _ => Some(h.bot.answer_pre_checkout_query(q.id, true)),
+            };
+            if let Some(answer) = answer
+                && answer.await.is_err()
+            {
+                return StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            "pre_checkout_query"
+        }
         Ok(UpdateKind::CallbackQuery(q)) => {
             if q.data.as_deref() != Some("silent") {
                 let text = format!("got {}", q.data.unwrap_or_default());
@@ -640,4 +659,218 @@ async fn flood_limits_faults_and_raw_http() {
         409
     );
     assert_eq!(env.get("/sandbox/webhook").await.1, Value::Null);
+}
+
+/// The SuccessfulPayment that teloxide parses out of a received update body.
+fn successful_payment(body: &str) -> teloxide::types::SuccessfulPayment {
+    let update: Update = serde_json::from_str(body).unwrap();
+    match update.kind {
+        UpdateKind::Message(m) => m.successful_payment().cloned().unwrap(),
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stars_payments() {
+    let env = Env::with_webhook(false).await;
+    let bot = &env.bot;
+    let chat = ChatId(11);
+    env.say(11, "buy").await;
+    let pay_button = || InlineKeyboardMarkup::new([[InlineKeyboardButton::pay("Pay 50")]]);
+    let invoice = |payload: &str| {
+        let price = [LabeledPrice::new("100 credits", 50)];
+        bot.send_invoice(chat, "Credits", "100 chat credits", payload, "XTR", price)
+    };
+
+    // A Stars invoice: teloxide parses the Message as an invoice.
+    let sent = invoice("pack-100")
+        .provider_token("")
+        .reply_markup(pay_button())
+        .await
+        .unwrap();
+    let shown = sent.invoice().unwrap();
+    assert_eq!(
+        (
+            shown.title.as_str(),
+            shown.currency.as_str(),
+            shown.total_amount
+        ),
+        ("Credits", "XTR", 50)
+    );
+    assert_eq!(shown.start_parameter, "");
+
+    // XTR rules and payload limits.
+    let res = invoice("p").provider_token("284685063:TEST:abc").await;
+    assert_eq!(api_error(res), "Bad Request: PAYMENT_PROVIDER_INVALID");
+    let two = [LabeledPrice::new("a", 1), LabeledPrice::new("b", 2)];
+    let res = bot
+        .send_invoice(chat, "Credits", "two prices", "p", "XTR", two)
+        .await;
+    assert_eq!(api_error(res), "Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID");
+    for payload in [String::new(), "p".repeat(129)] {
+        let res = invoice(&payload).await;
+        assert_eq!(api_error(res), "Bad Request: INVOICE_PAYLOAD_INVALID");
+    }
+    let res = invoice("p").reply_markup(keyboard("buy")).await;
+    assert_eq!(api_error(res), "Bad Request: REPLY_MARKUP_BUY_EMPTY");
+
+    // Paying: pre-checkout answered ok, then a successful_payment message.
+    let body = json!({"message_id": sent.id.0});
+    let (status, paid) = env.post("/sandbox/users/11/pay", body).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(
+        paid["pre_checkout"],
+        json!({"ok": true, "error_message": null})
+    );
+    assert_eq!(
+        (&paid["webhook_status"], &paid["payment_webhook_status"]),
+        (&json!(200), &json!(200))
+    );
+    let charge_id = paid["charge_id"].as_str().unwrap().to_owned();
+    assert!(charge_id.starts_with("stxSBX"), "{charge_id}");
+    let got = env.received();
+    let kinds: Vec<_> = got.iter().map(|r| r.2).collect();
+    assert_eq!(
+        kinds,
+        ["message", "pre_checkout_query", "successful_payment"]
+    );
+    let query: Value = serde_json::from_str(&got[1].1).unwrap();
+    assert_eq!(query["update_id"], paid["pre_checkout_update_id"]);
+    assert_eq!(query["pre_checkout_query"]["invoice_payload"], "pack-100");
+    assert_eq!(query["pre_checkout_query"]["from"]["id"], 11);
+    let payment = successful_payment(&got[2].1);
+    assert_eq!(payment.telegram_payment_charge_id.0, charge_id);
+    assert_eq!(
+        (payment.invoice_payload.as_str(), payment.total_amount),
+        ("pack-100", 50)
+    );
+
+    // The same query can't be answered twice.
+    let query_id = paid["pre_checkout_query_id"].as_str().unwrap().to_owned();
+    let again = bot.answer_pre_checkout_query(query_id.into(), true).await;
+    assert_eq!(
+        api_error(again),
+        "Bad Request: query is too old and response timeout expired or query ID is invalid"
+    );
+
+    // Refused pre-checkout: no payment, no second update.
+    let refused = invoice("refuse").await.unwrap();
+    let body = json!({"message_id": refused.id.0});
+    let (status, paid_refused) = env.post("/sandbox/users/11/pay", body).await;
+    assert_eq!(status, 200, "{paid_refused}");
+    assert_eq!(
+        paid_refused["pre_checkout"],
+        json!({"ok": false, "error_message": "Sold out"})
+    );
+    assert_eq!(paid_refused["charge_id"], Value::Null);
+    assert_eq!(paid_refused["payment_update_id"], Value::Null);
+    assert_eq!(env.received().len(), 4);
+
+    // A forged pre-checkout (modified client) reaches the bot as is.
+    let forged = json!({"payload": "forged", "currency": "XTR", "total_amount": 1});
+    let (status, paid_forged) = env.post("/sandbox/users/11/pay", forged).await;
+    assert_eq!(status, 200, "{paid_forged}");
+    let got = env.received();
+    let forged_payment = successful_payment(&got[5].1);
+    assert_eq!(
+        (
+            forged_payment.invoice_payload.as_str(),
+            forged_payment.total_amount
+        ),
+        ("forged", 1)
+    );
+
+    // No answer at all: no payment; the answer needs a reason when refusing.
+    let silent = json!({"payload": "silent", "currency": "XTR", "total_amount": 5,
+        "wait_answer_ms": 50});
+    let (_, paid_silent) = env.post("/sandbox/users/11/pay", silent).await;
+    assert_eq!(
+        (&paid_silent["pre_checkout"], &paid_silent["charge_id"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(env.received().len(), 7);
+    let silent_id = paid_silent["pre_checkout_query_id"].as_str().unwrap();
+    let res = bot
+        .answer_pre_checkout_query(silent_id.to_owned().into(), false)
+        .await;
+    assert_eq!(api_error(res), "Bad Request: ERROR_MESSAGE_EMPTY");
+
+    // Bad pay requests.
+    for (body, expected) in [
+        (json!({"message_id": 1}), 404), // the user's own text message
+        (json!({"message_id": 999}), 404),
+        (json!({"payload": "x"}), 400),
+    ] {
+        assert_eq!(env.post("/sandbox/users/11/pay", body).await.0, expected);
+    }
+    assert_eq!(
+        env.post("/sandbox/users/12/pay", json!({"message_id": 1}))
+            .await
+            .0,
+        404
+    );
+
+    // Refunds: once per charge, only for the user who paid.
+    let refund = |user: u64, id: &str| bot.refund_star_payment(UserId(user), id.to_owned().into());
+    refund(11, &charge_id).await.unwrap();
+    let res = refund(11, &charge_id).await;
+    assert_eq!(api_error(res), "Bad Request: CHARGE_ALREADY_REFUNDED");
+    let res = refund(11, "stxSBXunknown").await;
+    assert_eq!(api_error(res), "Bad Request: CHARGE_NOT_FOUND");
+    let forged_charge = paid_forged["charge_id"].as_str().unwrap();
+    let res = refund(12, forged_charge).await;
+    assert_eq!(api_error(res), "Bad Request: CHARGE_NOT_FOUND");
+
+    // Redelivery of the successful_payment update posts the identical JSON.
+    let payment_update = paid["payment_update_id"].as_i64().unwrap();
+    let path = format!("/sandbox/updates/{payment_update}/redeliver");
+    let (status, re) = env.post(&path, json!({})).await;
+    assert_eq!((status, &re["webhook_status"]), (200, &json!(200)));
+    let got = env.received();
+    let original: Value = serde_json::from_str(&got[2].1).unwrap();
+    let redelivered: Value = serde_json::from_str(&got[7].1).unwrap();
+    assert_eq!(original, redelivered);
+    assert_eq!(got[7].2, "successful_payment");
+
+    // The chat view shows invoices, payments, answers and refunds.
+    let view = env.chat(11).await;
+    let messages = view["messages"].as_array().unwrap();
+    assert_eq!(
+        messages[1]["invoice"],
+        json!({"title": "Credits", "description": "100 chat credits",
+            "currency": "XTR", "total_amount": 50})
+    );
+    assert_eq!(messages[1]["buttons"][0][0]["text"], "Pay 50");
+    assert_eq!(
+        messages[2]["successful_payment"],
+        json!({"currency": "XTR", "total_amount": 50, "invoice_payload": "pack-100",
+            "telegram_payment_charge_id": charge_id})
+    );
+    assert_eq!(messages[2]["from_bot"], false);
+    assert_eq!(messages[0]["invoice"], Value::Null);
+    let answers = view["pre_checkout_answers"].as_array().unwrap();
+    assert_eq!(answers.len(), 3, "{view}");
+    assert_eq!(
+        answers[1],
+        json!({"pre_checkout_query_id": paid_refused["pre_checkout_query_id"],
+            "ok": false, "error_message": "Sold out"})
+    );
+    assert_eq!(
+        view["refunds"],
+        json!([{ "telegram_payment_charge_id": charge_id }])
+    );
+
+    // allowed_updates without pre_checkout_query: the query never arrives.
+    let url = reqwest::Url::parse(&env.hook_url).unwrap();
+    bot.set_webhook(url)
+        .allowed_updates([AllowedUpdate::Message])
+        .await
+        .unwrap();
+    let body = json!({"message_id": sent.id.0});
+    let (_, filtered) = env.post("/sandbox/users/11/pay", body).await;
+    assert_eq!(
+        (&filtered["webhook_status"], &filtered["pre_checkout"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(env.received().len(), 8);
 }
