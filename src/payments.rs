@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use teloxide::{
     Bot,
-    payloads::AnswerPreCheckoutQuerySetters,
+    payloads::{AnswerPreCheckoutQuerySetters, SendInvoiceSetters},
     prelude::Requester,
     types::{
         LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment, TelegramTransactionId, UserId,
@@ -93,6 +93,8 @@ pub async fn send_invoice(
             STARS,
             [LabeledPrice::new(title, stars)],
         )
+        // Stars need no payment provider: the token is empty.
+        .provider_token("")
         .await?;
     Ok(())
 }

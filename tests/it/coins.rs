@@ -356,6 +356,18 @@ async fn promo_code_outcomes(storage: Storage) {
             .contains("уже активировали")
     );
     assert_eq!(stored_balance(&app, user).await, 50);
+    // A double tap: the same user redeems another code ten times at once.
+    app.run_cli(&["admin", "promo", "create", "tap", "--coins", "3"])
+        .await;
+    let pool = app.app_pool().await;
+    let taps = (0..10).map(|_| aisha::promo::redeem(&pool, user, "tap"));
+    let credited = futures::future::join_all(taps)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(aisha::promo::Redeemed::Credited { .. })))
+        .count();
+    assert_eq!(credited, 1);
+    assert_eq!(stored_balance(&app, user).await, 53);
     assert!(redeem_via_chat(&app, 4200, "old").await.contains("истёк"));
     assert!(
         redeem_via_chat(&app, 4200, "off")
