@@ -25,8 +25,8 @@ pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), Handler
     let mut text = (t.balance)(coins, prices.generation_per_image, prices.avatar_training);
     text.push_str("\n\n");
     text.push_str(t.history_title);
-    text.push('\n');
     if history.is_empty() {
+        text.push('\n');
         text.push_str(t.history_empty);
     }
     for e in &history {
