@@ -32,23 +32,30 @@ pub async fn grant(
     reason: Option<&str>,
     key: Option<&str>,
 ) -> anyhow::Result<String> {
-    if coins <= 0 {
-        bail!("--coins must be positive");
+    if !(1..=ledger::MAX_AMOUNT).contains(&coins) {
+        bail!("--coins must be between 1 and {}", ledger::MAX_AMOUNT);
     }
     let user = find_user(db, telegram_id).await?;
-    let key = key.map_or_else(
-        || format!("grant:{:032x}", rand::random::<u128>()),
-        |k| format!("grant:{k}"),
-    );
-    let credit = ledger::credit(db, user.id, coins, Kind::Grant, reason, &key).await?;
+    // Without a key, make one and print it: if the outcome is unclear (a dropped connection),
+    // re-running with it cannot grant twice.
+    let key = key.map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned);
+    let credit = ledger::credit(
+        db,
+        user.id,
+        coins,
+        Kind::Grant,
+        reason,
+        &format!("grant:{key}"),
+    )
+    .await?;
     Ok(if credit.fresh {
         format!(
-            "granted {coins} coins to {telegram_id}; balance {}",
+            "granted {coins} coins to {telegram_id}; balance {} (key {key})",
             credit.balance
         )
     } else {
         format!(
-            "already granted with this key; balance was {}",
+            "already granted with key {key}; balance was {}",
             credit.balance
         )
     })

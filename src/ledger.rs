@@ -84,10 +84,16 @@ pub struct Credit {
     pub fresh: bool,
 }
 
+/// The largest single move: far beyond any real price, far below overflow.
+pub const MAX_AMOUNT: i64 = 1_000_000_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("amount must be positive, got {0}")]
-    NotPositive(i64),
+    #[error("amount must be between 1 and {MAX_AMOUNT}, got {0}")]
+    BadAmount(i64),
+    /// The key was used before for a different user or amount: a bug in the caller's key scheme.
+    #[error("idempotency key {0} was already used for a different move")]
+    KeyReused(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -136,14 +142,9 @@ pub async fn charge<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    if amount <= 0 {
-        return Err(LedgerError::NotPositive(amount));
-    }
+    check_amount(amount)?;
     if let Some(entry) = by_key(db, key).await? {
-        return Ok(Charge::Charged {
-            balance: entry.balance_after,
-            entry_id: entry.id,
-        });
+        return charged(entry, user_id, -amount, key);
     }
     let txn = db.begin().await?;
     let updated = balance::Entity::update_many()
@@ -157,6 +158,12 @@ where
         .exec_with_returning(&txn)
         .await?;
     let Some(after) = updated.first().map(|b| b.coins) else {
+        // A concurrent charge with this key may have just taken the coins: then the answer is
+        // its outcome, not "insufficient" (READ COMMITTED shows its committed entry now).
+        if let Some(entry) = by_key(&txn, key).await? {
+            txn.rollback().await?;
+            return charged(entry, user_id, -amount, key);
+        }
         let current = balance(&txn, user_id).await?;
         txn.rollback().await?;
         return Ok(Charge::Insufficient { balance: current });
@@ -175,10 +182,7 @@ where
             let entry = by_key(db, key)
                 .await?
                 .ok_or_else(|| DbErr::RecordNotFound(format!("ledger entry {key}")))?;
-            Ok(Charge::Charged {
-                balance: entry.balance_after,
-                entry_id: entry.id,
-            })
+            charged(entry, user_id, -amount, key)
         }
     }
 }
@@ -195,15 +199,9 @@ pub async fn credit<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    if amount <= 0 {
-        return Err(LedgerError::NotPositive(amount));
-    }
+    check_amount(amount)?;
     if let Some(entry) = by_key(db, key).await? {
-        return Ok(Credit {
-            balance: entry.balance_after,
-            entry_id: entry.id,
-            fresh: false,
-        });
+        return credited_before(entry, user_id, amount, key);
     }
     let txn = db.begin().await?;
     let row = balance::ActiveModel {
@@ -238,13 +236,58 @@ where
             let entry = by_key(db, key)
                 .await?
                 .ok_or_else(|| DbErr::RecordNotFound(format!("ledger entry {key}")))?;
-            Ok(Credit {
-                balance: entry.balance_after,
-                entry_id: entry.id,
-                fresh: false,
-            })
+            credited_before(entry, user_id, amount, key)
         }
     }
+}
+
+fn check_amount(amount: i64) -> Result<(), LedgerError> {
+    if (1..=MAX_AMOUNT).contains(&amount) {
+        Ok(())
+    } else {
+        Err(LedgerError::BadAmount(amount))
+    }
+}
+
+/// The first outcome of a key, provided it was the same move.
+fn same_move(
+    entry: &ledger::Model,
+    user_id: i64,
+    signed: i64,
+    key: &str,
+) -> Result<(), LedgerError> {
+    if entry.user_id == user_id && entry.amount == signed {
+        Ok(())
+    } else {
+        Err(LedgerError::KeyReused(key.to_owned()))
+    }
+}
+
+fn charged(
+    entry: ledger::Model,
+    user_id: i64,
+    signed: i64,
+    key: &str,
+) -> Result<Charge, LedgerError> {
+    same_move(&entry, user_id, signed, key)?;
+    Ok(Charge::Charged {
+        balance: entry.balance_after,
+        entry_id: entry.id,
+    })
+}
+
+fn credited_before(
+    entry: ledger::Model,
+    user_id: i64,
+    amount: i64,
+    key: &str,
+) -> Result<Credit, LedgerError> {
+    same_move(&entry, user_id, amount, key)?;
+    Ok(Credit {
+        balance: entry.balance_after,
+        entry_id: entry.id,
+        fresh: false,
+    })
 }
 
 /// Inserts the entry unless its key exists; `None` when it did.

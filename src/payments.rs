@@ -33,6 +33,7 @@ pub const STARS: &str = "XTR";
 const PENDING: &str = "pending";
 const PAID: &str = "paid";
 const REFUNDED: &str = "refunded";
+const UNMATCHED: &str = "unmatched";
 
 fn payload(invoice_id: i64) -> String {
     format!("inv:{invoice_id}")
@@ -133,21 +134,28 @@ async fn load(
     Ok((invoice, payer))
 }
 
-/// Telegram asks whether to take the user's Stars; it must be answered within 10 seconds.
+/// Telegram asks whether to take the user's Stars; it must be answered within 10 seconds, so
+/// even a database failure gets an answer (a refusal) rather than silence.
 pub async fn on_pre_checkout(
     state: &AppState,
     query: &PreCheckoutQuery,
 ) -> Result<(), HandlerError> {
-    let (invoice, payer) = load(&state.db, &query.invoice_payload, query.from.id.0).await?;
-    let mut verdict = verify(
-        invoice.as_ref(),
-        payer.as_ref(),
-        &query.currency,
-        query.total_amount,
-    );
-    if verdict.is_ok() && invoice.as_ref().is_some_and(|i| i.status != PENDING) {
-        verdict = Err("invoice already paid");
-    }
+    let verdict = match load(&state.db, &query.invoice_payload, query.from.id.0).await {
+        Ok((invoice, payer)) => verify(
+            invoice.as_ref(),
+            payer.as_ref(),
+            &query.currency,
+            query.total_amount,
+        )
+        .and_then(|()| match invoice {
+            Some(i) if i.status != PENDING => Err("invoice already paid"),
+            _ => Ok(()),
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "pre-checkout could not be checked; refusing it");
+            Err("internal error")
+        }
+    };
     let request = state
         .bot
         .answer_pre_checkout_query(query.id.clone(), verdict.is_ok());
@@ -182,11 +190,27 @@ pub async fn on_successful_payment(
             &paid.currency,
             paid.total_amount,
         ),
-        invoice,
+        invoice.clone(),
     ) else {
-        // The pre-checkout vouched for it, so this should not happen; the Stars are taken, so
-        // leave a trail an operator can act on (refund-stars takes the charge id).
-        tracing::error!(charge_id, payload = %paid.invoice_payload, "payment does not match its invoice; nothing credited");
+        // The pre-checkout vouched for it, so this should not happen. The Stars are taken:
+        // record the payment (nothing credited) so `aisha admin refund-stars` can return them.
+        tracing::error!(charge_id, payload = %paid.invoice_payload, "payment matches no invoice; recorded as unmatched");
+        record_unmatched(
+            db,
+            ctx.user.id,
+            invoice.map(|i| i.id),
+            charge_id,
+            paid.total_amount,
+        )
+        .await?;
+        let t = ctx.t();
+        ui::send(
+            ctx.bot(),
+            ctx.chat,
+            t.payment_unmatched,
+            keyboards::balance_or_menu(t),
+        )
+        .await?;
         return Ok(());
     };
     let credited = record(db, &invoice, charge_id, paid.total_amount).await?;
@@ -201,6 +225,34 @@ pub async fn on_successful_payment(
     Ok(())
 }
 
+async fn record_unmatched(
+    db: &DatabaseConnection,
+    user_id: i64,
+    invoice_id: Option<i64>,
+    charge_id: &str,
+    stars: u32,
+) -> Result<(), DbErr> {
+    let row = payment::ActiveModel {
+        user_id: Set(user_id),
+        invoice_id: Set(invoice_id),
+        telegram_payment_charge_id: Set(charge_id.to_owned()),
+        stars: Set(i64::from(stars)),
+        coins: Set(0),
+        status: Set(UNMATCHED.to_owned()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    payment::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(payment::Column::TelegramPaymentChargeId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
 /// In one transaction: the payment row (once per charge id), the credit, the invoice marked paid.
 /// Returns the balance after the credit.
 async fn record(
@@ -212,7 +264,7 @@ async fn record(
     let txn = db.begin().await?;
     let row = payment::ActiveModel {
         user_id: Set(invoice.user_id),
-        invoice_id: Set(invoice.id),
+        invoice_id: Set(Some(invoice.id)),
         telegram_payment_charge_id: Set(charge_id.to_owned()),
         stars: Set(i64::from(stars)),
         coins: Set(invoice.coins),
@@ -268,10 +320,7 @@ pub enum RefundError {
          nothing was refunded"
     )]
     Spent { balance: i64, coins: i64 },
-    #[error(
-        "Telegram refused the refund ({0}); the coins are already taken back, so run the command \
-         again to retry, or grant them back if the refund is impossible"
-    )]
+    #[error("Telegram refused the refund ({0}); nothing was changed")]
     Telegram(String),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -279,8 +328,11 @@ pub enum RefundError {
     Db(#[from] DbErr),
 }
 
-/// Refunds a Stars payment: takes its coins back (refusing when they were spent), then asks
-/// Telegram to return the Stars. Safe to re-run: the debit has its own idempotency key.
+/// Refunds a Stars payment: takes its coins back (refusing when they were spent) and asks
+/// Telegram to return the Stars. The debit's transaction stays open across the Telegram call and
+/// commits only when Telegram agreed, so a refusal changes nothing and a re-run starts afresh; a
+/// crash after Telegram refunded is finished by the re-run (Telegram answers
+/// CHARGE_ALREADY_REFUNDED).
 pub async fn refund_stars(
     db: &DatabaseConnection,
     bot: &Bot,
@@ -298,24 +350,30 @@ pub async fn refund_stars(
         .one(db)
         .await?
         .ok_or_else(|| RefundError::NotFound(charge_id.to_owned()))?;
-    let balance = match ledger::charge(
-        db,
-        payment.user_id,
-        payment.coins,
-        Kind::StarsRefund,
-        Some(charge_id),
-        &format!("stars_refund:{charge_id}"),
-    )
-    .await?
-    {
-        Charge::Charged { balance, .. } => balance,
-        Charge::Insufficient { balance } => {
-            return Err(RefundError::Spent {
-                balance,
-                coins: payment.coins,
-            });
+    let txn = db.begin().await?;
+    let mut balance = ledger::balance(&txn, payment.user_id).await?;
+    // An unmatched payment credited nothing, so there is nothing to take back.
+    if payment.coins > 0 {
+        match ledger::charge(
+            &txn,
+            payment.user_id,
+            payment.coins,
+            Kind::StarsRefund,
+            Some(charge_id),
+            &format!("stars_refund:{charge_id}"),
+        )
+        .await?
+        {
+            Charge::Charged { balance: after, .. } => balance = after,
+            Charge::Insufficient { balance } => {
+                txn.rollback().await?;
+                return Err(RefundError::Spent {
+                    balance,
+                    coins: payment.coins,
+                });
+            }
         }
-    };
+    }
     let result = bot
         .refund_star_payment(
             UserId(payer.telegram_id.unsigned_abs()),
@@ -324,12 +382,13 @@ pub async fn refund_stars(
         .await;
     if let Err(e) = result {
         let text = e.to_string();
-        // Refunded before (e.g. by an earlier run that crashed before recording it): fine.
         if !text.contains("CHARGE_ALREADY_REFUNDED") {
+            txn.rollback().await?;
             return Err(RefundError::Telegram(text));
         }
     }
-    mark_refunded(db, payment.id).await?;
+    mark_refunded(&txn, payment.id).await?;
+    txn.commit().await?;
     Ok(Refunded::Done {
         telegram_id: payer.telegram_id,
         stars: payment.stars,

@@ -4,6 +4,8 @@
 //! and the global limit holds under any concurrency: `uses` rises only through a conditional
 //! update, in the same transaction as the redemption row and the credit.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use entity::{promo_code, promo_redemption};
 use sea_orm::{
@@ -16,6 +18,7 @@ use teloxide::types::Message;
 
 use crate::{
     dialogue::{self, Dialogue},
+    kv::KvStore,
     ledger::{self, Kind, LedgerError},
     telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},
 };
@@ -26,12 +29,13 @@ const MAX_CODE: usize = 32;
 /// The canonical form of a code: trimmed, upper-case, `A-Z 0-9 _ -` only.
 #[must_use]
 pub fn normalize(input: &str) -> Option<String> {
-    let code = input.trim().to_uppercase();
+    let code = input.trim();
+    // ASCII is checked before upper-casing: "ß".to_uppercase() is "SS".
     let valid = (1..=MAX_CODE).contains(&code.len())
         && code
             .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    valid.then_some(code)
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    valid.then(|| code.to_ascii_uppercase())
 }
 
 /// What a redemption attempt came to.
@@ -137,10 +141,28 @@ pub async fn ask(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerE
     Ok(())
 }
 
-/// The text the user sent while a code was expected. A typo keeps the dialogue open.
+/// Wrong codes a user may send per window before the dialogue closes (codes can't be guessed).
+const MAX_WRONG: i64 = 5;
+const WRONG_WINDOW: Duration = Duration::from_secs(3600);
+
+/// The text the user sent while a code was expected. A typo keeps the dialogue open, up to
+/// [`MAX_WRONG`] wrong codes an hour.
 pub async fn on_text(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
     let t = ctx.t();
+    let kv = &ctx.state.kv;
+    let wrong_key = format!("promo_wrong:{}", ctx.user.telegram_id);
+    let wrong = kv
+        .get(&wrong_key)
+        .await?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    if wrong >= MAX_WRONG {
+        return too_many(ctx).await;
+    }
     let outcome = redeem(&ctx.state.db, ctx.user.id, text).await?;
+    if outcome == Redeemed::Unknown && kv.incr(&wrong_key, WRONG_WINDOW).await? >= MAX_WRONG {
+        return too_many(ctx).await;
+    }
     let (reply, keyboard) = match outcome {
         Redeemed::Unknown => (t.promo_unknown.to_owned(), keyboards::cancel_input(t)),
         Redeemed::Credited { coins, balance } => (
@@ -161,11 +183,24 @@ pub async fn on_text(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
     Ok(())
 }
 
+async fn too_many(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
+    dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+    let t = ctx.t();
+    ui::send(
+        ctx.bot(),
+        ctx.chat,
+        t.promo_too_many,
+        keyboards::balance_or_menu(t),
+    )
+    .await?;
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("a promo code is 1-32 characters of A-Z, 0-9, _ and -")]
     BadCode,
-    #[error("coins must be positive")]
+    #[error("coins must be between 1 and {}", ledger::MAX_AMOUNT)]
     BadCoins,
     #[error("max uses must be positive")]
     BadMaxUses,
@@ -186,7 +221,7 @@ pub async fn create(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<promo_code::Model, AdminError> {
     let code = normalize(code).ok_or(AdminError::BadCode)?;
-    if coins <= 0 {
+    if !(1..=ledger::MAX_AMOUNT).contains(&coins) {
         return Err(AdminError::BadCoins);
     }
     if max_uses.is_some_and(|m| m <= 0) {
@@ -248,7 +283,15 @@ mod tests {
     fn codes_are_case_insensitive_and_strict() {
         assert_eq!(normalize("  spring-2026 ").as_deref(), Some("SPRING-2026"));
         assert_eq!(normalize("a_b").as_deref(), Some("A_B"));
-        for bad in ["", "   ", "two words", "юникод", "<b>", &"X".repeat(33)] {
+        for bad in [
+            "",
+            "   ",
+            "two words",
+            "юникод",
+            "<b>",
+            "straße",
+            &"X".repeat(33),
+        ] {
             assert_eq!(normalize(bad), None, "{bad:?}");
         }
     }

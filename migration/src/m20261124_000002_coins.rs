@@ -115,7 +115,8 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(id(Payments::Id))
                     .col(ColumnDef::new(Payments::UserId).big_integer().not_null())
-                    .col(ColumnDef::new(Payments::InvoiceId).big_integer().not_null())
+                    // Null for a payment that matched no invoice of ours (kept so it can be refunded).
+                    .col(ColumnDef::new(Payments::InvoiceId).big_integer())
                     .col(
                         ColumnDef::new(Payments::TelegramPaymentChargeId)
                             .string()

@@ -83,6 +83,8 @@ pub static EN: Texts = Texts {
         )
     },
 
+    payment_unmatched: "⚠️ Payment received but it matches none of our invoices, so no coins were added. Your Stars will be refunded; contact support if that does not happen.",
+
     promo_prompt: "🎁 Send your promo code in one message:",
     promo_redeemed: |coins, balance| {
         format!(
@@ -95,5 +97,6 @@ pub static EN: Texts = Texts {
     promo_expired: "⌛ This promo code has expired.",
     promo_exhausted: "😔 This promo code has been used the maximum number of times.",
     promo_already_used: "ℹ️ You have already used this promo code.",
+    promo_too_many: "🚫 Too many wrong codes. Try again in an hour.",
     input_cancelled: "Input cancelled.",
 };

@@ -87,6 +87,8 @@ pub struct Texts {
     pub invoice_invalid: &'static str,
     /// After a payment: coins added, new balance.
     pub payment_received: fn(i64, i64) -> String,
+    /// A payment that matched no invoice: nothing credited, Stars to be refunded.
+    pub payment_unmatched: &'static str,
 
     // Promo codes.
     pub promo_prompt: &'static str,
@@ -96,6 +98,8 @@ pub struct Texts {
     pub promo_expired: &'static str,
     pub promo_exhausted: &'static str,
     pub promo_already_used: &'static str,
+    /// After too many wrong codes in an hour.
+    pub promo_too_many: &'static str,
     pub input_cancelled: &'static str,
 }
 

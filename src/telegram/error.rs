@@ -43,7 +43,9 @@ impl HandlerError {
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Db(_) | Self::Kv(_) | Self::Ledger(_) => Outcome::Transient,
+            Self::Db(_) | Self::Kv(_) | Self::Ledger(LedgerError::Db(_)) => Outcome::Transient,
+            // A bad amount or a reused key is a bug; a redelivery would hit it again.
+            Self::Ledger(_) => Outcome::Permanent,
             Self::Telegram(RequestError::RetryAfter(secs)) => {
                 Outcome::RetryAfter(secs.seconds().into())
             }

@@ -134,7 +134,46 @@ async fn same_key_moves_coins_once(storage: Storage) {
     assert_eq!(fresh, 1);
     assert_eq!(stored_balance(&app, user).await, 98);
     assert_eq!(ledger_sum(&app, user).await, 98);
+    // The same key racing for exactly the last coins: every caller sees the one charge, none
+    // is told "insufficient".
+    let other = registered(&app, 4006).await;
+    ledger::credit(&pool, other, 7, Kind::Grant, None, "seed-7")
+        .await
+        .unwrap();
+    let racing = (0..20).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            ledger::charge(&pool, other, 7, Kind::Generation, None, "last").await
+        })
+    });
+    for outcome in futures::future::join_all(racing).await {
+        assert!(matches!(
+            outcome.unwrap().unwrap(),
+            Charge::Charged { balance: 0, .. }
+        ));
+    }
+    // A key reused for a different move is an error, not someone else's outcome.
+    assert!(matches!(
+        ledger::charge(&pool, user, 1, Kind::Generation, None, "last").await,
+        Err(ledger::LedgerError::KeyReused(_))
+    ));
+    assert!(matches!(
+        ledger::credit(&pool, user, 6, Kind::Refund, None, "refund:1").await,
+        Err(ledger::LedgerError::KeyReused(_))
+    ));
     // Nonsense amounts are refused.
+    assert!(
+        ledger::credit(
+            &pool,
+            user,
+            ledger::MAX_AMOUNT + 1,
+            Kind::Grant,
+            None,
+            "huge"
+        )
+        .await
+        .is_err()
+    );
     assert!(
         ledger::charge(&pool, user, 0, Kind::Generation, None, "zero")
             .await
@@ -386,6 +425,27 @@ async fn promo_code_outcomes(storage: Storage) {
         reply["text"].as_str().unwrap().contains("+50 монет"),
         "{reply}"
     );
+    // Guessing is limited: the fifth wrong code in an hour closes the dialogue.
+    for i in 0..4 {
+        assert!(
+            redeem_via_chat(&app, 4204, &format!("guess{i}"))
+                .await
+                .contains("Такого промокода нет")
+        );
+    }
+    assert!(
+        redeem_via_chat(&app, 4204, "guess4")
+            .await
+            .contains("Слишком много неверных")
+    );
+    app.send_text(4204, "spring").await;
+    assert!(
+        redeem_via_chat(&app, 4204, "spring")
+            .await
+            .contains("Слишком много неверных"),
+        "even the right code waits out the hour"
+    );
+    assert_eq!(stored_balance(&app, registered(&app, 4204).await).await, 0);
     // Cancel leaves the dialogue: the next text is just text.
     app.send_text(4202, "/balance").await;
     let screen = app.bot_messages(4202).await.pop().unwrap();
@@ -479,12 +539,35 @@ async fn admin_cli_grants_reports_and_manages_codes(storage: Storage) {
     );
     assert!(out.contains("grant") && out.contains("sorry"), "{out}");
     // Errors exit non-zero with a clear message.
+    registered(&app, 4401).await;
+    let reuse = [
+        "admin",
+        "grant",
+        "--telegram-id",
+        "4401",
+        "--coins",
+        "12",
+        "--key",
+        "ticket-1",
+    ];
+    let (ok, _, err) = app.run_cli(&reuse).await;
+    assert!(
+        !ok && err.contains("already used for a different move"),
+        "{err}"
+    );
+    let (ok, out, _) = app
+        .run_cli(&["admin", "grant", "--telegram-id", "4401", "--coins", "1"])
+        .await;
+    assert!(
+        ok && out.contains("(key "),
+        "the generated key is printed: {out}"
+    );
     let (ok, _, err) = app.run_cli(&["admin", "user", "999"]).await;
     assert!(!ok && err.contains("no user with Telegram id 999"), "{err}");
     let (ok, _, err) = app
         .run_cli(&["admin", "grant", "--telegram-id", "4400", "--coins", "-3"])
         .await;
-    assert!(!ok && err.contains("positive"), "{err}");
+    assert!(!ok && err.contains("between 1 and"), "{err}");
     let (ok, _, err) = app
         .run_cli(&["admin", "promo", "create", "bad code", "--coins", "5"])
         .await;

@@ -12,6 +12,7 @@ use crate::{
 };
 
 both_storages!(
+    unmatched_payment_is_recorded_and_refundable,
     stars_top_up_credits_once,
     forged_or_mismatched_payments_are_refused,
     refund_stars_takes_coins_back_once,
@@ -114,7 +115,7 @@ async fn stars_top_up_credits_once(storage: Storage) {
         (row.stars, row.coins, row.status.as_str()),
         (100, 220, "paid")
     );
-    let inv = invoice::Entity::find_by_id(row.invoice_id)
+    let inv = invoice::Entity::find_by_id(row.invoice_id.expect("matched"))
         .one(&app.db)
         .await
         .unwrap()
@@ -219,6 +220,11 @@ async fn refund_stars_takes_coins_back_once(storage: Storage) {
     let charge = paid["charge_id"].as_str().unwrap().to_owned();
     assert_eq!(coins(&app, 5201).await, 100);
 
+    // Telegram refuses once: nothing changes, and a re-run succeeds.
+    app.fault(json!({ "method": "refundStarPayment", "error_code": 400, "description": "Bad Request: REFUND_TEMPORARILY_UNAVAILABLE", "times": 1 })).await;
+    let (ok, _, err) = app.run_cli(&["admin", "refund-stars", &charge]).await;
+    assert!(!ok && err.contains("nothing was changed"), "{err}");
+    assert_eq!(coins(&app, 5201).await, 100);
     let (ok, out, err) = app.run_cli(&["admin", "refund-stars", &charge]).await;
     assert!(ok, "{out}{err}");
     assert!(
@@ -265,7 +271,10 @@ async fn refund_stars_takes_coins_back_once(storage: Storage) {
         .into_iter()
         .filter(|c| c["method"] == "refundStarPayment")
         .count();
-    assert_eq!(refunds, 1, "Telegram was not asked again");
+    assert_eq!(
+        refunds, 2,
+        "not asked again (one refusal and one refund before)"
+    );
 
     let (ok, _, err) = app.run_cli(&["admin", "refund-stars", "nope"]).await;
     assert!(
@@ -273,5 +282,78 @@ async fn refund_stars_takes_coins_back_once(storage: Storage) {
         "{err}"
     );
     assert!(ledger::audit(&app.db).await.unwrap().is_empty());
+    app.stop().await;
+}
+
+/// A successful payment that matches no invoice of the payer's (should never happen after the
+/// pre-checkout): nothing is credited, the payment is kept, the user is told, and it refunds.
+async fn unmatched_payment_is_recorded_and_refundable(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    open_invoice(&app, 5301, 0).await;
+    let own = invoice::Entity::find().one(&app.db).await.unwrap().unwrap();
+    app.send_text(5302, "/start").await;
+    let update = json!({
+        "update_id": 777_001,
+        "message": {
+            "message_id": 50, "date": 1_700_000_000,
+            "chat": { "id": 5302, "type": "private", "first_name": "Eve" },
+            "from": { "id": 5302, "is_bot": false, "first_name": "Eve" },
+            "successful_payment": {
+                "currency": "XTR", "total_amount": 50,
+                "invoice_payload": format!("inv:{}", own.id),
+                "telegram_payment_charge_id": "stx-unmatched", "provider_payment_charge_id": ""
+            }
+        }
+    });
+    assert_eq!(
+        app.post_webhook(update.to_string(), Some(SECRET))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(coins(&app, 5302).await, 0);
+    assert_eq!(coins(&app, 5301).await, 0);
+    let row = payment::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(
+        (row.status.as_str(), row.coins, row.stars),
+        ("unmatched", 0, 50)
+    );
+    let told = app.bot_messages(5302).await.pop().unwrap();
+    assert!(
+        told["text"].as_str().unwrap().contains("не совпала"),
+        "{told}"
+    );
+    assert_eq!(
+        invoice::Entity::find_by_id(own.id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "pending"
+    );
+    // The sandbox knows no such charge, so Telegram refuses: nothing changes, it says so.
+    let (ok, _, err) = app
+        .run_cli(&["admin", "refund-stars", "stx-unmatched"])
+        .await;
+    assert!(
+        !ok && err.contains("CHARGE_NOT_FOUND") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(
+        payment::Entity::find()
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "unmatched"
+    );
     app.stop().await;
 }
