@@ -46,13 +46,8 @@ pub fn history_line(t: &Texts, e: &entry::Model, utc_offset_minutes: i32) -> Str
     let zone = FixedOffset::east_opt(utc_offset_minutes * 60).unwrap_or(Utc.fix());
     let at = e.created_at.with_timezone(&zone);
     let month = t.months.get(at.month0() as usize).copied().unwrap_or("");
-    format!(
-        "{sign}{} {kind} · {} {month} {:02}:{:02}",
-        e.amount.unsigned_abs(),
-        at.day(),
-        at.hour(),
-        at.minute()
-    )
+    let amount = format!("{sign}{}", e.amount.unsigned_abs());
+    (t.history_entry)(&amount, kind, at.day(), month, at.hour(), at.minute())
 }
 
 /// "❌ Недостаточно средств. Требуется: X, у вас: Y" with a ⭐ top-up button.

@@ -242,6 +242,14 @@ async fn record_unmatched(
         created_at: Set(Utc::now()),
         ..Default::default()
     };
+    insert_payment(db, row).await
+}
+
+/// Records a payment once per charge id (a second delivery inserts nothing).
+async fn insert_payment<C: ConnectionTrait>(
+    db: &C,
+    row: payment::ActiveModel,
+) -> Result<(), DbErr> {
     payment::Entity::insert(row)
         .on_conflict(
             OnConflict::column(payment::Column::TelegramPaymentChargeId)
@@ -272,14 +280,7 @@ async fn record(
         created_at: Set(Utc::now()),
         ..Default::default()
     };
-    payment::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(payment::Column::TelegramPaymentChargeId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
+    insert_payment(&txn, row).await?;
     let credit = ledger::credit(
         &txn,
         invoice.user_id,

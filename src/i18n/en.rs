@@ -60,6 +60,9 @@ pub static EN: Texts = Texts {
     months: [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ],
+    history_entry: |amount, kind, day, month, hour, minute| {
+        format!("{amount} {kind} · {day} {month} {hour:02}:{minute:02}")
+    },
     insufficient: |need, have| format!("❌ Not enough coins. Required: {need}, you have: {have}"),
     btn_top_up: "⭐ Top up",
     btn_promo: "🎁 Promo code",

@@ -69,6 +69,8 @@ pub struct Texts {
     pub ledger_kind: fn(Kind) -> &'static str,
     /// Abbreviated month names, January first.
     pub months: [&'static str; 12],
+    /// One history line: signed amount ("−5"), kind, day, month name, hour, minute.
+    pub history_entry: fn(&str, &str, u32, &str, u32, u32) -> String,
     /// Exactly the Python bot's wording: required, then what the user has.
     pub insufficient: fn(i64, i64) -> String,
     pub btn_top_up: &'static str,

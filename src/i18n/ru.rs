@@ -59,6 +59,9 @@ pub static RU: Texts = Texts {
     months: [
         "янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя", "дек",
     ],
+    history_entry: |amount, kind, day, month, hour, minute| {
+        format!("{amount} {kind} · {day} {month} {hour:02}:{minute:02}")
+    },
     insufficient: |need, have| format!("❌ Недостаточно средств. Требуется: {need}, у вас: {have}"),
     btn_top_up: "⭐ Пополнить",
     btn_promo: "🎁 Промокод",
