@@ -15,6 +15,7 @@ pub mod menu;
 pub mod metrics;
 pub mod payments;
 pub mod promo;
+pub mod provider;
 pub mod sandbox;
 pub mod telegram;
 pub mod users;

@@ -8,6 +8,7 @@
 mod helpers;
 
 mod coins;
+mod fal;
 mod health;
 mod kv;
 mod menu;
