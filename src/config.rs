@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 /// Top-level keys and the environment variables that override them, exactly as operators spell them.
-pub const TOP_LEVEL_VARS: [&str; 8] = [
+pub const TOP_LEVEL_VARS: [&str; 11] = [
     "LISTEN_ADDR",
     "PUBLIC_URL",
     "DATABASE_URL",
@@ -25,10 +25,13 @@ pub const TOP_LEVEL_VARS: [&str; 8] = [
     "TELEGRAM_API_URL",
     "TELEGRAM_WEBHOOK_SECRET",
     "IMAGE_PROVIDER",
+    "FAL_KEY",
+    "FAL_QUEUE_URL",
+    "FAL_JWKS_URL",
 ];
 
 /// Keys that may only come from the environment: a config file is committed, a secret must not be.
-const SECRET_KEYS: [&str; 2] = ["telegram_bot_token", "telegram_webhook_secret"];
+const SECRET_KEYS: [&str; 3] = ["telegram_bot_token", "telegram_webhook_secret", "fal_key"];
 
 /// Packages fit one keyboard, and one index digit in callback data.
 const MAX_PACKAGES: usize = 8;
@@ -55,6 +58,13 @@ pub struct Settings {
     #[serde(default)]
     pub telegram_webhook_secret: Option<Secret>,
     pub image_provider: ProviderKind,
+    /// fal.ai API key; required when `IMAGE_PROVIDER=fal`.
+    #[serde(default)]
+    pub fal_key: Option<Secret>,
+    pub fal_queue_url: Url,
+    /// Where fal publishes the keys its webhooks are signed with.
+    pub fal_jwks_url: Url,
+    pub fal: FalSettings,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub cache: CacheSettings,
@@ -63,6 +73,18 @@ pub struct Settings {
     pub prices: PriceSettings,
     pub payments: PaymentSettings,
     pub ui: UiSettings,
+}
+
+/// fal.ai models and generation parameters.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FalSettings {
+    /// Used with an avatar: takes `loras`.
+    pub lora_model: String,
+    /// Used without an avatar.
+    pub base_model: String,
+    pub lora_scale: f64,
+    pub num_inference_steps: u32,
+    pub guidance_scale: f64,
 }
 
 /// What things cost, in coins.
@@ -246,6 +268,14 @@ impl Settings {
                 "AISHA_CACHE__UPDATE_DEDUPE_TTL_SECS",
                 "must be at least 86400: Telegram redelivers an update for up to 24 hours",
             ));
+        }
+        if self.image_provider == ProviderKind::Fal
+            && self
+                .fal_key
+                .as_ref()
+                .is_none_or(|k| k.expose().trim().is_empty())
+        {
+            return Err(invalid("FAL_KEY", "is required when IMAGE_PROVIDER=fal"));
         }
         if self.prices.welcome_bonus < 0 {
             return Err(invalid(
@@ -464,6 +494,9 @@ mod tests {
                 ("TELEGRAM_API_URL", "http://tg.local"),
                 ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-"),
                 ("IMAGE_PROVIDER", "fal"),
+                ("FAL_KEY", "fal-secret-key"),
+                ("FAL_QUEUE_URL", "http://fal.local"),
+                ("FAL_JWKS_URL", "http://fal.local/jwks"),
                 ("AISHA_SERVER__MAX_UPDATES_IN_FLIGHT", "7"),
                 ("UNRELATED", "x"),
             ]),
@@ -483,6 +516,13 @@ mod tests {
         assert_eq!(s.telegram_api_url.as_str(), "http://tg.local/");
         assert_eq!(s.image_provider, ProviderKind::Fal);
         assert_eq!(s.server.max_updates_in_flight, 7);
+        assert_eq!(
+            s.fal_key.as_ref().map(Secret::expose),
+            Some("fal-secret-key")
+        );
+        assert_eq!(s.fal_queue_url.as_str(), "http://fal.local/");
+        assert_eq!(s.fal_jwks_url.as_str(), "http://fal.local/jwks");
+        assert!(!format!("{s:?}").contains("fal-secret-key"));
         assert!(
             !format!("{s:?}").contains("ABC"),
             "Debug must not print secrets"
@@ -492,7 +532,8 @@ mod tests {
 
     #[test]
     fn bad_or_missing_values_name_the_key() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
+        let cases: [(&[(&str, &str)], &str); 7] = [
+            (&[("IMAGE_PROVIDER", "fal")], "FAL_KEY"),
             (&[("LISTEN_ADDR", "nope")], "LISTEN_ADDR"),
             (&[("IMAGE_PROVIDER", "dalle")], "IMAGE_PROVIDER"),
             (&[("TELEGRAM_BOT_TOKEN", "1:A")], "TELEGRAM_WEBHOOK_SECRET"),

@@ -1,6 +1,7 @@
 //! Image providers: who renders the pictures. fal.ai in production; a local renderer offline.
 //! Both push completions to our webhook: no loop ever polls a provider while a job runs.
 
+pub mod fal;
 pub mod fal_signature;
 
 /// The aspect ratios a user can pick, each mapped to one exact size (the Python bot sent 9:16

@@ -1,0 +1,318 @@
+//! The fal.ai queue API: submit a job with our webhook URL, read a verified callback, and ask a
+//! job's status once (only for the deadline check; nothing polls while a job runs).
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use crate::{
+    config::{FalSettings, Secret},
+    provider::{
+        AspectRatio,
+        fal_signature::{FalVerifier, SignatureError},
+    },
+};
+
+/// One generation as the provider needs it.
+#[derive(Clone, Debug)]
+pub struct JobRequest {
+    /// The prompt as sent (the user's text, with the avatar's trigger phrase prepended once).
+    pub prompt: String,
+    /// The avatar's LoRA weights, when the image is of an avatar.
+    pub lora_url: Option<String>,
+    pub aspect: AspectRatio,
+    pub num_images: u8,
+    pub seed: u64,
+}
+
+/// A finished image as the provider reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ProviderImage {
+    pub url: String,
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+}
+
+/// What a verified callback says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed {
+        request_id: String,
+        images: Vec<ProviderImage>,
+    },
+    Failed {
+        request_id: String,
+        error: String,
+    },
+}
+
+/// A job's state when asked once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Done(Outcome),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused the request (bad input, bad key): retrying won't help.
+    #[error("provider refused the request: HTTP {status}: {detail}")]
+    Rejected { status: u16, detail: String },
+    /// Network trouble or a provider outage: worth retrying.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("callback: {0}")]
+    Signature(#[from] SignatureError),
+    #[error("callback body is not a fal webhook: {0}")]
+    Malformed(String),
+}
+
+#[derive(Serialize)]
+struct Lora<'a> {
+    path: &'a str,
+    scale: f64,
+}
+
+#[derive(Serialize)]
+struct ImageSize {
+    width: u32,
+    height: u32,
+}
+
+/// fal-ai/flux-lora's input (the base FLUX model takes the same fields, without `loras`).
+#[derive(Serialize)]
+struct Input<'a> {
+    prompt: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    loras: Vec<Lora<'a>>,
+    image_size: ImageSize,
+    num_images: u8,
+    seed: u64,
+    num_inference_steps: u32,
+    guidance_scale: f64,
+    enable_safety_checker: bool,
+    output_format: &'static str,
+}
+
+#[derive(Deserialize)]
+struct Submitted {
+    request_id: String,
+}
+
+/// fal's webhook body.
+#[derive(Deserialize)]
+struct Webhook {
+    request_id: String,
+    status: String,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    #[serde(default)]
+    images: Vec<ProviderImage>,
+}
+
+pub struct FalClient {
+    http: reqwest::Client,
+    queue_url: Url,
+    key: Secret,
+    settings: FalSettings,
+    verifier: FalVerifier,
+}
+
+impl FalClient {
+    #[must_use]
+    pub fn new(
+        http: reqwest::Client,
+        queue_url: Url,
+        key: Secret,
+        settings: FalSettings,
+        verifier: FalVerifier,
+    ) -> Self {
+        Self {
+            http,
+            queue_url,
+            key,
+            settings,
+            verifier,
+        }
+    }
+
+    /// The model a job runs on: the LoRA model with an avatar, the base model without.
+    #[must_use]
+    pub fn model_for(&self, job: &JobRequest) -> &str {
+        if job.lora_url.is_some() {
+            &self.settings.lora_model
+        } else {
+            &self.settings.base_model
+        }
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ProviderError> {
+        let base = self.queue_url.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/{path}")).map_err(|e| ProviderError::Rejected {
+            status: 0,
+            detail: format!("bad URL: {e}"),
+        })
+    }
+
+    /// Submits to the queue with `fal_webhook`; returns fal's request id.
+    pub async fn submit(&self, job: &JobRequest, webhook: &Url) -> Result<String, ProviderError> {
+        let (width, height) = job.aspect.size();
+        let input = Input {
+            prompt: &job.prompt,
+            loras: job
+                .lora_url
+                .as_deref()
+                .map(|path| Lora {
+                    path,
+                    scale: self.settings.lora_scale,
+                })
+                .into_iter()
+                .collect(),
+            image_size: ImageSize { width, height },
+            num_images: job.num_images,
+            seed: job.seed,
+            num_inference_steps: self.settings.num_inference_steps,
+            guidance_scale: self.settings.guidance_scale,
+            enable_safety_checker: true,
+            output_format: "jpeg",
+        };
+        let mut url = self.url(self.model_for(job))?;
+        url.query_pairs_mut()
+            .append_pair("fal_webhook", webhook.as_str());
+        let response = self
+            .http
+            .post(url)
+            .header("Authorization", format!("Key {}", self.key.expose()))
+            .timeout(Duration::from_secs(30))
+            .json(&input)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(e.without_url().to_string()))?;
+        let submitted: Submitted = read(response).await?;
+        Ok(submitted.request_id)
+    }
+
+    /// Verifies a callback (see `fal_signature`) and reads it; `now` is Unix seconds.
+    pub async fn callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Outcome, ProviderError> {
+        self.verifier.verify(headers, body, now).await?;
+        let hook: Webhook =
+            serde_json::from_slice(body).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        Ok(outcome(
+            hook.request_id,
+            &hook.status,
+            hook.payload,
+            hook.error,
+        ))
+    }
+
+    /// Asks once where a job stands (for a callback that never came).
+    pub async fn status(&self, model: &str, request_id: &str) -> Result<Status, ProviderError> {
+        // The status and result routes take the app id without the model's subpath
+        // ("fal-ai/flux/dev" → "fal-ai/flux").
+        let app: Vec<&str> = model.split('/').take(2).collect();
+        let base = format!("{}/requests/{request_id}", app.join("/"));
+        let status: Value = self.get(&format!("{base}/status")).await?;
+        match status.get("status").and_then(Value::as_str) {
+            Some("COMPLETED") => {}
+            _ => return Ok(Status::Pending),
+        }
+        // The result endpoint answers the model's output, or an error body when it failed.
+        let result = self.get_raw(&base).await?;
+        Ok(Status::Done(match result {
+            Ok(payload) => outcome(request_id.to_owned(), "OK", Some(payload), None),
+            Err(detail) => outcome(request_id.to_owned(), "ERROR", None, Some(detail)),
+        }))
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, ProviderError> {
+        let response = self
+            .http
+            .get(self.url(path)?)
+            .header("Authorization", format!("Key {}", self.key.expose()))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(e.without_url().to_string()))?;
+        read(response).await
+    }
+
+    /// The result body, or the provider's error text for a job that failed (HTTP 4xx).
+    async fn get_raw(&self, path: &str) -> Result<Result<Value, String>, ProviderError> {
+        match self.get(path).await {
+            Ok(value) => Ok(Ok(value)),
+            Err(ProviderError::Rejected { status, detail }) if (400..500).contains(&status) => {
+                Ok(Err(detail))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn outcome(
+    request_id: String,
+    status: &str,
+    payload: Option<Value>,
+    error: Option<String>,
+) -> Outcome {
+    let images = payload
+        .and_then(|p| serde_json::from_value::<Payload>(p).ok())
+        .map(|p| p.images)
+        .unwrap_or_default();
+    if status == "OK" && !images.is_empty() {
+        Outcome::Completed { request_id, images }
+    } else {
+        let error = error.unwrap_or_else(|| {
+            if status == "OK" {
+                "the provider returned no images".into()
+            } else {
+                format!("the provider reported {status}")
+            }
+        });
+        Outcome::Failed { request_id, error }
+    }
+}
+
+/// A 2xx body as `T`; 4xx is a refusal, 5xx an outage.
+async fn read<T: for<'de> Deserialize<'de>>(
+    response: reqwest::Response,
+) -> Result<T, ProviderError> {
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| ProviderError::Unavailable(e.without_url().to_string()))?;
+    if status.is_success() {
+        return serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Unavailable(format!("unexpected response: {e}")));
+    }
+    // Keep error details short: they end up in logs and in failed generations.
+    let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+    if status.is_server_error() || status.as_u16() == 429 {
+        Err(ProviderError::Unavailable(format!(
+            "HTTP {status}: {detail}"
+        )))
+    } else {
+        Err(ProviderError::Rejected {
+            status: status.as_u16(),
+            detail,
+        })
+    }
+}
