@@ -3,6 +3,7 @@
 
 pub mod fal;
 pub mod fal_signature;
+pub mod render;
 
 /// The aspect ratios a user can pick, each mapped to one exact size (the Python bot sent 9:16
 /// as 4:3 and 3:4 as a square).
