@@ -192,15 +192,7 @@ impl TestApp {
             figment = figment.merge(Serialized::default("redis_url", redis));
         }
         let settings = base_settings(tweak(figment));
-        let app = Application::build_with_listener(settings.clone(), listener)
-            .await
-            .expect("app builds");
-        let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
-        if settings.telegram_bot_token.is_some() {
-            setup::set_webhook(&settings)
-                .await
-                .expect("set-webhook against the sandbox");
-        }
+        let server = start_server(&settings, listener, &stop).await;
         let db = Database::connect(&database_url)
             .await
             .expect("test's own db connection");
@@ -245,13 +237,7 @@ impl TestApp {
 
     /// Stops the app the way SIGTERM would and waits for it; then removes the test database.
     pub async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stopped cleanly");
-        }
+        self.stop_server().await;
         self.sandbox_stop.cancel();
         if let Some(pg) = &self.pg {
             pg.drop_database().await;
@@ -285,8 +271,8 @@ impl TestApp {
             .id
     }
 
-    /// Stops the app and starts a new one on the same database, cache and sandbox (a deploy).
-    pub async fn restart(&mut self) {
+    /// Signals shutdown and waits until the server has drained and stopped.
+    async fn stop_server(&mut self) {
         self.stop.cancel();
         if let Some(server) = self.server.take() {
             server
@@ -294,19 +280,16 @@ impl TestApp {
                 .expect("server task")
                 .expect("server stopped cleanly");
         }
+    }
+
+    /// Stops the app and starts a new one on the same database, cache and sandbox (a deploy).
+    pub async fn restart(&mut self) {
+        self.stop_server().await;
         self.stop = CancellationToken::new();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
         self.url = format!("http://{}", listener.local_addr().expect("addr"));
         self.settings.public_url = self.url.parse().expect("url");
-        let app = Application::build_with_listener(self.settings.clone(), listener)
-            .await
-            .expect("app rebuilds");
-        self.server = Some(tokio::spawn(
-            app.run_until_stopped(self.stop.clone().cancelled_owned()),
-        ));
-        setup::set_webhook(&self.settings)
-            .await
-            .expect("set-webhook after restart");
+        self.server = Some(start_server(&self.settings, listener, &self.stop).await);
     }
 
     /// Runs the real `aisha` binary against this app's database and sandbox Telegram.
@@ -455,6 +438,25 @@ impl TestApp {
             .await
             .expect("app reachable")
     }
+}
+
+/// Builds the app on `listener`, serves it until `stop`, and registers its webhook with the
+/// sandbox (as `aisha set-webhook` would).
+async fn start_server(
+    settings: &Settings,
+    listener: TcpListener,
+    stop: &CancellationToken,
+) -> JoinHandle<anyhow::Result<()>> {
+    let app = Application::build_with_listener(settings.clone(), listener)
+        .await
+        .expect("app builds");
+    let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+    if settings.telegram_bot_token.is_some() {
+        setup::set_webhook(settings)
+            .await
+            .expect("set-webhook against the sandbox");
+    }
+    server
 }
 
 /// A key-value store on the given storage path with a key prefix of its own; `None` = skipped.
