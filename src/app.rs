@@ -14,10 +14,14 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::{
-    config::{Secret, Settings},
-    db, http,
+    config::{ProviderKind, Secret, Settings},
+    db, delivery,
+    delivery::Outbox,
+    generation::{deadline::Deadlines, estimate::Estimate},
+    http,
     kv::Kv,
     metrics,
+    provider::{ImageProvider, fal::FalClient, fal_signature::FalVerifier, local::LocalProvider},
     sandbox::{Sandbox, SandboxConfig},
     telegram::{self, callback::Callback},
 };
@@ -38,6 +42,12 @@ pub struct AppState {
     /// Bounds the updates handled at once; see `http::webhook`.
     pub updates_in_flight: Arc<Semaphore>,
     pub metrics: PrometheusHandle,
+    /// For providers and image downloads (Telegram has its own, with its own timeout).
+    pub http: reqwest::Client,
+    pub provider: Arc<dyn ImageProvider>,
+    pub outbox: Arc<Outbox>,
+    pub deadlines: Arc<Deadlines>,
+    pub estimate: Arc<Estimate>,
 }
 
 pub struct Application {
@@ -45,6 +55,7 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     sandbox: Option<Sandbox>,
+    local_provider: Option<LocalProvider>,
 }
 
 impl Application {
@@ -105,6 +116,47 @@ impl Application {
             }
         };
 
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("HTTP client")?;
+        let (provider, local_provider): (Arc<dyn ImageProvider>, _) = match settings.image_provider
+        {
+            ProviderKind::Local => {
+                let base = Url::parse(&format!("http://{}", loopback(local_addr)))?;
+                let local = LocalProvider::new(
+                    http.clone(),
+                    base,
+                    Duration::from_millis(settings.local_provider.delay_ms),
+                );
+                (Arc::new(local.clone()), Some(local))
+            }
+            ProviderKind::Fal => {
+                let key = settings
+                    .fal_key
+                    .clone()
+                    .context("FAL_KEY is required when IMAGE_PROVIDER=fal")?;
+                let verifier = FalVerifier::new(http.clone(), settings.fal_jwks_url.clone());
+                let fal = FalClient::new(
+                    http.clone(),
+                    settings.fal_queue_url.clone(),
+                    key,
+                    settings.fal.clone(),
+                    verifier,
+                );
+                (Arc::new(fal), None)
+            }
+        };
+        let estimate = Estimate::default();
+        estimate
+            .load(&db)
+            .await
+            .context("reading recent generation times")?;
+        let outbox = Outbox::new(
+            Duration::from_millis(settings.delivery.per_chat_interval_ms),
+            settings.delivery.per_second,
+        );
+
         let state = AppState {
             updates_in_flight: Arc::new(Semaphore::new(settings.server.max_updates_in_flight)),
             settings: Arc::new(settings),
@@ -113,12 +165,18 @@ impl Application {
             bot,
             webhook_secret: Arc::new(webhook_secret),
             metrics: metrics::handle(),
+            http,
+            provider,
+            outbox: Arc::new(outbox),
+            deadlines: Arc::new(Deadlines::default()),
+            estimate: Arc::new(estimate),
         };
         Ok(Self {
             listener,
             local_addr,
             state,
             sandbox,
+            local_provider,
         })
     }
 
@@ -147,7 +205,20 @@ impl Application {
             log_sandbox_hint(self.local_addr);
         }
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
-        let router = http::router(self.state, self.sandbox.map(|s| s.router()));
+        let extra = [
+            self.sandbox.map(|s| s.router()),
+            self.local_provider.map(|p| p.router()),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(axum::Router::merge);
+        let workers = CancellationToken::new();
+        let outbox = tokio::spawn(delivery::run(self.state.clone(), workers.clone()));
+        let deadlines = tokio::spawn(crate::generation::deadline::run(
+            self.state.clone(),
+            workers.clone(),
+        ));
+        let router = http::router(self.state, extra);
         let stop = CancellationToken::new();
         let trigger = stop.clone();
         tokio::spawn(async move {
@@ -158,14 +229,18 @@ impl Application {
         let server = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move { graceful.cancelled().await })
             .into_future();
-        tokio::select! {
-            result = server => result.context("HTTP server")?,
+        let served = tokio::select! {
+            result = server => result.context("HTTP server"),
             () = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(?grace, "in-flight requests did not finish in time; stopping anyway");
+                Ok(())
             }
-        }
+        };
+        // The background workers stop with the server; unsent pushes stay queued for the next run.
+        workers.cancel();
+        let _ = tokio::join!(outbox, deadlines);
         tracing::info!("stopped");
-        Ok(())
+        served
     }
 }
 

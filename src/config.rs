@@ -73,6 +73,45 @@ pub struct Settings {
     pub prices: PriceSettings,
     pub payments: PaymentSettings,
     pub ui: UiSettings,
+    pub generation: GenerationSettings,
+    pub local_provider: LocalProviderSettings,
+    pub delivery: DeliverySettings,
+}
+
+/// The generation pipeline.
+#[derive(Clone, Debug, Deserialize)]
+pub struct GenerationSettings {
+    /// A job whose callback has not come by then is checked once with the provider.
+    pub deadline_secs: u64,
+    /// Shown as the estimate until this replica has seen a generation finish.
+    pub default_estimate_secs: u64,
+}
+
+/// The offline provider `cargo run` uses.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LocalProviderSettings {
+    /// How long a "render" takes before the callback is posted.
+    pub delay_ms: u64,
+}
+
+/// The outbox worker that pushes results to chats.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeliverySettings {
+    /// Downloaded images live here (created if missing).
+    pub images_dir: std::path::PathBuf,
+    /// Larger provider images are refused (Telegram takes photos up to 10 MB).
+    pub max_image_bytes: u64,
+    /// Pushes sent at once.
+    pub concurrency: usize,
+    /// Telegram's limits: one message per chat per this many ms, and this many per second overall.
+    pub per_chat_interval_ms: u64,
+    pub per_second: u32,
+    /// After this many failed attempts (network, 5xx) a push is given up and recorded.
+    pub max_attempts: i32,
+    /// Longest wait between two attempts.
+    pub max_backoff_secs: u64,
+    /// How long a claimed push stays reserved for the worker that claimed it.
+    pub lease_secs: u64,
 }
 
 /// fal.ai models and generation parameters.
@@ -305,6 +344,23 @@ impl Settings {
             return Err(invalid(
                 "AISHA_UI__UTC_OFFSET_MINUTES",
                 "must be within ±840",
+            ));
+        }
+        if !(10..=86_400).contains(&self.generation.deadline_secs) {
+            return Err(invalid(
+                "AISHA_GENERATION__DEADLINE_SECS",
+                "must be between 10 and 86400",
+            ));
+        }
+        if self.delivery.concurrency == 0
+            || self.delivery.per_second == 0
+            || self.delivery.max_attempts <= 0
+            || self.delivery.lease_secs < 30
+            || self.delivery.max_image_bytes == 0
+        {
+            return Err(invalid(
+                "delivery",
+                "needs concurrency, per_second, max_attempts and max_image_bytes above 0 and lease_secs of at least 30",
             ));
         }
         if self.cache.in_process_max_entries == 0 {

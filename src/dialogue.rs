@@ -3,26 +3,40 @@
 
 use chrono::Utc;
 use entity::dialogue_state;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::OnConflict,
+};
+use serde::{Deserialize, Serialize};
 
 /// What the bot is waiting for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
 pub enum Dialogue {
     /// The next text message is a promo code.
     PromoCode,
+    /// The next text message is a prompt for a generation with this avatar (none: base model).
+    GenerationPrompt { avatar_id: Option<i64> },
+    /// The prompt is in; the user is picking the size and the number of images.
+    GenerationOptions {
+        avatar_id: Option<i64>,
+        prompt: String,
+    },
 }
 
 impl Dialogue {
-    fn as_str(self) -> &'static str {
+    fn encode(&self) -> String {
         match self {
-            Self::PromoCode => "promo_code",
+            // Kept as the plain word older versions stored.
+            Self::PromoCode => "promo_code".to_owned(),
+            other => serde_json::to_string(other).unwrap_or_default(),
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
         match s {
             "promo_code" => Some(Self::PromoCode),
-            _ => None,
+            other => serde_json::from_str(other).ok(),
         }
     }
 }
@@ -39,11 +53,11 @@ pub async fn get<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<Option<
 pub async fn set<C: ConnectionTrait>(
     db: &C,
     telegram_id: i64,
-    state: Dialogue,
+    state: &Dialogue,
 ) -> Result<(), DbErr> {
     let row = dialogue_state::ActiveModel {
         telegram_id: Set(telegram_id),
-        state: Set(state.as_str().to_owned()),
+        state: Set(state.encode()),
         updated_at: Set(Utc::now()),
     };
     dialogue_state::Entity::insert(row)
@@ -66,4 +80,36 @@ pub async fn clear<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<(), D
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Removes and returns the user's state in one statement: of two concurrent callers (a double
+/// tap) exactly one gets it, so the input it carries is used once.
+pub async fn take<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<Option<Dialogue>, DbErr> {
+    let rows = dialogue_state::Entity::delete_many()
+        .filter(dialogue_state::Column::TelegramId.eq(telegram_id))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.first().and_then(|row| Dialogue::parse(&row.state)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialogue;
+
+    #[test]
+    fn states_round_trip() {
+        for d in [
+            Dialogue::PromoCode,
+            Dialogue::GenerationPrompt { avatar_id: None },
+            Dialogue::GenerationPrompt { avatar_id: Some(7) },
+            Dialogue::GenerationOptions {
+                avatar_id: Some(3),
+                prompt: "a \"cat\" <b>".into(),
+            },
+        ] {
+            assert_eq!(Dialogue::parse(&d.encode()), Some(d.clone()), "{d:?}");
+        }
+        assert_eq!(Dialogue::parse("promo_code"), Some(Dialogue::PromoCode));
+        assert_eq!(Dialogue::parse("{\"k\":\"gone\"}"), None);
+    }
 }

@@ -128,7 +128,7 @@ pub async fn redeem(
 
 /// 🎁 pressed: wait for a code.
 pub async fn ask(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
-    dialogue::set(&ctx.state.db, ctx.user.telegram_id, Dialogue::PromoCode).await?;
+    dialogue::set(&ctx.state.db, ctx.user.telegram_id, &Dialogue::PromoCode).await?;
     let t = ctx.t();
     ui::show(
         ctx.bot(),

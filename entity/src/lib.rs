@@ -1,7 +1,11 @@
 //! sea-orm entities shared by the bot and the migration crate. One module per table.
 
+pub mod avatar;
 pub mod balance;
+pub mod delivery;
 pub mod dialogue_state;
+pub mod generation;
+pub mod generation_image;
 pub mod invoice;
 pub mod ledger;
 pub mod payment;

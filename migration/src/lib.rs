@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_users;
 mod m20261124_000002_coins;
+mod m20261124_000003_generations;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_users::Migration),
             Box::new(m20261124_000002_coins::Migration),
+            Box::new(m20261124_000003_generations::Migration),
         ]
     }
 }

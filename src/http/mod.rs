@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod health;
+pub mod provider_webhook;
 pub mod webhook;
 
 use std::time::Duration;
@@ -43,6 +44,10 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
                 state.clone(),
                 webhook::guard,
             )),
+        )
+        .route(
+            "/webhooks/{provider}/{generation_id}",
+            post(provider_webhook::receive),
         )
         .route_layer(middleware::from_fn(metrics::track_http))
         // One limit, enforced while the body streams in (also without a Content-Length).

@@ -1,7 +1,7 @@
 //! English texts, for users whose Telegram language is English.
 
-use super::{Texts, escape};
-use crate::ledger::Kind;
+use super::{Texts, clip, escape};
+use crate::{generation::FailReason, ledger::Kind};
 
 pub static EN: Texts = Texts {
     welcome: |name| {
@@ -32,6 +32,7 @@ pub static EN: Texts = Texts {
     btn_main_menu: "🔙 Main menu",
     commands: &[
         ("start", "Main menu"),
+        ("generate", "Create an image"),
         ("balance", "Balance and top-up"),
         ("help", "What Aisha can do"),
     ],
@@ -102,4 +103,124 @@ pub static EN: Texts = Texts {
     promo_already_used: "ℹ️ You have already used this promo code.",
     promo_too_many: "🚫 Too many wrong codes. Try again in an hour.",
     input_cancelled: "Input cancelled.",
+
+    gen_intro: |avatar| {
+        format!(
+            "🎨 <b>New image</b>\n\n🎭 Avatar: <b>{}</b>\n\n✏️ Describe in one message what to \
+             draw (5–500 characters). For example: <i>in an astronaut suit with the Moon behind</i>",
+            escape(avatar)
+        )
+    },
+    gen_intro_no_avatar: "🎨 <b>New image</b>\n\nYou have no ready avatar yet, so the base model \
+        will draw the picture — without your face. To appear in your images, create an avatar in \
+        «🎭 My avatars».\n\n✏️ Describe in one message what to draw (5–500 characters). For \
+        example: <i>a cosy cabin in the mountains at sunset</i>",
+    gen_intro_base: "🎨 <b>New image</b>\n\n🎭 No avatar: the base model will draw the picture.\n\n\
+        ✏️ Describe in one message what to draw (5–500 characters).",
+    btn_other_avatar: "🎭 Choose avatar",
+    gen_pick_avatar: "🎭 <b>Which avatar should I draw?</b>",
+    btn_no_avatar: "🚫 No avatar",
+    gen_prompt_length: |len| {
+        format!(
+            "✏️ The description must be 5 to 500 characters long; yours has {len}. Please send it again."
+        )
+    },
+    gen_choose_aspect: |prompt, avatar| {
+        format!(
+            "📝 <b>Prompt:</b> {}\n🎭 {}\n\n📐 Choose a format:",
+            escape(&clip(prompt, 300)),
+            avatar.map_or_else(|| "No avatar".to_owned(), escape)
+        )
+    },
+    gen_choose_count: |prompt, avatar, aspect, price, balance| {
+        format!(
+            "📝 <b>Prompt:</b> {}\n🎭 {}\n📐 Format: {aspect}\n\n🖼️ How many images? \
+             One costs {}; your balance is {}.",
+            escape(&clip(prompt, 300)),
+            avatar.map_or_else(|| "No avatar".to_owned(), escape),
+            (EN.coins)(price),
+            (EN.coins)(balance)
+        )
+    },
+    btn_count: |n, cost| format!("{n} — {}", (EN.coins)(cost)),
+    btn_back: "⬅️ Back",
+    gen_expired: "This generation has already started or is out of date. Start a new one: 🎨",
+    gen_started: |p| {
+        let (n, aspect) = (p.images, p.aspect);
+        let title = if p.again {
+            "🔄 <b>Repeat generation started</b>"
+        } else {
+            "🔄 <b>Generation started</b>"
+        };
+        let wait = p.typical.map_or_else(
+            || "It usually takes up to a couple of minutes.".to_owned(),
+            |s| format!("It usually takes about {}.", en_duration(s)),
+        );
+        format!(
+            "{title}\n\n📝 {}\n🎭 {}\n📐 {aspect} · {n} {}\n\n⏱ {wait} The result will arrive in this chat by itself.",
+            escape(&clip(p.prompt, 300)),
+            p.avatar.map_or_else(|| "No avatar".to_owned(), escape),
+            if n == 1 { "image" } else { "images" }
+        )
+    },
+    btn_status: "📊 Status",
+    gen_caption: |prompt, avatar, aspect, w, h| {
+        format!(
+            "✨ <b>Done!</b>\n\n📝 {}\n🎭 {}\n📐 {aspect} · {w}×{h}",
+            escape(&clip(prompt, 300)),
+            avatar.map_or_else(|| "No avatar".to_owned(), |a| escape(&clip(a, 50)))
+        )
+    },
+    gen_album_done: |n| {
+        format!(
+            "✨ Done: {n} {}. What next?",
+            if n == 1 { "image" } else { "images" }
+        )
+    },
+    btn_repeat: "🔄 Repeat again",
+    btn_to_gallery: "🖼️ To gallery",
+    btn_new_generation: "🎨 New generation",
+    gen_failed: |reason, coins| {
+        format!(
+            "❌ <b>The generation failed</b>\n\nReason: {}\n💰 {} returned to your balance.",
+            escape(&clip(reason, 200)),
+            (EN.coins)(coins)
+        )
+    },
+    fail_reason: |reason| match reason {
+        FailReason::Provider(detail) => format!(
+            "the image service reported an error ({})",
+            clip(detail, 120)
+        ),
+        FailReason::Submit => "the image service is unavailable right now".to_owned(),
+        FailReason::Timeout => "the image service did not answer in time".to_owned(),
+        FailReason::Image => "the finished image could not be fetched".to_owned(),
+    },
+    btn_retry: "🔄 Try again",
+    status_pending: |elapsed, typical| {
+        let typical = typical.map_or_else(String::new, |s| {
+            format!("\nUsually: about {}", en_duration(s))
+        });
+        format!("⏳ Generating\nElapsed: {}{typical}", en_duration(elapsed))
+    },
+    status_failed: |reason, coins| {
+        format!(
+            "❌ The generation failed: {}\n💰 {} returned.",
+            clip(reason, 100),
+            (EN.coins)(coins)
+        )
+    },
+    status_delivering: "✅ Done! The image is on its way to the chat.",
+    status_not_found: "❌ Generation not found.",
+    avatar_unavailable: "🎭 This generation's avatar was deleted or is not ready. Pick another: 🎨",
+    regen_busy: "⏳ Already starting — the result will arrive in the chat.",
 };
+
+/// "40 s", "2 min", "1 min 30 s".
+fn en_duration(secs: u64) -> String {
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}

@@ -6,7 +6,7 @@
 mod en;
 mod ru;
 
-use crate::ledger::Kind;
+use crate::{generation::FailReason, ledger::Kind};
 
 pub use en::EN;
 pub use ru::RU;
@@ -103,6 +103,78 @@ pub struct Texts {
     /// After too many wrong codes in an hour.
     pub promo_too_many: &'static str,
     pub input_cancelled: &'static str,
+
+    // Generation.
+    /// The 🎨 screen with an avatar: the avatar's name.
+    pub gen_intro: fn(&str) -> String,
+    /// The 🎨 screen for a user without a ready avatar: base model, and how to get an avatar.
+    pub gen_intro_no_avatar: &'static str,
+    /// The 🎨 screen when a user with avatars picked the base model.
+    pub gen_intro_base: &'static str,
+    pub btn_other_avatar: &'static str,
+    pub gen_pick_avatar: &'static str,
+    pub btn_no_avatar: &'static str,
+    /// A prompt of the wrong length: its length in characters.
+    pub gen_prompt_length: fn(usize) -> String,
+    /// Size screen: prompt, avatar name (none: base model).
+    pub gen_choose_aspect: fn(&str, Option<&str>) -> String,
+    /// Count screen: prompt, avatar, aspect ratio, price per image, balance.
+    pub gen_choose_count: fn(&str, Option<&str>, &str, i64, i64) -> String,
+    /// A count button: number of images, their cost.
+    pub btn_count: fn(u8, i64) -> String,
+    pub btn_back: &'static str,
+    /// The options screen was already used (a double tap) or is gone.
+    pub gen_expired: &'static str,
+    /// The progress message.
+    pub gen_started: fn(&Progress<'_>) -> String,
+    pub btn_status: &'static str,
+    /// A result's caption: prompt, avatar, aspect ratio, width, height.
+    pub gen_caption: fn(&str, Option<&str>, &str, u32, u32) -> String,
+    /// The message with the buttons under an album: how many images.
+    pub gen_album_done: fn(usize) -> String,
+    pub btn_repeat: &'static str,
+    pub btn_to_gallery: &'static str,
+    pub btn_new_generation: &'static str,
+    /// A failed generation: the reason (from `fail_reason`), the coins returned.
+    pub gen_failed: fn(&str, i64) -> String,
+    /// Why a generation failed, in plain words.
+    pub fail_reason: fn(&FailReason) -> String,
+    pub btn_retry: &'static str,
+    /// 📊 answers (alerts, ≤ 200 characters): seconds since start, typical seconds.
+    pub status_pending: fn(u64, Option<u64>) -> String,
+    /// The reason, the coins returned.
+    pub status_failed: fn(&str, i64) -> String,
+    /// Finished, the photo is on its way to the chat.
+    pub status_delivering: &'static str,
+    pub status_not_found: &'static str,
+    /// 🔄 on a generation whose avatar was deleted or is not ready.
+    pub avatar_unavailable: &'static str,
+    /// A second 🔄 tap while the first is still starting.
+    pub regen_busy: &'static str,
+}
+
+/// What the progress message says.
+pub struct Progress<'a> {
+    /// A repeat of an earlier generation.
+    pub again: bool,
+    pub prompt: &'a str,
+    pub avatar: Option<&'a str>,
+    pub aspect: &'a str,
+    pub images: u8,
+    /// The median duration of recent generations, in seconds.
+    pub typical: Option<u64>,
+}
+
+/// At most `max` characters of `text` (an ellipsis marks a cut), for captions and alerts with
+/// Telegram length limits.
+#[must_use]
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
 
 /// Russian plural forms: 1 монета, 2 монеты, 5 монет, 11 монет, 21 монета.
@@ -204,6 +276,31 @@ mod tests {
     fn invoice_titles_fit_telegram() {
         for t in [&RU, &EN] {
             assert!((t.invoice_title)(1_000_000).chars().count() <= 32);
+        }
+    }
+
+    #[test]
+    fn clipping() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "ab…");
+        assert_eq!(clip("ёжик", 2), "ё…");
+    }
+
+    #[test]
+    fn generation_texts_fit_telegram_limits() {
+        let prompt = "🐱".repeat(500);
+        for t in [&RU, &EN] {
+            let caption = (t.gen_caption)(&prompt, Some(&"я".repeat(50)), "16:9", 1024, 576);
+            let units: usize = caption.encode_utf16().count();
+            assert!(units <= 1024, "{units}");
+            assert!((t.status_pending)(86_400, Some(86_400)).chars().count() <= 200);
+            assert!(
+                (t.status_failed)(&"x".repeat(1000), 1_000_000)
+                    .chars()
+                    .count()
+                    <= 200
+            );
+            assert!((t.gen_caption)("<i>", None, "1:1", 1, 1).contains("&lt;i&gt;"));
         }
     }
 

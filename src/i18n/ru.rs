@@ -1,7 +1,7 @@
 //! Russian texts (the default language).
 
-use super::{Texts, escape, ru_plural};
-use crate::ledger::Kind;
+use super::{Texts, clip, escape, ru_plural};
+use crate::{generation::FailReason, ledger::Kind};
 
 pub static RU: Texts = Texts {
     welcome: |name| {
@@ -31,6 +31,7 @@ pub static RU: Texts = Texts {
     btn_main_menu: "🔙 Главное меню",
     commands: &[
         ("start", "Главное меню"),
+        ("generate", "Создать изображение"),
         ("balance", "Баланс и пополнение"),
         ("help", "Что умеет Aisha"),
     ],
@@ -101,4 +102,126 @@ pub static RU: Texts = Texts {
     promo_already_used: "ℹ️ Вы уже активировали этот промокод.",
     promo_too_many: "🚫 Слишком много неверных кодов. Попробуйте снова через час.",
     input_cancelled: "Ввод отменён.",
+
+    gen_intro: |avatar| {
+        format!(
+            "🎨 <b>Новое изображение</b>\n\n🎭 Аватар: <b>{}</b>\n\n✏️ Опишите одним сообщением, \
+             что изобразить (5–500 символов). Например: <i>в костюме астронавта на фоне Луны</i>",
+            escape(avatar)
+        )
+    },
+    gen_intro_no_avatar: "🎨 <b>Новое изображение</b>\n\nУ вас пока нет готового аватара, поэтому \
+        картинку нарисует базовая модель — без вашего лица. Чтобы появляться на изображениях самим, \
+        создайте аватар в разделе «🎭 Мои аватары».\n\n✏️ Опишите одним сообщением, что изобразить \
+        (5–500 символов). Например: <i>уютный домик в горах на закате</i>",
+    gen_intro_base: "🎨 <b>Новое изображение</b>\n\n🎭 Без аватара: картинку нарисует базовая модель.\n\n\
+        ✏️ Опишите одним сообщением, что изобразить (5–500 символов).",
+    btn_other_avatar: "🎭 Выбрать аватар",
+    gen_pick_avatar: "🎭 <b>С каким аватаром рисовать?</b>",
+    btn_no_avatar: "🚫 Без аватара",
+    gen_prompt_length: |len| {
+        format!(
+            "✏️ Описание должно быть от 5 до 500 символов, а в вашем {len}. Отправьте его ещё раз."
+        )
+    },
+    gen_choose_aspect: |prompt, avatar| {
+        format!(
+            "📝 <b>Промпт:</b> {}\n🎭 {}\n\n📐 Выберите формат:",
+            escape(&clip(prompt, 300)),
+            avatar.map_or_else(|| "Без аватара".to_owned(), escape)
+        )
+    },
+    gen_choose_count: |prompt, avatar, aspect, price, balance| {
+        format!(
+            "📝 <b>Промпт:</b> {}\n🎭 {}\n📐 Формат: {aspect}\n\n🖼️ Сколько изображений? \
+             Одно стоит {}, на балансе {}.",
+            escape(&clip(prompt, 300)),
+            avatar.map_or_else(|| "Без аватара".to_owned(), escape),
+            (RU.coins)(price),
+            (RU.coins)(balance)
+        )
+    },
+    btn_count: |n, cost| format!("{n} — {}", (RU.coins)(cost)),
+    btn_back: "⬅️ Назад",
+    gen_expired: "Эта генерация уже запущена или устарела. Начните новую: 🎨",
+    gen_started: |p| {
+        let (n, aspect) = (p.images, p.aspect);
+        let title = if p.again {
+            "🔄 <b>Повторная генерация запущена</b>"
+        } else {
+            "🔄 <b>Генерация запущена</b>"
+        };
+        let wait = p.typical.map_or_else(
+            || "Обычно это занимает до пары минут.".to_owned(),
+            |s| format!("Обычно это занимает около {}.", ru_duration(s)),
+        );
+        format!(
+            "{title}\n\n📝 {}\n🎭 {}\n📐 {aspect} · {n} {}\n\n⏱ {wait} Результат придёт в этот чат сам.",
+            escape(&clip(p.prompt, 300)),
+            p.avatar.map_or_else(|| "Без аватара".to_owned(), escape),
+            ru_plural(i64::from(n), "изображение", "изображения", "изображений")
+        )
+    },
+    btn_status: "📊 Статус",
+    gen_caption: |prompt, avatar, aspect, w, h| {
+        format!(
+            "✨ <b>Готово!</b>\n\n📝 {}\n🎭 {}\n📐 {aspect} · {w}×{h}",
+            escape(&clip(prompt, 300)),
+            avatar.map_or_else(|| "Без аватара".to_owned(), |a| escape(&clip(a, 50)))
+        )
+    },
+    gen_album_done: |n| {
+        format!(
+            "✨ Готово: {n} {}. Что дальше?",
+            ru_plural(n as i64, "изображение", "изображения", "изображений")
+        )
+    },
+    btn_repeat: "🔄 Повторить еще раз",
+    btn_to_gallery: "🖼️ В галерею",
+    btn_new_generation: "🎨 Новая генерация",
+    gen_failed: |reason, coins| {
+        format!(
+            "❌ <b>Генерация не удалась</b>\n\nПричина: {}\n💰 {} возвращены на баланс.",
+            escape(&clip(reason, 200)),
+            (RU.coins)(coins)
+        )
+    },
+    fail_reason: |reason| match reason {
+        FailReason::Provider(detail) => {
+            format!("сервис изображений вернул ошибку ({})", clip(detail, 120))
+        }
+        FailReason::Submit => "сервис изображений сейчас недоступен".to_owned(),
+        FailReason::Timeout => "сервис изображений не ответил вовремя".to_owned(),
+        FailReason::Image => "не удалось получить готовое изображение".to_owned(),
+    },
+    btn_retry: "🔄 Повторить",
+    status_pending: |elapsed, typical| {
+        let typical = typical.map_or_else(String::new, |s| {
+            format!("\nОбычно: около {}", ru_duration(s))
+        });
+        format!(
+            "⏳ Генерация идёт\nПрошло: {}{typical}",
+            ru_duration(elapsed)
+        )
+    },
+    status_failed: |reason, coins| {
+        format!(
+            "❌ Генерация не удалась: {}\n💰 {} возвращены.",
+            clip(reason, 100),
+            (RU.coins)(coins)
+        )
+    },
+    status_delivering: "✅ Готово! Изображение уже отправляется в чат.",
+    status_not_found: "❌ Генерация не найдена.",
+    avatar_unavailable: "🎭 Аватар этой генерации удалён или ещё не готов. Выберите другой: 🎨",
+    regen_busy: "⏳ Уже запускаю — результат придёт в чат.",
 };
+
+/// "40 с", "2 мин", "1 мин 30 с".
+fn ru_duration(secs: u64) -> String {
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s} с"),
+        (m, 0) => format!("{m} мин"),
+        (m, s) => format!("{m} мин {s} с"),
+    }
+}

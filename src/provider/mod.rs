@@ -3,7 +3,67 @@
 
 pub mod fal;
 pub mod fal_signature;
+pub mod local;
 pub mod render;
+
+use async_trait::async_trait;
+use axum::http::HeaderMap;
+use url::Url;
+
+pub use fal::{JobRequest, Outcome, ProviderError, ProviderImage, Status};
+
+/// What the generation pipeline needs from a provider. Nothing here waits for a job: results
+/// arrive at our webhook route, and `status` is asked once, when a callback is overdue.
+#[async_trait]
+pub trait ImageProvider: Send + Sync {
+    /// The provider's segment in our webhook route, `/webhooks/{name}/{generation id}`.
+    fn name(&self) -> &'static str;
+
+    /// The model a job runs on (stored with the generation, needed to ask its status).
+    fn model_for(&self, job: &JobRequest) -> String;
+
+    /// Queues the job; the provider posts the outcome to `webhook`. Returns its request id.
+    async fn submit(&self, job: &JobRequest, webhook: &Url) -> Result<String, ProviderError>;
+
+    /// Verifies a callback's signature and reads it; `now` is Unix seconds.
+    async fn callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Outcome, ProviderError>;
+
+    /// Where a job stands, asked once.
+    async fn status(&self, model: &str, request_id: &str) -> Result<Status, ProviderError>;
+}
+
+#[async_trait]
+impl ImageProvider for fal::FalClient {
+    fn name(&self) -> &'static str {
+        "fal"
+    }
+
+    fn model_for(&self, job: &JobRequest) -> String {
+        Self::model_for(self, job).to_owned()
+    }
+
+    async fn submit(&self, job: &JobRequest, webhook: &Url) -> Result<String, ProviderError> {
+        Self::submit(self, job, webhook).await
+    }
+
+    async fn callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Outcome, ProviderError> {
+        Self::callback(self, headers, body, now).await
+    }
+
+    async fn status(&self, model: &str, request_id: &str) -> Result<Status, ProviderError> {
+        Self::status(self, model, request_id).await
+    }
+}
 
 /// The aspect ratios a user can pick, each mapped to one exact size (the Python bot sent 9:16
 /// as 4:3 and 3:4 as a square).

@@ -27,6 +27,20 @@ pub enum Callback {
     Promo,
     /// Leave whatever input the bot is waiting for.
     CancelInput,
+    /// The list of ready avatars to generate with.
+    GenAvatars,
+    /// Generate with this avatar (checked against the presser).
+    GenAvatar(i64),
+    /// Generate without an avatar, on the base model.
+    GenNoAvatar,
+    /// The prompt is in; this aspect ratio (an index into `AspectRatio::ALL`) was picked.
+    GenAspect(u8),
+    /// Back from the count screen to the sizes.
+    GenAspectBack,
+    /// Start: aspect ratio index and number of images.
+    GenStart(u8, u8),
+    /// Run a generation of the user's again (same prompt, avatar, size and count; a new seed).
+    Regenerate(i64),
 }
 
 impl Callback {
@@ -45,6 +59,13 @@ impl Callback {
             Self::TopUpPackage(i) => format!("topup:{i}"),
             Self::Promo => "promo".into(),
             Self::CancelInput => "cancel_input".into(),
+            Self::GenAvatars => "gen_avatars".into(),
+            Self::GenAvatar(id) => format!("gen_avatar:{id}"),
+            Self::GenNoAvatar => "gen_base".into(),
+            Self::GenAspect(i) => format!("gen_aspect:{i}"),
+            Self::GenAspectBack => "gen_aspects".into(),
+            Self::GenStart(aspect, count) => format!("gen_go:{aspect}:{count}"),
+            Self::Regenerate(id) => format!("regenerate:{id}"),
         }
     }
 
@@ -70,6 +91,9 @@ impl Callback {
             n if n.starts_with("topup_package_") => Some(Self::TopUp),
             "promo" => Some(Self::Promo),
             "cancel_input" => Some(Self::CancelInput),
+            "gen_avatars" => Some(Self::GenAvatars),
+            "gen_base" => Some(Self::GenNoAvatar),
+            "gen_aspects" => Some(Self::GenAspectBack),
             _ => None,
         };
         match arg {
@@ -77,6 +101,13 @@ impl Callback {
             Some(arg) => match name {
                 "generation_status" => parse_id(arg).map(Self::GenerationStatus),
                 "topup" => parse_index(arg).map(Self::TopUpPackage),
+                "gen_avatar" => parse_id(arg).map(Self::GenAvatar),
+                "gen_aspect" => parse_index(arg).map(Self::GenAspect),
+                "gen_go" => {
+                    let (aspect, count) = arg.split_once(':')?;
+                    Some(Self::GenStart(parse_index(aspect)?, parse_index(count)?))
+                }
+                "regenerate" => parse_id(arg).map(Self::Regenerate),
                 _ => None,
             },
         }
@@ -97,7 +128,14 @@ impl Callback {
             | Self::TopUp
             | Self::TopUpPackage(_)
             | Self::Promo
-            | Self::CancelInput => {}
+            | Self::CancelInput
+            | Self::GenAvatars
+            | Self::GenAvatar(_)
+            | Self::GenNoAvatar
+            | Self::GenAspect(_)
+            | Self::GenAspectBack
+            | Self::GenStart(..)
+            | Self::Regenerate(_) => {}
         }
         vec![
             Self::MainMenu,
@@ -113,6 +151,15 @@ impl Callback {
             Self::TopUpPackage(u8::MAX),
             Self::Promo,
             Self::CancelInput,
+            Self::GenAvatars,
+            Self::GenAvatar(i64::MAX),
+            Self::GenNoAvatar,
+            Self::GenAspect(0),
+            Self::GenAspect(u8::MAX),
+            Self::GenAspectBack,
+            Self::GenStart(u8::MAX, u8::MAX),
+            Self::GenStart(0, 1),
+            Self::Regenerate(i64::MAX),
         ]
     }
 }
@@ -187,6 +234,13 @@ mod tests {
             "topup:256",
             "topup:-1",
             "promo:1",
+            "gen_go:1",
+            "gen_go:1:",
+            "gen_go::2",
+            "gen_go:1:2:3",
+            "gen_avatar:0",
+            "regenerate:-3",
+            "gen_base:1",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");

@@ -11,6 +11,7 @@ use crate::{
     app::AppState,
     balance,
     dialogue::{self, Dialogue},
+    generation::flow::{self, Choice},
     i18n::{Lang, Texts},
     menu, payments, promo,
     telegram::{callback::Callback, error::HandlerError, ui},
@@ -80,6 +81,7 @@ enum Command {
     Help,
     Menu,
     Balance,
+    Generate,
 }
 
 impl Command {
@@ -96,6 +98,7 @@ impl Command {
             "help" => Some(Self::Help),
             "menu" => Some(Self::Menu),
             "balance" => Some(Self::Balance),
+            "generate" => Some(Self::Generate),
             _ => None,
         }
     }
@@ -122,10 +125,14 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
             Command::Help => menu::help(&ctx, None).await,
             Command::Menu => menu::show(&ctx, None).await,
             Command::Balance => balance::show(&ctx, None).await,
+            Command::Generate => flow::open(&ctx, None, Choice::Default).await,
         };
     }
     match (dialogue::get(&state.db, ctx.user.telegram_id).await?, text) {
         (Some(Dialogue::PromoCode), Some(text)) => promo::on_text(&ctx, text).await,
+        (Some(Dialogue::GenerationPrompt { avatar_id }), Some(text)) => {
+            flow::on_prompt(&ctx, avatar_id, text).await
+        }
         _ => menu::unknown_text(&ctx).await,
     }
 }
@@ -146,8 +153,33 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
     match action {
         Callback::MainMenu => {
             ui::answer(ctx.bot(), query, None, false).await;
+            // Leaving for the menu abandons any input the bot was waiting for.
+            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
             menu::show(&ctx, origin).await
         }
+        Callback::CreateImage => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            flow::open(&ctx, origin, Choice::Default).await
+        }
+        Callback::GenAvatars => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            flow::pick_avatar(&ctx, origin).await
+        }
+        Callback::GenAvatar(id) => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            flow::open(&ctx, origin, Choice::Avatar(id)).await
+        }
+        Callback::GenNoAvatar => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            flow::open(&ctx, origin, Choice::Base).await
+        }
+        Callback::GenAspect(index) => flow::on_aspect(&ctx, query, origin, index).await,
+        Callback::GenAspectBack => flow::back_to_aspect(&ctx, query, origin).await,
+        Callback::GenStart(aspect, count) => {
+            flow::on_start(&ctx, query, origin, aspect, count).await
+        }
+        Callback::GenerationStatus(id) => flow::status(&ctx, query, id).await,
+        Callback::Regenerate(id) => flow::regenerate(&ctx, query, id).await,
         Callback::Help => {
             ui::answer(ctx.bot(), query, None, false).await;
             menu::help(&ctx, origin).await
@@ -173,10 +205,7 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
             dialogue::clear(&state.db, ctx.user.telegram_id).await?;
             balance::show(&ctx, origin).await
         }
-        Callback::CreateImage
-        | Callback::Avatars
-        | Callback::Gallery
-        | Callback::GenerationStatus(_) => {
+        Callback::Avatars | Callback::Gallery => {
             ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await;
             Ok(())
         }
@@ -194,6 +223,7 @@ mod tests {
         assert_eq!(Command::parse("  /HELP@aisha_bot"), Some(Command::Help));
         assert_eq!(Command::parse("/menu"), Some(Command::Menu));
         assert_eq!(Command::parse("/balance"), Some(Command::Balance));
+        assert_eq!(Command::parse("/generate"), Some(Command::Generate));
         assert_eq!(Command::parse("start"), None);
         assert_eq!(Command::parse("/"), None);
         assert_eq!(Command::parse("/unknown"), None);

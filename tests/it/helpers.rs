@@ -187,7 +187,12 @@ impl TestApp {
             .merge(Serialized::default(
                 "cache.key_prefix",
                 format!("test:{}:", unique()),
-            ));
+            ))
+            .merge(Serialized::default(
+                "delivery.images_dir",
+                dir.path().join("images"),
+            ))
+            .merge(Serialized::default("local_provider.delay_ms", 100));
         if let Some(redis) = redis {
             figment = figment.merge(Serialized::default("redis_url", redis));
         }

@@ -8,7 +8,9 @@
 mod helpers;
 
 mod coins;
+mod fake_fal;
 mod fal;
+mod generation;
 mod health;
 mod kv;
 mod menu;

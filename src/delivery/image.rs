@@ -1,0 +1,141 @@
+//! Fetching a finished image once into the image store: size-limited, checked to be a JPEG, PNG
+//! or WebP by its bytes, written atomically. A second attempt finds the stored copy.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Worth another try later (network, provider 5xx, disk trouble).
+    #[error("{0}")]
+    Transient(String),
+    /// The image is not there or not an image: retrying will not change it.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// The stored copy: its bytes, and its path relative to the store.
+pub struct Stored {
+    pub bytes: Vec<u8>,
+    pub relative: String,
+    pub file_name: String,
+}
+
+fn kind(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("jpg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("png")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("webp")
+    } else {
+        None
+    }
+}
+
+async fn existing(dir: &Path, stem: &str) -> Option<(PathBuf, String)> {
+    for ext in ["jpg", "png", "webp"] {
+        let name = format!("{stem}.{ext}");
+        let path = dir.join(&name);
+        if tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() > 0) {
+            return Some((path, name));
+        }
+    }
+    None
+}
+
+/// The image at `url`, kept as `<store>/<generation>/<position>.<ext>`.
+pub async fn fetch(
+    http: &reqwest::Client,
+    store: &Path,
+    generation_id: i64,
+    position: i32,
+    url: &str,
+    max_bytes: u64,
+) -> Result<Stored, FetchError> {
+    let dir = store.join(generation_id.to_string());
+    let stem = position.to_string();
+    let relative = |name: &str| format!("{generation_id}/{name}");
+    if let Some((path, name)) = existing(&dir, &stem).await {
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| FetchError::Transient(format!("reading {}: {e}", path.display())))?;
+        return Ok(Stored {
+            bytes,
+            relative: relative(&name),
+            file_name: name,
+        });
+    }
+    let transient = |e: reqwest::Error| FetchError::Transient(e.without_url().to_string());
+    let response = http
+        .get(url)
+        .timeout(std::time::Duration::from_secs(60))
+        .send()
+        .await
+        .map_err(transient)?;
+    let status = response.status();
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(FetchError::Transient(format!(
+            "image download: HTTP {status}"
+        )));
+    }
+    if !status.is_success() {
+        return Err(FetchError::Permanent(format!(
+            "image download: HTTP {status}"
+        )));
+    }
+    if let Some(ct) = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        && !(ct.starts_with("image/") || ct.starts_with("application/octet-stream"))
+    {
+        return Err(FetchError::Permanent(format!("not an image: {ct}")));
+    }
+    if response.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(FetchError::Permanent(format!(
+            "image larger than {max_bytes} bytes"
+        )));
+    }
+    let mut bytes = Vec::new();
+    let mut response = response;
+    while let Some(chunk) = response.chunk().await.map_err(transient)? {
+        if (bytes.len() + chunk.len()) as u64 > max_bytes {
+            return Err(FetchError::Permanent(format!(
+                "image larger than {max_bytes} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let Some(ext) = kind(&bytes) else {
+        return Err(FetchError::Permanent(
+            "the file is not a JPEG, PNG or WebP image".into(),
+        ));
+    };
+    let name = format!("{stem}.{ext}");
+    let disk = |e: std::io::Error| FetchError::Transient(format!("image store: {e}"));
+    tokio::fs::create_dir_all(&dir).await.map_err(disk)?;
+    let tmp = dir.join(format!(".{name}.{:x}.tmp", rand::random::<u64>()));
+    tokio::fs::write(&tmp, &bytes).await.map_err(disk)?;
+    tokio::fs::rename(&tmp, dir.join(&name))
+        .await
+        .map_err(disk)?;
+    Ok(Stored {
+        bytes,
+        relative: relative(&name),
+        file_name: name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kind;
+
+    #[test]
+    fn image_kinds_by_magic_bytes() {
+        assert_eq!(kind(&[0xff, 0xd8, 0xff, 0xe0]), Some("jpg"));
+        assert_eq!(kind(b"\x89PNG\r\n\x1a\n...."), Some("png"));
+        assert_eq!(kind(b"RIFF\0\0\0\0WEBPVP8 "), Some("webp"));
+        assert_eq!(kind(b"<html>"), None);
+        assert_eq!(kind(b""), None);
+    }
+}

@@ -1,0 +1,141 @@
+//! The delivery outbox: every push to a chat that must not be lost (a result, a failure notice)
+//! is a row, written in the same transaction as the change it announces. A worker claims due
+//! rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never take the same row), sends
+//! them within Telegram's limits, and records the outcome: done, retried later (429 after
+//! `retry_after`, network/5xx with backoff), or failed for good (the user blocked the bot).
+//!
+//! The worker never polls: it sleeps until a push is queued on this instance (an in-process
+//! notification), or until the earliest retry it scheduled. At start-up it picks up whatever the
+//! previous run left.
+
+mod image;
+mod limiter;
+pub mod push;
+mod worker;
+
+use std::{
+    cmp::Reverse,
+    collections::BinaryHeap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use entity::delivery;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::{Expr, OnConflict},
+};
+use tokio::sync::Notify;
+
+pub use limiter::Limiter;
+pub use push::{Push, PushImage};
+pub use worker::run;
+
+pub const PENDING: &str = "pending";
+pub const DONE: &str = "done";
+pub const FAILED: &str = "failed";
+
+/// Results and failure notices: what the user is waiting for.
+pub const PRIORITY_RESULT: i32 = 0;
+
+/// This instance's side of the outbox: how the worker is woken and paced.
+pub struct Outbox {
+    wake: Notify,
+    /// Retry times this worker scheduled, earliest first.
+    timers: Mutex<BinaryHeap<Reverse<Instant>>>,
+    pub limiter: Limiter,
+}
+
+impl Outbox {
+    #[must_use]
+    pub fn new(per_chat: Duration, per_second: u32) -> Self {
+        Self {
+            wake: Notify::new(),
+            timers: Mutex::new(BinaryHeap::new()),
+            limiter: Limiter::new(per_chat, per_second),
+        }
+    }
+
+    /// Something was queued (call after the commit): the worker looks now.
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Makes the worker look again at `at`.
+    pub fn wake_at(&self, at: Instant) {
+        self.timers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Reverse(at));
+        self.wake.notify_one();
+    }
+
+    /// The earliest scheduled wake-up, dropping the ones that have passed.
+    fn next_timer(&self, now: Instant) -> Option<Instant> {
+        let mut timers = self
+            .timers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(Reverse(at)) = timers.peek() {
+            if *at <= now {
+                timers.pop();
+            } else {
+                return Some(*at);
+            }
+        }
+        None
+    }
+}
+
+/// Queues a push (in the caller's transaction); a second push with the same key is ignored.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    dedupe_key: &str,
+    chat_id: i64,
+    push: &Push,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let row = delivery::ActiveModel {
+        dedupe_key: Set(dedupe_key.to_owned()),
+        chat_id: Set(chat_id),
+        kind: Set(push.kind().to_owned()),
+        payload: Set(push.encode()),
+        priority: Set(PRIORITY_RESULT),
+        status: Set(PENDING.to_owned()),
+        stage: Set(0),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        finished_at: Set(None),
+        ..Default::default()
+    };
+    delivery::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(delivery::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Swaps what a queued push sends (a result that became a failure notice), from the first step.
+pub async fn replace_payload<C: ConnectionTrait>(
+    db: &C,
+    delivery_id: i64,
+    push: &Push,
+) -> Result<(), DbErr> {
+    delivery::Entity::update_many()
+        .col_expr(delivery::Column::Payload, Expr::val(push.encode()))
+        .col_expr(delivery::Column::Kind, Expr::val(push.kind()))
+        .col_expr(delivery::Column::Stage, Expr::val(0))
+        .filter(delivery::Column::Id.eq(delivery_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,516 @@
+//! The 🎨 conversation: avatar → prompt → size → count → charge and start; the 📊 status
+//! button; and 🔄, which runs a past generation again in one tap.
+
+use entity::{avatar, generation as row};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+use teloxide::{
+    payloads::{SendMessageSetters, SendPhotoSetters},
+    prelude::Requester,
+    types::{
+        CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, ParseMode,
+    },
+};
+
+use crate::{
+    balance,
+    delivery::push::{caption, keyboard, result_buttons},
+    dialogue::{self, Dialogue},
+    generation::{
+        self, COMPLETED, Created, FAILED, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS,
+    },
+    i18n::Progress,
+    ledger,
+    provider::AspectRatio,
+    telegram::{callback::Callback, dispatch::Ctx, error::HandlerError, keyboards::button, ui},
+};
+
+const READY: &str = "ready";
+
+/// The user's ready avatars, the main one first.
+async fn ready_avatars<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+) -> Result<Vec<avatar::Model>, DbErr> {
+    avatar::Entity::find()
+        .filter(avatar::Column::UserId.eq(user_id))
+        .filter(avatar::Column::Status.eq(READY))
+        .order_by_desc(avatar::Column::IsMain)
+        .order_by_asc(avatar::Column::Id)
+        .all(db)
+        .await
+}
+
+/// One of the user's ready avatars (another user's id, or one not ready, reads as none).
+async fn ready_avatar<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    avatar_id: i64,
+) -> Result<Option<avatar::Model>, DbErr> {
+    avatar::Entity::find_by_id(avatar_id)
+        .filter(avatar::Column::UserId.eq(user_id))
+        .filter(avatar::Column::Status.eq(READY))
+        .one(db)
+        .await
+}
+
+/// Which avatar the 🎨 screen starts with.
+pub enum Choice {
+    /// The main avatar (or the first ready one), or the base model without any.
+    Default,
+    Avatar(i64),
+    Base,
+}
+
+/// 🎨: shows the chosen avatar (or says how to get one) and waits for the prompt.
+pub async fn open(
+    ctx: &Ctx<'_>,
+    origin: Option<&Message>,
+    choice: Choice,
+) -> Result<(), HandlerError> {
+    let db = &ctx.state.db;
+    let t = ctx.t();
+    let avatars = ready_avatars(db, ctx.user.id).await?;
+    let chosen = match choice {
+        Choice::Default => avatars.first(),
+        Choice::Avatar(id) => avatars.iter().find(|a| a.id == id).or(avatars.first()),
+        Choice::Base => None,
+    };
+    dialogue::set(
+        db,
+        ctx.user.telegram_id,
+        &Dialogue::GenerationPrompt {
+            avatar_id: chosen.map(|a| a.id),
+        },
+    )
+    .await?;
+    let text = match (chosen, avatars.is_empty()) {
+        (Some(a), _) => (t.gen_intro)(&a.name),
+        (None, true) => t.gen_intro_no_avatar.to_owned(),
+        (None, false) => t.gen_intro_base.to_owned(),
+    };
+    let mut rows = Vec::new();
+    if !avatars.is_empty() {
+        rows.push(vec![button(t.btn_other_avatar, Callback::GenAvatars)]);
+    } else {
+        rows.push(vec![button(t.btn_avatars, Callback::Avatars)]);
+    }
+    rows.push(vec![button(t.btn_main_menu, Callback::MainMenu)]);
+    ui::show(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        &text,
+        InlineKeyboardMarkup::new(rows),
+    )
+    .await?;
+    Ok(())
+}
+
+/// 🎭 choose: one button per ready avatar, and the base model.
+pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let avatars = ready_avatars(&ctx.state.db, ctx.user.id).await?;
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = avatars
+        .iter()
+        .take(20)
+        .map(|a| {
+            let label = if a.is_main {
+                format!("⭐ {}", a.name)
+            } else {
+                a.name.clone()
+            };
+            vec![button(&label, Callback::GenAvatar(a.id))]
+        })
+        .collect();
+    rows.push(vec![button(t.btn_no_avatar, Callback::GenNoAvatar)]);
+    rows.push(vec![button(t.btn_back, Callback::CreateImage)]);
+    ui::show(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        t.gen_pick_avatar,
+        InlineKeyboardMarkup::new(rows),
+    )
+    .await?;
+    Ok(())
+}
+
+fn avatar_name(avatars: Option<&avatar::Model>) -> Option<&str> {
+    avatars.map(|a| a.name.as_str())
+}
+
+/// A text while waiting for the prompt: check its length, then offer the sizes.
+pub async fn on_prompt(
+    ctx: &Ctx<'_>,
+    avatar_id: Option<i64>,
+    text: &str,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let prompt = text.trim();
+    let len = prompt.chars().count();
+    if !PROMPT_CHARS.contains(&len) {
+        let kb = InlineKeyboardMarkup::new([vec![button(t.btn_main_menu, Callback::MainMenu)]]);
+        ui::send(ctx.bot(), ctx.chat, &(t.gen_prompt_length)(len), kb).await?;
+        return Ok(());
+    }
+    let db = &ctx.state.db;
+    let avatar = match avatar_id {
+        Some(id) => ready_avatar(db, ctx.user.id, id).await?,
+        None => None,
+    };
+    dialogue::set(
+        db,
+        ctx.user.telegram_id,
+        &Dialogue::GenerationOptions {
+            avatar_id: avatar.as_ref().map(|a| a.id),
+            prompt: prompt.to_owned(),
+        },
+    )
+    .await?;
+    let text = (t.gen_choose_aspect)(prompt, avatar_name(avatar.as_ref()));
+    ui::send(ctx.bot(), ctx.chat, &text, aspect_keyboard(ctx)).await?;
+    Ok(())
+}
+
+fn aspect_keyboard(ctx: &Ctx<'_>) -> InlineKeyboardMarkup {
+    let t = ctx.t();
+    let buttons: Vec<InlineKeyboardButton> = AspectRatio::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, a)| button(a.label(), Callback::GenAspect(u8::try_from(i).unwrap_or(0))))
+        .collect();
+    InlineKeyboardMarkup::new([
+        buttons[..3].to_vec(),
+        buttons[3..].to_vec(),
+        vec![button(t.btn_main_menu, Callback::MainMenu)],
+    ])
+}
+
+/// The options stored for this user, or `None` when they were used or replaced.
+async fn options(ctx: &Ctx<'_>) -> Result<Option<(Option<i64>, String)>, HandlerError> {
+    Ok(
+        match dialogue::get(&ctx.state.db, ctx.user.telegram_id).await? {
+            Some(Dialogue::GenerationOptions { avatar_id, prompt }) => Some((avatar_id, prompt)),
+            _ => None,
+        },
+    )
+}
+
+/// A size was picked: offer 1–4 images with their prices and the balance.
+pub async fn on_aspect(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    index: u8,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let Some(aspect) = AspectRatio::ALL.get(usize::from(index)).copied() else {
+        ui::answer(ctx.bot(), query, Some(t.unknown_callback), true).await;
+        return Ok(());
+    };
+    let Some((avatar_id, prompt)) = options(ctx).await? else {
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    ui::answer(ctx.bot(), query, None, false).await;
+    let db = &ctx.state.db;
+    let avatar = match avatar_id {
+        Some(id) => ready_avatar(db, ctx.user.id, id).await?,
+        None => None,
+    };
+    let price = ctx.state.settings.prices.generation_per_image;
+    let have = ledger::balance(db, ctx.user.id).await?;
+    let text = (t.gen_choose_count)(
+        &prompt,
+        avatar_name(avatar.as_ref()),
+        aspect.label(),
+        price,
+        have,
+    );
+    let counts: Vec<InlineKeyboardButton> = (1..=MAX_IMAGES)
+        .map(|n| {
+            button(
+                &(t.btn_count)(n, price * i64::from(n)),
+                Callback::GenStart(index, n),
+            )
+        })
+        .collect();
+    let kb = InlineKeyboardMarkup::new([
+        counts[..2].to_vec(),
+        counts[2..].to_vec(),
+        vec![button(t.btn_back, Callback::GenAspectBack)],
+        vec![button(t.btn_main_menu, Callback::MainMenu)],
+    ]);
+    ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
+    Ok(())
+}
+
+/// ⬅️ from the count screen: the sizes again (the prompt is still stored).
+pub async fn back_to_aspect(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let Some((avatar_id, prompt)) = options(ctx).await? else {
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    ui::answer(ctx.bot(), query, None, false).await;
+    let avatar = match avatar_id {
+        Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
+        None => None,
+    };
+    let text = (t.gen_choose_aspect)(&prompt, avatar_name(avatar.as_ref()));
+    ui::show(ctx.bot(), ctx.chat, origin, &text, aspect_keyboard(ctx)).await?;
+    Ok(())
+}
+
+/// The count was picked: take the stored options (once: a double tap finds them gone), charge,
+/// turn the screen into the progress message, submit.
+pub async fn on_start(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    aspect: u8,
+    count: u8,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let aspect = AspectRatio::ALL.get(usize::from(aspect)).copied();
+    let (Some(aspect), true) = (aspect, (1..=MAX_IMAGES).contains(&count)) else {
+        ui::answer(ctx.bot(), query, Some(t.unknown_callback), true).await;
+        return Ok(());
+    };
+    let state = ctx.state;
+    let txn = state.db.begin().await?;
+    let Some(Dialogue::GenerationOptions { avatar_id, prompt }) =
+        dialogue::take(&txn, ctx.user.telegram_id).await?
+    else {
+        txn.rollback().await?;
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    let avatar = match avatar_id {
+        Some(id) => match ready_avatar(&txn, ctx.user.id, id).await? {
+            Some(a) => Some(a),
+            None => {
+                txn.rollback().await?;
+                ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await;
+                return Ok(());
+            }
+        },
+        None => None,
+    };
+    // The screen the button was on becomes the progress message (it is ours and text).
+    let progress = origin
+        .filter(|m| m.text().is_some())
+        .map(|m| i64::from(m.id.0));
+    let created = generation::create(
+        &txn,
+        state,
+        NewGeneration {
+            user_id: ctx.user.id,
+            chat_id: ctx.chat.0,
+            lang: ctx.lang,
+            avatar: avatar.as_ref(),
+            prompt: &prompt,
+            aspect,
+            num_images: count,
+            progress_message_id: progress,
+            regenerated_from: None,
+        },
+    )
+    .await
+    .map_err(pipeline)?;
+    let generation = match created {
+        Created::Charged(g) => g,
+        Created::Insufficient { need, have } => {
+            // Rolling back keeps the prompt: after a top-up the same buttons work.
+            txn.rollback().await?;
+            ui::answer(ctx.bot(), query, None, false).await;
+            let (text, kb) = balance::insufficient(t, need, have);
+            ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
+            return Ok(());
+        }
+    };
+    txn.commit().await?;
+    ui::answer(ctx.bot(), query, None, false).await;
+    let text = progress_text(ctx, &generation, false);
+    let kb = status_keyboard(ctx, generation.id);
+    let progress_id = match origin.filter(|m| m.text().is_some()) {
+        Some(_) => {
+            ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
+            None
+        }
+        None => {
+            let sent = ctx
+                .bot()
+                .send_message(ctx.chat, text)
+                .parse_mode(ParseMode::Html)
+                .reply_markup(kb)
+                .await?;
+            Some(i64::from(sent.id.0))
+        }
+    };
+    generation::submit(state, &generation, avatar.as_ref(), progress_id)
+        .await
+        .map_err(pipeline)?;
+    Ok(())
+}
+
+fn pipeline(e: generation::PipelineError) -> HandlerError {
+    match e {
+        generation::PipelineError::Db(e) => HandlerError::Db(e),
+        generation::PipelineError::Ledger(e) => HandlerError::Ledger(e),
+    }
+}
+
+fn progress_text(ctx: &Ctx<'_>, g: &row::Model, again: bool) -> String {
+    (ctx.t().gen_started)(&Progress {
+        again,
+        prompt: &g.prompt,
+        avatar: g.avatar_name.as_deref(),
+        aspect: &g.aspect,
+        images: u8::try_from(g.num_images).unwrap_or(1),
+        typical: ctx.state.estimate.median(),
+    })
+}
+
+fn status_keyboard(ctx: &Ctx<'_>, id: i64) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([vec![button(
+        ctx.t().btn_status,
+        Callback::GenerationStatus(id),
+    )]])
+}
+
+/// 📊: the owner's generation only; pending → elapsed and estimate, failed → why and the
+/// refund, completed → the image again (from Telegram's copy: no upload).
+pub async fn status(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let Some(g) = generation::find_owned(&ctx.state.db, ctx.user.id, id).await? else {
+        ui::answer(ctx.bot(), query, Some(t.status_not_found), true).await;
+        return Ok(());
+    };
+    match g.status.as_str() {
+        COMPLETED => {
+            let images = entity::generation_image::Entity::find()
+                .filter(entity::generation_image::Column::GenerationId.eq(g.id))
+                .order_by_asc(entity::generation_image::Column::Position)
+                .one(&ctx.state.db)
+                .await?;
+            let Some((image, file_id)) =
+                images.and_then(|i| i.telegram_file_id.clone().map(|f| (i, f)))
+            else {
+                ui::answer(ctx.bot(), query, Some(t.status_delivering), true).await;
+                return Ok(());
+            };
+            ui::answer(ctx.bot(), query, None, false).await;
+            let w = u32::try_from(image.width).unwrap_or(0);
+            let h = u32::try_from(image.height).unwrap_or(0);
+            ctx.bot()
+                .send_photo(ctx.chat, InputFile::file_id(file_id.into()))
+                .caption(caption(&g, w, h))
+                .parse_mode(ParseMode::Html)
+                .reply_markup(keyboard(&result_buttons(&g)))
+                .await?;
+        }
+        FAILED => {
+            let reason = FailReason::parse(g.error.as_deref().unwrap_or_default());
+            let text = (t.status_failed)(&(t.fail_reason)(&reason), g.cost);
+            ui::answer(ctx.bot(), query, Some(&text), true).await;
+        }
+        _ => {
+            let elapsed = (chrono::Utc::now() - g.created_at).num_seconds().max(0);
+            let text = (t.status_pending)(elapsed.unsigned_abs(), ctx.state.estimate.median());
+            ui::answer(ctx.bot(), query, Some(&text), true).await;
+        }
+    }
+    Ok(())
+}
+
+/// 🔄: the same request again (the original prompt, avatar, size and count; a new seed), charged
+/// once. The callback answer is the only one, and carries the outcome.
+pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let state = ctx.state;
+    let Some(original) = generation::find_owned(&state.db, ctx.user.id, id).await? else {
+        ui::answer(ctx.bot(), query, Some(t.status_not_found), true).await;
+        return Ok(());
+    };
+    let avatar = match original.avatar_id {
+        Some(avatar_id) => match ready_avatar(&state.db, ctx.user.id, avatar_id).await? {
+            Some(a) => Some(a),
+            None => {
+                ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await;
+                return Ok(());
+            }
+        },
+        // Made with an avatar that has since been deleted.
+        None if original.avatar_name.is_some() => {
+            ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await;
+            return Ok(());
+        }
+        None => None,
+    };
+    // Two taps on the same button within a few seconds start one generation.
+    let lock_name = format!("regenerate:{}:{id}", ctx.user.id);
+    let Some(_lock) = state
+        .kv
+        .try_lock(&lock_name, std::time::Duration::from_secs(10))
+        .await?
+    else {
+        ui::answer(ctx.bot(), query, Some(t.regen_busy), false).await;
+        return Ok(());
+    };
+    let aspect = AspectRatio::parse(&original.aspect).unwrap_or(AspectRatio::Square);
+    let count = u8::try_from(original.num_images)
+        .unwrap_or(1)
+        .clamp(1, MAX_IMAGES);
+    let txn = state.db.begin().await?;
+    let created = generation::create(
+        &txn,
+        state,
+        NewGeneration {
+            user_id: ctx.user.id,
+            chat_id: ctx.chat.0,
+            lang: ctx.lang,
+            avatar: avatar.as_ref(),
+            prompt: &original.prompt,
+            aspect,
+            num_images: count,
+            progress_message_id: None,
+            regenerated_from: Some(original.id),
+        },
+    )
+    .await
+    .map_err(pipeline)?;
+    let generation = match created {
+        Created::Charged(g) => g,
+        Created::Insufficient { need, have } => {
+            txn.rollback().await?;
+            let (text, kb) = balance::insufficient(t, need, have);
+            ui::answer(ctx.bot(), query, Some(&text), true).await;
+            ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
+            return Ok(());
+        }
+    };
+    txn.commit().await?;
+    ui::answer(ctx.bot(), query, None, false).await;
+    let sent = ctx
+        .bot()
+        .send_message(ctx.chat, progress_text(ctx, &generation, true))
+        .parse_mode(ParseMode::Html)
+        .reply_markup(status_keyboard(ctx, generation.id))
+        .await?;
+    generation::submit(
+        state,
+        &generation,
+        avatar.as_ref(),
+        Some(i64::from(sent.id.0)),
+    )
+    .await
+    .map_err(pipeline)?;
+    Ok(())
+}

@@ -1,0 +1,459 @@
+//! The generation pipeline: create and charge, submit with our webhook URL, settle on the
+//! provider's callback (or on the one deadline check), and queue the push to the chat.
+//!
+//! Nothing waits for a provider: a generation is a row; its outcome arrives at
+//! `POST /webhooks/{provider}/{id}` (see `http::provider_webhook`), and the delivery outbox pushes
+//! the result. Every state change is a conditional update on `status = 'pending'`, so duplicate
+//! callbacks, a callback racing the deadline check, or two replicas settle a generation once.
+
+pub mod deadline;
+pub mod estimate;
+pub mod flow;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use entity::{avatar, delivery as delivery_row, generation, generation_image};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, Func},
+};
+use url::Url;
+
+use crate::{
+    app::AppState,
+    delivery::{self, Push},
+    i18n::Lang,
+    ledger::{self, Charge, Kind, LedgerError},
+    provider::{AspectRatio, JobRequest, Outcome, ProviderImage},
+};
+
+pub const PENDING: &str = "pending";
+pub const COMPLETED: &str = "completed";
+pub const FAILED: &str = "failed";
+
+/// Most images one generation makes (and one album can hold well within Telegram's 10).
+pub const MAX_IMAGES: u8 = 4;
+/// Prompt length bounds, in characters.
+pub const PROMPT_CHARS: std::ops::RangeInclusive<usize> = 5..=500;
+
+/// Why a generation failed. Stored in `generations.error` as `kind` or `kind: detail`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// The provider reported an error (its words).
+    Provider(String),
+    /// The provider could not be reached or refused the job.
+    Submit,
+    /// No callback by the deadline and the provider did not have a result either.
+    Timeout,
+    /// The finished image could not be downloaded.
+    Image,
+}
+
+impl FailReason {
+    #[must_use]
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Provider(detail) => format!("provider: {detail}"),
+            Self::Submit => "submit".into(),
+            Self::Timeout => "timeout".into(),
+            Self::Image => "image".into(),
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "submit" => Self::Submit,
+            "timeout" => Self::Timeout,
+            "image" => Self::Image,
+            other => Self::Provider(other.strip_prefix("provider: ").unwrap_or(other).to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// What the user asked for.
+pub struct NewGeneration<'a> {
+    pub user_id: i64,
+    pub chat_id: i64,
+    pub lang: Lang,
+    pub avatar: Option<&'a avatar::Model>,
+    /// As the user wrote it (validated by the caller).
+    pub prompt: &'a str,
+    pub aspect: AspectRatio,
+    pub num_images: u8,
+    /// The message that becomes the progress message, when it already exists.
+    pub progress_message_id: Option<i64>,
+    pub regenerated_from: Option<i64>,
+}
+
+pub enum Created {
+    Charged(Box<generation::Model>),
+    Insufficient { need: i64, have: i64 },
+}
+
+#[must_use]
+pub fn lang_code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ru => "ru",
+        Lang::En => "en",
+    }
+}
+
+#[must_use]
+pub fn lang_of(generation: &generation::Model) -> Lang {
+    Lang::from_code(Some(&generation.lang))
+}
+
+/// The prompt the provider gets: the user's words, with the avatar's trigger phrase in front
+/// exactly once (built from the stored original every time, so repeats never grow it).
+#[must_use]
+pub fn provider_prompt(prompt: &str, trigger: Option<&str>) -> String {
+    match trigger.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if !prompt.trim_start().starts_with(t) => format!("{t} {}", prompt.trim()),
+        _ => prompt.trim().to_owned(),
+    }
+}
+
+/// The job a generation row describes.
+#[must_use]
+pub fn job_for(generation: &generation::Model, avatar: Option<&avatar::Model>) -> JobRequest {
+    JobRequest {
+        prompt: provider_prompt(
+            &generation.prompt,
+            avatar.and_then(|a| a.trigger_phrase.as_deref()),
+        ),
+        lora_url: avatar.and_then(|a| a.lora_url.clone()),
+        aspect: AspectRatio::parse(&generation.aspect).unwrap_or(AspectRatio::Square),
+        num_images: u8::try_from(generation.num_images).unwrap_or(1),
+        seed: u64::try_from(generation.seed).unwrap_or(0),
+    }
+}
+
+/// Inserts the generation and charges for it (key `generation:<id>`), inside the caller's
+/// transaction: when coins are short the caller rolls back and nothing remains.
+pub async fn create<C>(
+    db: &C,
+    state: &AppState,
+    new: NewGeneration<'_>,
+) -> Result<Created, PipelineError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let cost = state.settings.prices.generation_per_image * i64::from(new.num_images);
+    let now = Utc::now();
+    let deadline = now + ChronoDuration::seconds(deadline_secs(state));
+    // fal takes 32-bit seeds; so does everything else.
+    let seed = i64::from(rand::random::<u32>());
+    let job = JobRequest {
+        prompt: String::new(),
+        lora_url: new.avatar.and_then(|a| a.lora_url.clone()),
+        aspect: new.aspect,
+        num_images: new.num_images,
+        seed: 0,
+    };
+    let row = generation::ActiveModel {
+        user_id: Set(new.user_id),
+        chat_id: Set(new.chat_id),
+        lang: Set(lang_code(new.lang).to_owned()),
+        avatar_id: Set(new.avatar.map(|a| a.id)),
+        avatar_name: Set(new.avatar.map(|a| a.name.clone())),
+        prompt: Set(new.prompt.trim().to_owned()),
+        aspect: Set(new.aspect.label().to_owned()),
+        num_images: Set(i32::from(new.num_images)),
+        seed: Set(seed),
+        cost: Set(cost),
+        provider: Set(state.provider.name().to_owned()),
+        model: Set(state.provider.model_for(&job)),
+        request_id: Set(None),
+        status: Set(PENDING.to_owned()),
+        error: Set(None),
+        progress_message_id: Set(new.progress_message_id),
+        regenerated_from: Set(new.regenerated_from),
+        deadline_at: Set(deadline),
+        created_at: Set(now),
+        completed_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let key = format!("generation:{}", row.id);
+    match ledger::charge(db, new.user_id, cost, Kind::Generation, Some(&key), &key).await? {
+        Charge::Charged { .. } => Ok(Created::Charged(Box::new(row))),
+        Charge::Insufficient { balance } => Ok(Created::Insufficient {
+            need: cost,
+            have: balance,
+        }),
+    }
+}
+
+fn deadline_secs(state: &AppState) -> i64 {
+    i64::try_from(state.settings.generation.deadline_secs).unwrap_or(600)
+}
+
+/// Our webhook URL for a generation: the id in the path lets a callback that beats the submit
+/// response find its job.
+#[must_use]
+pub fn webhook_url(state: &AppState, generation_id: i64) -> Option<Url> {
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    Url::parse(&format!(
+        "{base}/webhooks/{}/{generation_id}",
+        state.provider.name()
+    ))
+    .ok()
+}
+
+/// Hands a created (and committed) generation to the provider. When the provider can't take
+/// it, the generation fails: coins back, the user told.
+pub async fn submit(
+    state: &AppState,
+    generation: &generation::Model,
+    avatar: Option<&avatar::Model>,
+    progress_message_id: Option<i64>,
+) -> Result<(), PipelineError> {
+    state
+        .deadlines
+        .schedule(generation.id, generation.deadline_at);
+    let job = job_for(generation, avatar);
+    let submitted = match webhook_url(state, generation.id) {
+        Some(url) => state.provider.submit(&job, &url).await,
+        None => Err(crate::provider::ProviderError::Rejected {
+            status: 0,
+            detail: "PUBLIC_URL does not make a webhook URL".into(),
+        }),
+    };
+    match submitted {
+        Ok(request_id) => {
+            // The callback may have come first and stored it already: keep that one.
+            let mut update = generation::Entity::update_many().col_expr(
+                generation::Column::RequestId,
+                Func::coalesce([
+                    Expr::col(generation::Column::RequestId),
+                    Expr::val(request_id),
+                ])
+                .into(),
+            );
+            if let Some(id) = progress_message_id {
+                update = update.col_expr(generation::Column::ProgressMessageId, Expr::val(id));
+            }
+            update
+                .filter(generation::Column::Id.eq(generation.id))
+                .exec(&state.db)
+                .await?;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(generation = generation.id, error = %e, "submit failed");
+            fail(
+                state,
+                generation.id,
+                &FailReason::Submit,
+                progress_message_id,
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// What settling a generation did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Settled {
+    Completed,
+    Failed,
+    /// It was settled before (a duplicate callback): nothing changed.
+    AlreadySettled,
+}
+
+/// Applies a provider outcome: in one transaction the images are stored, the generation
+/// completes and its push is queued (or it fails, is refunded once and the notice is queued).
+pub async fn settle(
+    state: &AppState,
+    generation_id: i64,
+    outcome: Outcome,
+) -> Result<Settled, PipelineError> {
+    let (request_id, images) = match outcome {
+        Outcome::Completed { request_id, images } => (request_id, images),
+        Outcome::Failed { error, .. } => {
+            return fail(state, generation_id, &FailReason::Provider(error), None).await;
+        }
+    };
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    let updated = generation::Entity::update_many()
+        .col_expr(generation::Column::Status, Expr::val(COMPLETED))
+        .col_expr(generation::Column::CompletedAt, Expr::val(now))
+        .col_expr(
+            generation::Column::RequestId,
+            Func::coalesce([
+                Expr::col(generation::Column::RequestId),
+                Expr::val(request_id.clone()),
+            ])
+            .into(),
+        )
+        .filter(generation::Column::Id.eq(generation_id))
+        .filter(generation::Column::Status.eq(PENDING))
+        .filter(
+            Condition::any()
+                .add(generation::Column::RequestId.is_null())
+                .add(generation::Column::RequestId.eq(request_id)),
+        )
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(generation) = updated.into_iter().next() else {
+        txn.rollback().await?;
+        return Ok(Settled::AlreadySettled);
+    };
+    let images: Vec<ProviderImage> = images.into_iter().take(10).collect();
+    let (fallback_w, fallback_h) = AspectRatio::parse(&generation.aspect)
+        .unwrap_or(AspectRatio::Square)
+        .size();
+    let rows = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| generation_image::ActiveModel {
+            generation_id: Set(generation.id),
+            position: Set(i32::try_from(i).unwrap_or(0)),
+            provider_url: Set(image.url.clone()),
+            width: Set(to_i32(image.width.unwrap_or(fallback_w))),
+            height: Set(to_i32(image.height.unwrap_or(fallback_h))),
+            file_path: Set(None),
+            telegram_file_id: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        });
+    generation_image::Entity::insert_many(rows)
+        .exec_without_returning(&txn)
+        .await?;
+    let push = Push::result(&generation, &images);
+    delivery::enqueue(
+        &txn,
+        &delivery_key(generation.id),
+        generation.chat_id,
+        &push,
+    )
+    .await?;
+    txn.commit().await?;
+    state.deadlines.forget(generation.id);
+    state
+        .estimate
+        .record((now - generation.created_at).num_seconds());
+    state.outbox.nudge();
+    Ok(Settled::Completed)
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// The outbox key of a generation's push (its result or its failure notice: one of the two).
+#[must_use]
+pub fn delivery_key(generation_id: i64) -> String {
+    format!("generation:{generation_id}")
+}
+
+/// Fails a pending generation: refund (once, by key), record why, queue the notice.
+pub async fn fail(
+    state: &AppState,
+    generation_id: i64,
+    reason: &FailReason,
+    progress_message_id: Option<i64>,
+) -> Result<Settled, PipelineError> {
+    let txn = state.db.begin().await?;
+    let mut update = generation::Entity::update_many()
+        .col_expr(generation::Column::Status, Expr::val(FAILED))
+        .col_expr(generation::Column::Error, Expr::val(reason.encode()))
+        .col_expr(generation::Column::CompletedAt, Expr::val(Utc::now()));
+    if let Some(id) = progress_message_id {
+        update = update.col_expr(generation::Column::ProgressMessageId, Expr::val(id));
+    }
+    let updated = update
+        .filter(generation::Column::Id.eq(generation_id))
+        .filter(generation::Column::Status.eq(PENDING))
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(generation) = updated.into_iter().next() else {
+        txn.rollback().await?;
+        return Ok(Settled::AlreadySettled);
+    };
+    refund(&txn, &generation).await?;
+    let push = Push::failure(&generation, reason);
+    delivery::enqueue(
+        &txn,
+        &delivery_key(generation.id),
+        generation.chat_id,
+        &push,
+    )
+    .await?;
+    txn.commit().await?;
+    state.deadlines.forget(generation.id);
+    state.outbox.nudge();
+    Ok(Settled::Failed)
+}
+
+/// Returns a generation's coins; its key makes a second call a no-op.
+async fn refund<C>(db: &C, generation: &generation::Model) -> Result<(), PipelineError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let reference = format!("generation:{}", generation.id);
+    ledger::credit(
+        db,
+        generation.user_id,
+        generation.cost,
+        Kind::Refund,
+        Some(&reference),
+        &format!("refund:generation:{}", generation.id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A completed generation whose images turned out to be unfetchable: it becomes failed and is
+/// refunded, and its outbox row now carries the failure notice instead of the photos.
+pub async fn fail_undeliverable(
+    state: &AppState,
+    delivery: &delivery_row::Model,
+    generation_id: i64,
+) -> Result<Option<Push>, PipelineError> {
+    let txn = state.db.begin().await?;
+    let updated = generation::Entity::update_many()
+        .col_expr(generation::Column::Status, Expr::val(FAILED))
+        .col_expr(
+            generation::Column::Error,
+            Expr::val(FailReason::Image.encode()),
+        )
+        .filter(generation::Column::Id.eq(generation_id))
+        .filter(generation::Column::Status.eq(COMPLETED))
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(generation) = updated.into_iter().next() else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    refund(&txn, &generation).await?;
+    let push = Push::failure(&generation, &FailReason::Image);
+    delivery::replace_payload(&txn, delivery.id, &push).await?;
+    txn.commit().await?;
+    Ok(Some(push))
+}
+
+/// A user's own generation (others' ids read as missing).
+pub async fn find_owned<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    generation_id: i64,
+) -> Result<Option<generation::Model>, DbErr> {
+    generation::Entity::find_by_id(generation_id)
+        .filter(generation::Column::UserId.eq(user_id))
+        .one(db)
+        .await
+}

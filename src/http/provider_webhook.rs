@@ -1,0 +1,82 @@
+//! `POST /webhooks/{provider}/{generation id}`: where image providers report finished jobs.
+//!
+//! The signature is checked before anything else (401 and nothing changed when it fails); then
+//! the outcome is applied in one transaction (see `generation::settle`). Duplicates answer 200
+//! and change nothing, so the provider stops retrying.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use entity::generation as generation_row;
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+use crate::{
+    app::AppState,
+    generation::{self, Settled},
+    http::error::ApiError,
+    provider::{ProviderError, fal_signature::SignatureError},
+};
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path((provider, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0);
+    let (true, Some(id)) = (provider == state.provider.name(), id) else {
+        return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());
+    };
+    let now = chrono::Utc::now().timestamp();
+    let outcome = match state.provider.callback(&headers, &body, now).await {
+        Ok(outcome) => outcome,
+        Err(ProviderError::Signature(SignatureError::Keys(reason))) => {
+            return Err(ApiError::Unavailable {
+                reason: format!("provider keys: {reason}"),
+                retry_after: 30,
+            });
+        }
+        Err(ProviderError::Signature(e)) => {
+            tracing::warn!(generation = id, error = %e, "provider callback refused");
+            return Err(ApiError::Unauthorized);
+        }
+        Err(ProviderError::Malformed(e)) => return Err(ApiError::BadRequest(e)),
+        Err(e) => {
+            return Err(ApiError::Unavailable {
+                reason: e.to_string(),
+                retry_after: 30,
+            });
+        }
+    };
+    let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable {
+        reason: e.to_string(),
+        retry_after: 5,
+    };
+    let settled = generation::settle(&state, id, outcome)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    if settled == Settled::AlreadySettled {
+        let known = generation_row::Entity::find_by_id(id)
+            .one(&state.db)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if known.is_none() {
+            return Ok((
+                StatusCode::NOT_FOUND,
+                Json(json!({ "error": "no such generation" })),
+            )
+                .into_response());
+        }
+    }
+    let status = match settled {
+        Settled::Completed => "completed",
+        Settled::Failed => "failed",
+        Settled::AlreadySettled => "already settled",
+    };
+    Ok(Json(json!({ "status": status })).into_response())
+}

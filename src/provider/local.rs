@@ -1,0 +1,313 @@
+//! The offline provider (`IMAGE_PROVIDER=local`, the default): it renders real PNGs itself and
+//! calls back exactly as fal does — a signed webhook to our route, verified by the same
+//! [`FalVerifier`] against a JWKS it publishes on our own server — so `cargo run` exercises the
+//! production path with no network and no account.
+//!
+//! Its jobs live in memory: like a real provider losing a job, a restart forgets them, and the
+//! generation's deadline check then finds "not found" and refunds.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::provider::{
+    ImageProvider, JobRequest, Outcome, ProviderError, ProviderImage, Status,
+    fal_signature::{FalVerifier, REQUEST_ID, SIGNATURE, TIMESTAMP, USER_ID},
+    render,
+};
+
+/// Jobs are forgotten this long after they were submitted (their images with them).
+const KEEP: Duration = Duration::from_secs(24 * 3600);
+/// Callback attempts before the provider gives up (then the deadline check takes over).
+const CALLBACK_ATTEMPTS: u32 = 5;
+
+struct Job {
+    prompt: String,
+    seed: u64,
+    width: u32,
+    height: u32,
+    num_images: u8,
+    done: bool,
+    submitted: Instant,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    key: SigningKey,
+    verifier: FalVerifier,
+    /// Our own server, where the JWKS and the images are served.
+    base: Url,
+    delay: Duration,
+    jobs: Mutex<HashMap<String, Job>>,
+}
+
+#[derive(Clone)]
+pub struct LocalProvider {
+    inner: Arc<Inner>,
+}
+
+impl LocalProvider {
+    /// `base` is where our server listens (the JWKS and image routes hang off it).
+    #[must_use]
+    pub fn new(http: reqwest::Client, base: Url, delay: Duration) -> Self {
+        let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let jwks = join(&base, "/local-provider/jwks.json");
+        let verifier = FalVerifier::new(http.clone(), jwks);
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                key,
+                verifier,
+                base,
+                delay,
+                jobs: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The provider's public side: its JWKS and its rendered images.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/local-provider/jwks.json", get(jwks))
+            .route("/local-provider/files/{request_id}/{file}", get(file))
+            .with_state(self.clone())
+    }
+
+    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Job>> {
+        self.inner
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn images(&self, request_id: &str, job: &Job) -> Vec<ProviderImage> {
+        (0..job.num_images)
+            .map(|i| ProviderImage {
+                url: join(
+                    &self.inner.base,
+                    &format!("/local-provider/files/{request_id}/{i}.png"),
+                )
+                .to_string(),
+                width: Some(job.width),
+                height: Some(job.height),
+                content_type: Some("image/png".into()),
+            })
+            .collect()
+    }
+
+    /// fal's webhook body and headers for a finished job.
+    fn signed_callback(&self, request_id: &str, images: &[ProviderImage]) -> (Vec<u8>, HeaderMap) {
+        let images: Vec<Value> = images
+            .iter()
+            .map(|i| json!({"url": i.url, "width": i.width, "height": i.height, "content_type": i.content_type}))
+            .collect();
+        let body = json!({
+            "request_id": request_id,
+            "gateway_request_id": request_id,
+            "status": "OK",
+            "payload": { "images": images },
+        })
+        .to_string()
+        .into_bytes();
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let message = format!(
+            "{request_id}\nlocal\n{timestamp}\n{}",
+            hex::encode(Sha256::digest(&body))
+        );
+        let signature = hex::encode(self.inner.key.sign(message.as_bytes()).to_bytes());
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (REQUEST_ID, request_id),
+            (USER_ID, "local"),
+            (TIMESTAMP, &timestamp),
+            (SIGNATURE, &signature),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name, value);
+            }
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        (body, headers)
+    }
+
+    /// After the render delay, posts the signed callback (retrying a few times, as fal does).
+    async fn run(self, request_id: String, webhook: Url) {
+        tokio::time::sleep(self.inner.delay).await;
+        let images = {
+            let mut jobs = self.jobs();
+            let Some(job) = jobs.get_mut(&request_id) else {
+                return;
+            };
+            job.done = true;
+            self.images(&request_id, job)
+        };
+        let mut pause = Duration::from_secs(1);
+        for attempt in 1..=CALLBACK_ATTEMPTS {
+            // Signed afresh each time, so the timestamp stays within the replay window.
+            let (body, headers) = self.signed_callback(&request_id, &images);
+            let sent = self
+                .inner
+                .http
+                .post(webhook.clone())
+                .headers(headers)
+                .body(body)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => {
+                    tracing::warn!(status = %r.status(), attempt, "local provider: callback refused")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.without_url(), attempt, "local provider: callback failed")
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+}
+
+#[async_trait]
+impl ImageProvider for LocalProvider {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn model_for(&self, job: &JobRequest) -> String {
+        if job.lora_url.is_some() {
+            "local/lora".into()
+        } else {
+            "local/base".into()
+        }
+    }
+
+    async fn submit(&self, job: &JobRequest, webhook: &Url) -> Result<String, ProviderError> {
+        let (width, height) = job.aspect.size();
+        let request_id = format!("local-{:032x}", rand::random::<u128>());
+        {
+            let mut jobs = self.jobs();
+            jobs.retain(|_, j| j.submitted.elapsed() < KEEP);
+            jobs.insert(
+                request_id.clone(),
+                Job {
+                    prompt: job.prompt.clone(),
+                    seed: job.seed,
+                    width,
+                    height,
+                    num_images: job.num_images,
+                    done: false,
+                    submitted: Instant::now(),
+                },
+            );
+        }
+        tokio::spawn(self.clone().run(request_id.clone(), webhook.clone()));
+        Ok(request_id)
+    }
+
+    async fn callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Outcome, ProviderError> {
+        self.inner.verifier.verify(headers, body, now).await?;
+        let hook: Value =
+            serde_json::from_slice(body).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let request_id = hook
+            .get("request_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::Malformed("no request_id".into()))?
+            .to_owned();
+        let images: Vec<ProviderImage> = hook
+            .pointer("/payload/images")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        if hook.get("status").and_then(Value::as_str) == Some("OK") && !images.is_empty() {
+            Ok(Outcome::Completed { request_id, images })
+        } else {
+            let error = hook
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("the provider reported an error")
+                .to_owned();
+            Ok(Outcome::Failed { request_id, error })
+        }
+    }
+
+    async fn status(&self, _model: &str, request_id: &str) -> Result<Status, ProviderError> {
+        let jobs = self.jobs();
+        Ok(match jobs.get(request_id) {
+            Some(job) if job.done => Status::Done(Outcome::Completed {
+                request_id: request_id.to_owned(),
+                images: self.images(request_id, job),
+            }),
+            Some(_) => Status::Pending,
+            None => Status::Done(Outcome::Failed {
+                request_id: request_id.to_owned(),
+                error: "the job was lost (the provider restarted)".into(),
+            }),
+        })
+    }
+}
+
+fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    url.set_path(path);
+    url
+}
+
+async fn jwks(State(provider): State<LocalProvider>) -> Json<Value> {
+    let x = URL_SAFE_NO_PAD.encode(provider.inner.key.verifying_key().as_bytes());
+    Json(json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x }] }))
+}
+
+async fn file(
+    State(provider): State<LocalProvider>,
+    Path((request_id, file)): Path<(String, String)>,
+) -> Response {
+    let index: Option<u8> = file.strip_suffix(".png").and_then(|i| i.parse().ok());
+    let spec = {
+        let jobs = provider.jobs();
+        jobs.get(&request_id).and_then(|job| {
+            let i = index.filter(|i| *i < job.num_images)?;
+            Some((
+                job.prompt.clone(),
+                job.seed.wrapping_add(u64::from(i)),
+                job.width,
+                job.height,
+            ))
+        })
+    };
+    let Some((prompt, seed, width, height)) = spec else {
+        return (StatusCode::NOT_FOUND, "no such image").into_response();
+    };
+    // Rendering takes a few milliseconds per megapixel: keep it off the async workers.
+    let rendered =
+        tokio::task::spawn_blocking(move || render::render_png(&prompt, seed, width, height)).await;
+    match rendered {
+        Ok(Ok(png)) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "render failed").into_response(),
+    }
+}
