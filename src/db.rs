@@ -1,6 +1,9 @@
 //! Database connection (PostgreSQL or SQLite from the same entities) and migrations.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
@@ -33,12 +36,25 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
         .connect_timeout(Duration::from_secs(settings.database.acquire_timeout_secs))
         .sqlx_logging(false);
-    let db = Database::connect(options).await?;
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(|_| {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("db_statements_total").increment(1);
+    });
     if sqlite_file(url).is_some() {
         db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;")
             .await?;
     }
     Ok(db)
+}
+
+/// Statements run by every connection this process opened (BEGIN/COMMIT not included): the
+/// benchmark reads it, operators see it as `db_statements_total`.
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+#[must_use]
+pub fn statements() -> u64 {
+    STATEMENTS.load(Ordering::Relaxed)
 }
 
 /// Applies every pending migration.

@@ -154,6 +154,17 @@ async fn record(state: &AppState, row: &delivery::Model, attempt: Attempt) -> Re
         delivery::Column::LockedUntil,
         Expr::val(None::<chrono::DateTime<Utc>>),
     );
+    let outcome = match &attempt {
+        Attempt::Done => "done",
+        Attempt::RetryAfter(_) => "retry_after",
+        Attempt::Transient(_) if row.attempts + 1 < settings.max_attempts => "retry",
+        _ => "failed",
+    };
+    metrics::counter!("deliveries_total", "outcome" => outcome).increment(1);
+    if matches!(attempt, Attempt::Done) {
+        let waited = (Utc::now() - row.created_at).to_std().unwrap_or_default();
+        metrics::histogram!("delivery_latency_seconds").record(waited.as_secs_f64());
+    }
     let update = match attempt {
         Attempt::Done => update
             .col_expr(delivery::Column::Status, Expr::val(DONE))
