@@ -346,10 +346,10 @@ impl Settings {
                 "must be within ±840",
             ));
         }
-        if !(10..=86_400).contains(&self.generation.deadline_secs) {
+        if !(1..=86_400).contains(&self.generation.deadline_secs) {
             return Err(invalid(
                 "AISHA_GENERATION__DEADLINE_SECS",
-                "must be between 10 and 86400",
+                "must be between 1 and 86400",
             ));
         }
         if self.delivery.concurrency == 0

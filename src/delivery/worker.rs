@@ -5,8 +5,8 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use entity::delivery;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, Statement,
-    sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Statement, sea_query::Expr,
 };
 use teloxide::{
     RequestError,
@@ -63,6 +63,13 @@ impl From<DbErr> for Attempt {
 pub async fn run(state: AppState, stop: CancellationToken) {
     let permits = Arc::new(Semaphore::new(state.settings.delivery.concurrency));
     let mut tasks = JoinSet::new();
+    // What an earlier run left waiting (a retry time, a claim of a worker that died) has no
+    // timer in this process yet.
+    match leftovers(&state).await {
+        Ok(Some(at)) => state.outbox.wake_at(at),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "outbox: cannot read queued pushes"),
+    }
     loop {
         while tasks.try_join_next().is_some() {}
         let claimed = match claim(&state, BATCH.min(permits.available_permits().max(1))).await {
@@ -103,6 +110,27 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     // In-flight sends are cut off; their claims expire and they are sent again.
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
+}
+
+/// When the earliest queued push becomes claimable (after its retry time and any claim).
+async fn leftovers(state: &AppState) -> Result<Option<std::time::Instant>, DbErr> {
+    let rows: Vec<(chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> =
+        delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::NextAttemptAt)
+            .column(delivery::Column::LockedUntil)
+            .filter(delivery::Column::Status.eq(PENDING))
+            .into_tuple()
+            .all(&state.db)
+            .await?;
+    let earliest = rows
+        .into_iter()
+        .map(|(next, locked)| locked.map_or(next, |l| l.max(next)))
+        .min();
+    Ok(earliest.map(|at| {
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        std::time::Instant::now() + wait
+    }))
 }
 
 /// Claims up to `limit` due rows for `lease_secs`.

@@ -11,6 +11,7 @@ mod coins;
 mod fake_fal;
 mod fal;
 mod generation;
+mod generation_fal;
 mod health;
 mod kv;
 mod menu;

@@ -1,0 +1,529 @@
+//! Generation against the fake fal.ai queue: what fal is sent, signed callbacks (good, forged,
+//! stale, duplicated, early, lost), refunds, and the outbox under Telegram errors and restarts.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use entity::{avatar, ledger as ledger_row};
+use figment::{Figment, providers::Serialized};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use crate::{
+    both_storages,
+    fake_fal::{CallbackResult, FakeFal, JobStatus, Mode, SendOpts},
+    generation::{
+        balance, deliveries, generate, generations, grant, images_of, last, outbox_settles, photos,
+        wait_for,
+    },
+    helpers::{Storage, TestApp, buttons},
+};
+
+async fn spawn(storage: Storage, fal: &FakeFal, deadline_secs: u64) -> Option<TestApp> {
+    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    TestApp::spawn_with(storage, move |f: Figment| {
+        f.merge(Serialized::default("image_provider", "fal"))
+            .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default("fal_queue_url", queue))
+            .merge(Serialized::default("fal_jwks_url", jwks))
+            .merge(Serialized::default(
+                "generation.deadline_secs",
+                deadline_secs,
+            ))
+            // Long enough for teloxide's 10 s pause after a Bot API 5xx.
+            .merge(Serialized::default("server.request_timeout_secs", 30))
+    })
+    .await
+}
+
+async fn refunds(app: &TestApp) -> usize {
+    ledger_row::Entity::find()
+        .filter(ledger_row::Column::Kind.eq("refund"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .len()
+}
+
+both_storages!(
+    fal_gets_the_exact_request_and_repeats_never_grow_the_prompt,
+    a_provider_error_is_refunded_once,
+    a_failed_submit_is_refunded,
+    five_duplicate_callbacks_make_one_photo,
+    forged_and_stale_callbacks_change_nothing,
+    a_callback_before_the_submit_answer_still_finds_its_job,
+    a_lost_callback_is_refunded_at_the_deadline,
+    a_lost_callback_of_a_finished_job_is_delivered_at_the_deadline,
+    telegram_429_is_retried_after_retry_after,
+    a_pending_push_survives_a_restart,
+    a_user_who_blocked_the_bot_ends_the_push,
+);
+
+async fn fal_gets_the_exact_request_and_repeats_never_grow_the_prompt(storage: Storage) {
+    let fal = FakeFal::start().await;
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8001;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 100).await;
+    let owner = app.user_id(user).await;
+    let now = Utc::now();
+    let made = avatar::ActiveModel {
+        user_id: Set(owner),
+        name: Set("Ася".into()),
+        status: Set("ready".into()),
+        trigger_phrase: Set(Some("TOK_ab12".into())),
+        lora_url: Set(Some("https://fal.example/lora.safetensors".into())),
+        is_main: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+
+    app.send_text(user, "/generate").await;
+    let intro = last(&app.bot_messages(user).await);
+    assert!(intro["text"].as_str().unwrap().contains("Ася"), "{intro:#}");
+    app.send_text(user, "/generate").await;
+    generate(&app, user, "in a spacesuit on the Moon", 3, 2).await;
+    let submit = &fal.wait_submits(1).await[0];
+    let g = &generations(&app).await[0];
+    assert_eq!(submit.path, "/fal-ai/flux-lora");
+    assert_eq!(submit.webhook, format!("{}/webhooks/fal/{}", app.url, g.id));
+    let input = &submit.input;
+    assert_eq!(input["prompt"], "TOK_ab12 in a spacesuit on the Moon");
+    assert_eq!(input["image_size"], json!({"width": 576, "height": 1024}));
+    assert_eq!(input["num_images"], 2);
+    assert_eq!(
+        input["loras"],
+        json!([{"path": "https://fal.example/lora.safetensors", "scale": 1.0}])
+    );
+    assert_eq!(g.avatar_id, Some(made.id));
+    assert_eq!(g.prompt, "in a spacesuit on the Moon");
+
+    let done = |n: usize| {
+        move |m: &[serde_json::Value]| {
+            m.iter()
+                .filter(|m| m["text"].as_str().is_some_and(|t| t.contains("Готово: 2")))
+                .count()
+                == n
+        }
+    };
+    let chat = wait_for(&app, user, "the album", done(1)).await;
+    assert!(
+        photos(&chat)[0]["caption"]
+            .as_str()
+            .unwrap()
+            .contains("Ася")
+    );
+    // 🔄 three times: the trigger phrase stays in front once, the user's words unchanged.
+    for round in 2..=4 {
+        let again = last(&app.bot_messages(user).await);
+        let (_, data) = buttons(&again)[0].clone();
+        app.press(user, again["message_id"].as_i64().unwrap(), &data)
+            .await;
+        let submits = fal.wait_submits(round).await;
+        assert_eq!(
+            submits[round - 1].input["prompt"],
+            "TOK_ab12 in a spacesuit on the Moon"
+        );
+        assert_ne!(submits[round - 1].input["seed"], submits[0].input["seed"]);
+        wait_for(&app, user, "the repeat", done(round)).await;
+    }
+    assert_eq!(balance(&app, user).await, 100 - 4 * 10);
+
+    // A base-model generation goes to the base model, without loras or a trigger phrase.
+    app.send_text(user, "/generate").await;
+    let intro = last(&app.bot_messages(user).await);
+    app.press(user, intro["message_id"].as_i64().unwrap(), "gen_base")
+        .await;
+    generate_after_intro(&app, user, "a plain teapot", 0, 1).await;
+    let submit = fal.wait_submits(5).await[4].clone();
+    assert_eq!(submit.path, "/fal-ai/flux/dev");
+    assert_eq!(submit.input["prompt"], "a plain teapot");
+    assert!(submit.input.get("loras").is_none());
+    app.stop().await;
+}
+
+/// Like `generate`, when the 🎨 screen is already showing.
+async fn generate_after_intro(app: &TestApp, user: i64, prompt: &str, aspect: u8, count: u8) {
+    app.send_text(user, prompt).await;
+    let screen = last(&app.bot_messages(user).await);
+    let id = screen["message_id"].as_i64().unwrap();
+    app.press(user, id, &format!("gen_aspect:{aspect}")).await;
+    app.press(user, id, &format!("gen_go:{aspect}:{count}"))
+        .await;
+}
+
+async fn a_provider_error_is_refunded_once(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::CallbackError {
+        delay_ms: 50,
+        error: "NSFW content detected".into(),
+    });
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8002;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    generate(&app, user, "something the provider refuses", 0, 2).await;
+    let chat = wait_for(&app, user, "the failure notice", |m| {
+        last(m)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("не удалась"))
+    })
+    .await;
+    let notice = last(&chat);
+    let text = notice["text"].as_str().unwrap();
+    assert!(
+        text.contains("NSFW content detected") && text.contains("10 монет"),
+        "{text}"
+    );
+    let g = &generations(&app).await[0];
+    assert_eq!(
+        buttons(&notice)[0],
+        ("🔄 Повторить".to_owned(), format!("regenerate:{}", g.id))
+    );
+    assert_eq!(g.status, "failed");
+    assert_eq!(balance(&app, user).await, 10);
+    assert_eq!(refunds(&app).await, 1);
+    // fal retries its webhook: the same error again changes nothing.
+    let id = fal.submits()[0].request_id.clone();
+    for _ in 0..2 {
+        let status = fal
+            .send_callback(
+                &id,
+                CallbackResult::Error("again".into()),
+                SendOpts::default(),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    outbox_settles(&app).await;
+    assert_eq!(refunds(&app).await, 1);
+    assert_eq!(balance(&app, user).await, 10);
+    assert_eq!(deliveries(&app).await.len(), 1);
+    // 📊 on it says why and that the coins came back.
+    app.press(
+        user,
+        notice["message_id"].as_i64().unwrap(),
+        &format!("generation_status:{}", g.id),
+    )
+    .await;
+    let answers = app.chat(user).await["callback_answers"].to_string();
+    assert!(answers.contains("возвращены"), "{answers}");
+    app.stop().await;
+}
+
+async fn a_failed_submit_is_refunded(storage: Storage) {
+    let fal = FakeFal::start().await;
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8003;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    for (round, status) in [(1, 500), (2, 422)] {
+        fal.set_mode(Mode::SubmitFails { status });
+        generate(&app, user, "a submit that fails", 0, 1).await;
+        wait_for(&app, user, "the failure notice", |m| {
+            m.iter()
+                .filter(|m| m["text"].as_str().is_some_and(|t| t.contains("недоступен")))
+                .count()
+                == round
+        })
+        .await;
+        assert_eq!(balance(&app, user).await, 10);
+    }
+    let all = generations(&app).await;
+    assert!(
+        all.iter()
+            .all(|g| g.status == "failed" && g.error.as_deref() == Some("submit"))
+    );
+    assert_eq!(refunds(&app).await, 2);
+    assert!(fal.submits().is_empty());
+    app.stop().await;
+}
+
+async fn five_duplicate_callbacks_make_one_photo(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8004;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    generate(&app, user, "one photo only", 0, 1).await;
+    let id = fal.wait_submits(1).await[0].request_id.clone();
+    let sends = (0..5).map(|_| fal.send_callback(&id, CallbackResult::Ok, SendOpts::default()));
+    let statuses = futures::future::join_all(sends).await;
+    assert_eq!(statuses, vec![200; 5]);
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    outbox_settles(&app).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(photos(&app.bot_messages(user).await).len(), 1);
+    let g = &generations(&app).await[0];
+    assert_eq!(images_of(&app, g.id).await.len(), 1);
+    assert_eq!(deliveries(&app).await.len(), 1);
+    assert_eq!(balance(&app, user).await, 5);
+    app.stop().await;
+}
+
+async fn forged_and_stale_callbacks_change_nothing(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8005;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    generate(&app, user, "only fal may finish this", 0, 1).await;
+    let id = fal.wait_submits(1).await[0].request_id.clone();
+    let stale = Utc::now().timestamp() - 400;
+    for opts in [
+        SendOpts {
+            wrong_key: true,
+            ..SendOpts::default()
+        },
+        SendOpts {
+            tamper_body: true,
+            ..SendOpts::default()
+        },
+        SendOpts {
+            unsigned: true,
+            ..SendOpts::default()
+        },
+        SendOpts {
+            timestamp: Some(stale),
+            ..SendOpts::default()
+        },
+    ] {
+        let status = fal.send_callback(&id, CallbackResult::Ok, opts).await;
+        assert_eq!(status, 401, "{opts:?}");
+        let status = fal
+            .send_callback(&id, CallbackResult::Error("forged".into()), opts)
+            .await;
+        assert_eq!(status, 401, "{opts:?}");
+    }
+    let g = &generations(&app).await[0];
+    assert_eq!(g.status, "pending");
+    assert!(images_of(&app, g.id).await.is_empty());
+    assert!(deliveries(&app).await.is_empty());
+    assert_eq!(refunds(&app).await, 0);
+    // Unknown routes and ids are not found.
+    let post = |path: String| {
+        app.http
+            .post(format!("{}{path}", app.url))
+            .body("{}")
+            .send()
+    };
+    assert_eq!(
+        post(format!("/webhooks/replicate/{}", g.id))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        post("/webhooks/fal/abc".into()).await.unwrap().status(),
+        404
+    );
+    // The genuine one still works.
+    assert_eq!(
+        fal.send_callback(&id, CallbackResult::Ok, SendOpts::default())
+            .await,
+        200
+    );
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    app.stop().await;
+}
+
+async fn a_callback_before_the_submit_answer_still_finds_its_job(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::CallbackBeforeResponse);
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8006;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    generate(&app, user, "faster than the answer", 0, 1).await;
+    let callbacks = fal.wait_callbacks(1).await;
+    assert_eq!(callbacks[0].status, 200);
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    outbox_settles(&app).await;
+    let g = &generations(&app).await[0];
+    assert_eq!(g.status, "completed");
+    assert_eq!(
+        g.request_id.as_deref(),
+        Some(fal.submits()[0].request_id.as_str())
+    );
+    app.stop().await;
+}
+
+async fn a_lost_callback_is_refunded_at_the_deadline(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let Some(app) = spawn(storage, &fal, 2).await else {
+        return;
+    };
+    let user = 8007;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    generate(&app, user, "a callback that never comes", 0, 2).await;
+    assert_eq!(balance(&app, user).await, 0);
+    wait_for(&app, user, "the timeout notice", |m| {
+        last(m)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("не ответил вовремя"))
+    })
+    .await;
+    assert_eq!(fal.status_calls(), 1, "asked once");
+    assert_eq!(balance(&app, user).await, 10);
+    let g = &generations(&app).await[0];
+    assert_eq!(
+        (g.status.as_str(), g.error.as_deref()),
+        ("failed", Some("timeout"))
+    );
+    // The callback finally arrives: too late, nothing changes.
+    let id = fal.submits()[0].request_id.clone();
+    assert_eq!(
+        fal.send_callback(&id, CallbackResult::Ok, SendOpts::default())
+            .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(photos(&app.bot_messages(user).await).is_empty());
+    assert_eq!(balance(&app, user).await, 10);
+    app.stop().await;
+}
+
+async fn a_lost_callback_of_a_finished_job_is_delivered_at_the_deadline(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let Some(app) = spawn(storage, &fal, 2).await else {
+        return;
+    };
+    let user = 8008;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    generate(&app, user, "finished, but the webhook got lost", 0, 1).await;
+    let id = fal.wait_submits(1).await[0].request_id.clone();
+    fal.set_status(&id, JobStatus::Completed);
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    assert_eq!(fal.status_calls(), 1);
+    assert_eq!(balance(&app, user).await, 5);
+    assert_eq!(generations(&app).await[0].status, "completed");
+    app.stop().await;
+}
+
+async fn telegram_429_is_retried_after_retry_after(storage: Storage) {
+    let fal = FakeFal::start().await;
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8009;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    app.fault(json!({"method": "sendPhoto", "error_code": 429, "retry_after": 2, "times": 1}))
+        .await;
+    generate(&app, user, "slow down, says Telegram", 0, 1).await;
+    let started = std::time::Instant::now();
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    let rows = outbox_settles(&app).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(rows[0].status, "done");
+    let sends = app
+        .calls()
+        .await
+        .iter()
+        .filter(|c| {
+            c["method"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case("sendPhoto"))
+        })
+        .count();
+    assert_eq!(sends, 2, "one refused, one delivered");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(photos(&app.bot_messages(user).await).len(), 1);
+    app.stop().await;
+}
+
+async fn a_pending_push_survives_a_restart(storage: Storage) {
+    let fal = FakeFal::start().await;
+    let Some(mut app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8010;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    app.fault(json!({"method": "sendPhoto", "error_code": 429, "retry_after": 3, "times": 1}))
+        .await;
+    generate(&app, user, "delivered after a deploy", 0, 1).await;
+    // Wait until the first attempt was refused and rescheduled, then deploy.
+    for _ in 0..200 {
+        let rows = deliveries(&app).await;
+        if rows
+            .first()
+            .is_some_and(|d| d.next_attempt_at > d.created_at + chrono::Duration::seconds(1))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(photos(&app.bot_messages(user).await).is_empty());
+    app.restart().await;
+    wait_for(&app, user, "the photo after the restart", |m| {
+        photos(m).len() == 1
+    })
+    .await;
+    outbox_settles(&app).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(photos(&app.bot_messages(user).await).len(), 1);
+    app.stop().await;
+}
+
+async fn a_user_who_blocked_the_bot_ends_the_push(storage: Storage) {
+    let fal = FakeFal::start().await;
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8011;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 10).await;
+    app.fault(json!({"method": "sendPhoto", "error_code": 403,
+        "description": "Forbidden: bot was blocked by the user", "times": 5}))
+        .await;
+    generate(&app, user, "nobody will see this", 0, 1).await;
+    let rows = outbox_settles(&app).await;
+    assert_eq!(rows[0].status, "failed");
+    assert!(
+        rows[0].last_error.as_deref().unwrap().contains("blocked"),
+        "{:?}",
+        rows[0].last_error
+    );
+    let sends = app
+        .calls()
+        .await
+        .iter()
+        .filter(|c| {
+            c["method"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case("sendPhoto"))
+        })
+        .count();
+    assert_eq!(sends, 1, "not retried");
+    // The generation itself succeeded: it stays completed and paid (the gallery has it).
+    assert_eq!(generations(&app).await[0].status, "completed");
+    app.stop().await;
+}
