@@ -42,6 +42,18 @@ impl Limiter {
         }
     }
 
+    /// A send to `chat` just finished: Telegram counts it from now (an upload can take longer
+    /// than the interval), so the chat's next turn starts from here.
+    pub fn sent(&self, chat: i64) {
+        let next = Instant::now() + self.per_chat;
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = st.chats.entry(chat).or_insert(next);
+        *entry = (*entry).max(next);
+    }
+
     /// Books a send now, or says how long to wait.
     fn try_book(&self, chat: i64, now: Instant) -> Option<Duration> {
         let second = Duration::from_secs(1);

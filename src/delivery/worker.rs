@@ -257,6 +257,7 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
                 .parse_mode(ParseMode::Html)
                 .reply_markup(keyboard(&buttons))
                 .await;
+            state.outbox.limiter.sent(row.chat_id);
             if let Err(e) = sent {
                 return e.into();
             }
@@ -314,6 +315,7 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
                         state.bot.send_media_group(chat, media).await
                     }
                 };
+                state.outbox.limiter.sent(row.chat_id);
                 let messages = match messages {
                     Ok(m) => m,
                     Err(e) => return e.into(),
@@ -336,6 +338,7 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
                 .send_message(chat, album_text)
                 .reply_markup(keyboard(&buttons))
                 .await;
+            state.outbox.limiter.sent(row.chat_id);
             if let Err(e) = sent {
                 return e.into();
             }

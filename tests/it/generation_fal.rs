@@ -57,6 +57,8 @@ both_storages!(
     telegram_429_is_retried_after_retry_after,
     a_pending_push_survives_a_restart,
     a_user_who_blocked_the_bot_ends_the_push,
+    an_album_is_never_sent_twice,
+    pushes_keep_telegrams_per_chat_limit,
 );
 
 async fn fal_gets_the_exact_request_and_repeats_never_grow_the_prompt(storage: Storage) {
@@ -525,5 +527,109 @@ async fn a_user_who_blocked_the_bot_ends_the_push(storage: Storage) {
     assert_eq!(sends, 1, "not retried");
     // The generation itself succeeded: it stays completed and paid (the gallery has it).
     assert_eq!(generations(&app).await[0].status, "completed");
+    app.stop().await;
+}
+
+fn sends(calls: &[serde_json::Value], method: &str) -> Vec<serde_json::Value> {
+    calls
+        .iter()
+        .filter(|c| {
+            c["method"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case(method))
+        })
+        .cloned()
+        .collect()
+}
+
+async fn an_album_is_never_sent_twice(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let user = 8012;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 15).await;
+    generate(&app, user, "three of a kind", 0, 3).await;
+    let id = fal.wait_submits(1).await[0].request_id.clone();
+    // The album goes out, then the message with the buttons is refused once.
+    app.fault(json!({"method": "sendMessage", "error_code": 429, "retry_after": 1, "times": 1}))
+        .await;
+    assert_eq!(
+        fal.send_callback(&id, CallbackResult::Ok, SendOpts::default())
+            .await,
+        200
+    );
+    wait_for(&app, user, "the buttons after the album", |m| {
+        last(m)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Готово: 3"))
+    })
+    .await;
+    outbox_settles(&app).await;
+    let calls = app.calls().await;
+    let albums = sends(&calls, "sendMediaGroup");
+    assert_eq!(albums.len(), 1, "{albums:?}");
+    assert_eq!(
+        sends(&calls, "sendMessage")
+            .iter()
+            .filter(|c| c["ok"] == false)
+            .count(),
+        1
+    );
+    assert_eq!(photos(&app.bot_messages(user).await).len(), 3);
+    app.stop().await;
+}
+
+async fn pushes_keep_telegrams_per_chat_limit(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let Some(app) = spawn(storage, &fal, 600).await else {
+        return;
+    };
+    let users = [8013, 8014, 8015];
+    for user in users {
+        app.send_text(user, "/start").await;
+        grant(&app, user, 20).await;
+        generate(&app, user, "a pair of pictures", 0, 2).await;
+    }
+    let submits = fal.wait_submits(users.len()).await;
+    // The sandbox now enforces Telegram's flood limits; the conversation's own replies are a
+    // second old by the time results arrive.
+    app.http
+        .post(format!("{}/config", app.sandbox))
+        .json(&json!({"rate_limits": true}))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.http
+        .delete(format!("{}/calls", app.sandbox))
+        .send()
+        .await
+        .unwrap();
+    for s in &submits {
+        assert_eq!(
+            fal.send_callback(&s.request_id, CallbackResult::Ok, SendOpts::default())
+                .await,
+            200
+        );
+    }
+    for user in users {
+        wait_for(&app, user, "album and buttons", |m| {
+            last(m)["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Готово: 2"))
+        })
+        .await;
+    }
+    let refused: Vec<_> = app
+        .calls()
+        .await
+        .into_iter()
+        .filter(|c| c["error_code"] == 429)
+        .collect();
+    assert!(refused.is_empty(), "the worker paced itself: {refused:?}");
     app.stop().await;
 }
