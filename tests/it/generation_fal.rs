@@ -633,3 +633,78 @@ async fn pushes_keep_telegrams_per_chat_limit(storage: Storage) {
     assert!(refused.is_empty(), "the worker paced itself: {refused:?}");
     app.stop().await;
 }
+
+/// Two replicas share PostgreSQL: queued pushes become due on both at the same moment, each
+/// claims with `FOR UPDATE SKIP LOCKED`, and every result reaches its chat once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_deliver_each_result_once() {
+    let fal = FakeFal::start().await;
+    let Some(first) = spawn(Storage::Production, &fal, 600).await else {
+        return;
+    };
+    let users: Vec<i64> = (8100..8108).collect();
+    app_fault_all_first_sends(&first, users.len()).await;
+    for &user in &users {
+        first.send_text(user, "/start").await;
+        grant(&first, user, 5).await;
+        generate(&first, user, "one of many", 0, 1).await;
+    }
+    // Every push was refused once and waits for its retry time...
+    for _ in 0..200 {
+        let rows = deliveries(&first).await;
+        if rows.len() == users.len()
+            && rows
+                .iter()
+                .all(|d| d.next_attempt_at > d.created_at + chrono::Duration::seconds(1))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ...when a second replica starts on the same database, cache and Telegram.
+    let (prefix, db_url, api) = (
+        first.settings.cache.key_prefix.clone(),
+        first.settings.database_url.expose().to_owned(),
+        first.settings.telegram_api_url.to_string(),
+    );
+    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    let Some(second) = TestApp::spawn_with(Storage::Production, move |f| {
+        f.merge(Serialized::default("cache.key_prefix", prefix))
+            .merge(Serialized::default("database_url", db_url))
+            .merge(Serialized::default("telegram_api_url", api))
+            .merge(Serialized::default("image_provider", "fal"))
+            .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default("fal_queue_url", queue))
+            .merge(Serialized::default("fal_jwks_url", jwks))
+    })
+    .await
+    else {
+        return;
+    };
+    for &user in &users {
+        wait_for(&first, user, "the photo", |m| photos(m).len() == 1).await;
+    }
+    outbox_settles(&first).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for &user in &users {
+        assert_eq!(
+            photos(&first.bot_messages(user).await).len(),
+            1,
+            "user {user}"
+        );
+    }
+    let delivered = first.calls().await.into_iter().filter(|c| {
+        c["method"]
+            .as_str()
+            .is_some_and(|m| m.eq_ignore_ascii_case("sendPhoto"))
+            && c["ok"] == true
+    });
+    assert_eq!(delivered.count(), users.len());
+    second.stop().await;
+    first.stop().await;
+}
+
+async fn app_fault_all_first_sends(app: &TestApp, n: usize) {
+    app.fault(json!({"method": "sendPhoto", "error_code": 429, "retry_after": 3, "times": n}))
+        .await;
+}
