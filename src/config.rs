@@ -83,8 +83,6 @@ pub struct Settings {
 pub struct GenerationSettings {
     /// A job whose callback has not come by then is checked once with the provider.
     pub deadline_secs: u64,
-    /// Shown as the estimate until this replica has seen a generation finish.
-    pub default_estimate_secs: u64,
 }
 
 /// The offline provider `cargo run` uses.
