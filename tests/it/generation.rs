@@ -182,13 +182,15 @@ async fn one_image_arrives_in_place_of_the_progress_message(storage: Storage) {
         buttons(photo).contains(&("🖼️ В галерею".into(), "my_gallery".into()))
             || buttons(photo).contains(&("🖼️ В галерею".into(), "gallery_main".into()))
     );
-    // The progress message was replaced.
+    let rows = outbox_settles(&app).await;
+    // The progress message was replaced (deleted once the photo was out).
     assert!(
-        chat.iter().all(|m| m["message_id"] != progress),
+        app.bot_messages(user)
+            .await
+            .iter()
+            .all(|m| m["message_id"] != progress),
         "progress message still shown"
     );
-
-    let rows = outbox_settles(&app).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, "done");
     let g = &generations(&app).await[0];
@@ -440,7 +442,9 @@ async fn repeat_charges_once_and_keeps_the_prompt(storage: Storage) {
     );
     assert_eq!(all[1].regenerated_from, Some(all[0].id));
     assert_eq!(balance(&app, user).await, 10);
-    let texts: Vec<String> = chat
+    let texts: Vec<String> = app
+        .bot_messages(user)
+        .await
         .iter()
         .filter_map(|m| m["text"].as_str().map(str::to_owned))
         .collect();
