@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 /// Top-level keys and the environment variables that override them, exactly as operators spell them.
-pub const TOP_LEVEL_VARS: [&str; 11] = [
+pub const TOP_LEVEL_VARS: [&str; 12] = [
     "LISTEN_ADDR",
     "PUBLIC_URL",
     "DATABASE_URL",
@@ -28,10 +28,16 @@ pub const TOP_LEVEL_VARS: [&str; 11] = [
     "FAL_KEY",
     "FAL_QUEUE_URL",
     "FAL_JWKS_URL",
+    "PROVIDER_WEBHOOK_SECRET",
 ];
 
 /// Keys that may only come from the environment: a config file is committed, a secret must not be.
-const SECRET_KEYS: [&str; 3] = ["telegram_bot_token", "telegram_webhook_secret", "fal_key"];
+const SECRET_KEYS: [&str; 4] = [
+    "telegram_bot_token",
+    "telegram_webhook_secret",
+    "fal_key",
+    "provider_webhook_secret",
+];
 
 /// Packages fit one keyboard, and one index digit in callback data.
 const MAX_PACKAGES: usize = 8;
@@ -64,6 +70,11 @@ pub struct Settings {
     pub fal_queue_url: Url,
     /// Where fal publishes the keys its webhooks are signed with.
     pub fal_jwks_url: Url,
+    /// Keys the token in each provider webhook URL (fal signs every customer's callbacks with
+    /// the same keys, so the signature alone does not say the callback is for *our* job). Unset:
+    /// derived from the Telegram webhook secret. Replicas must share it.
+    #[serde(default)]
+    pub provider_webhook_secret: Option<Secret>,
     pub fal: FalSettings,
     pub server: ServerSettings,
     pub database: DatabaseSettings,

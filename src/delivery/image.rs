@@ -13,9 +13,9 @@ pub enum FetchError {
     Permanent(String),
 }
 
-/// The stored copy: its bytes, and its path relative to the store.
+/// The stored copy: where it is, and its path relative to the store.
 pub struct Stored {
-    pub bytes: Vec<u8>,
+    pub path: PathBuf,
     pub relative: String,
     pub file_name: String,
 }
@@ -56,11 +56,8 @@ pub async fn fetch(
     let stem = position.to_string();
     let relative = |name: &str| format!("{generation_id}/{name}");
     if let Some((path, name)) = existing(&dir, &stem).await {
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| FetchError::Transient(format!("reading {}: {e}", path.display())))?;
         return Ok(Stored {
-            bytes,
+            path,
             relative: relative(&name),
             file_name: name,
         });
@@ -68,7 +65,7 @@ pub async fn fetch(
     let transient = |e: reqwest::Error| FetchError::Transient(e.without_url().to_string());
     let response = http
         .get(url)
-        .timeout(std::time::Duration::from_secs(60))
+        .timeout(std::time::Duration::from_secs(30))
         .send()
         .await
         .map_err(transient)?;
@@ -116,11 +113,10 @@ pub async fn fetch(
     tokio::fs::create_dir_all(&dir).await.map_err(disk)?;
     let tmp = dir.join(format!(".{name}.{:x}.tmp", rand::random::<u64>()));
     tokio::fs::write(&tmp, &bytes).await.map_err(disk)?;
-    tokio::fs::rename(&tmp, dir.join(&name))
-        .await
-        .map_err(disk)?;
+    let path = dir.join(&name);
+    tokio::fs::rename(&tmp, &path).await.map_err(disk)?;
     Ok(Stored {
-        bytes,
+        path,
         relative: relative(&name),
         file_name: name,
     })

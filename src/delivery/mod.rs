@@ -15,7 +15,7 @@ mod worker;
 
 use std::{
     cmp::Reverse,
-    collections::BinaryHeap,
+    collections::{BinaryHeap, HashSet},
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -45,6 +45,8 @@ pub struct Outbox {
     wake: Notify,
     /// Retry times this worker scheduled, earliest first.
     timers: Mutex<BinaryHeap<Reverse<Instant>>>,
+    /// Rows this process is sending now: a claim that expires mid-send is not taken twice here.
+    in_flight: Mutex<HashSet<i64>>,
     pub limiter: Limiter,
 }
 
@@ -54,6 +56,7 @@ impl Outbox {
         Self {
             wake: Notify::new(),
             timers: Mutex::new(BinaryHeap::new()),
+            in_flight: Mutex::new(HashSet::new()),
             limiter: Limiter::new(per_chat, per_second),
         }
     }
@@ -70,6 +73,21 @@ impl Outbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Reverse(at));
         self.wake.notify_one();
+    }
+
+    /// Marks a row as being sent here; false when it already is.
+    fn start(&self, id: i64) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id)
+    }
+
+    fn finish(&self, id: i64) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
     }
 
     /// The earliest scheduled wake-up, dropping the ones that have passed.

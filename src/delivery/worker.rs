@@ -30,6 +30,11 @@ use crate::{
 
 /// Rows claimed per round.
 const BATCH: usize = 32;
+/// How long shutdown waits for sends under way.
+const DRAIN: Duration = Duration::from_secs(10);
+/// Bookkeeping after a successful send is retried in place this often: failing the attempt
+/// instead would send the message again.
+const BOOKKEEPING_TRIES: u32 = 5;
 
 /// How one attempt ended.
 enum Attempt {
@@ -84,12 +89,18 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         };
         let full = claimed.len() >= BATCH;
         for row in claimed {
+            if !state.outbox.start(row.id) {
+                // Still being sent by this process (its claim ran out meanwhile).
+                continue;
+            }
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
             let state = state.clone();
             tasks.spawn(async move {
+                let id = row.id;
                 process(&state, row).await;
+                state.outbox.finish(id);
                 drop(permit);
                 // A slot is free: there may be more due rows.
                 state.outbox.nudge();
@@ -107,9 +118,15 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             () = tokio::time::sleep(sleep) => {}
         }
     }
-    // In-flight sends are cut off; their claims expire and they are sent again.
-    tasks.abort_all();
-    while tasks.join_next().await.is_some() {}
+    // Sends under way may finish (an album cut off halfway would be sent again after the claim
+    // expires); what doesn't finish in time stays queued for the next run.
+    let drained =
+        tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!("outbox: stopping with sends still under way; they will be retried");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
 }
 
 /// When the earliest queued push becomes claimable (after its retry time and any claim).
@@ -320,7 +337,8 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
                     Ok(m) => m,
                     Err(e) => return e.into(),
                 };
-                if let Err(e) = save_files(state, generation_id, &stored, &messages).await {
+                let saved = persist(|| save_files(state, generation_id, &stored, &messages)).await;
+                if let Err(e) = saved {
                     return e.into();
                 }
                 if stored.len() == 1 {
@@ -328,7 +346,7 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
                     return Attempt::Done;
                 }
                 // The album is out: a retry from here must not send it again.
-                if let Err(e) = set_stage(state, row.id, 1).await {
+                if let Err(e) = persist(|| set_stage(state, row.id, 1)).await {
                     return e.into();
                 }
             }
@@ -348,8 +366,31 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
     }
 }
 
+/// Retries a database write that records something Telegram already has.
+async fn persist<F, Fut>(write: F) -> Result<(), DbErr>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), DbErr>>,
+{
+    let mut pause = Duration::from_millis(200);
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries >= BOOKKEEPING_TRIES => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, tries, "outbox: recording a sent message failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tries += 1;
+            }
+        }
+    }
+}
+
+/// Uploads from the image store (streamed from disk, not held in memory).
 fn upload(stored: &Stored) -> InputFile {
-    InputFile::memory(stored.bytes.clone()).file_name(stored.file_name.clone())
+    InputFile::file(stored.path.clone()).file_name(stored.file_name.clone())
 }
 
 /// The images could not be fetched for good: refund, and send the failure notice instead.

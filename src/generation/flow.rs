@@ -336,28 +336,40 @@ pub async fn on_start(
         }
     };
     txn.commit().await?;
+    // Paid from here on: nothing below may fail the update (a redelivery would find the options
+    // gone), so Telegram errors are only logged and the job goes out regardless.
+    state
+        .deadlines
+        .schedule(generation.id, generation.deadline_at);
     ui::answer(ctx.bot(), query, None, false).await;
     let text = progress_text(ctx, &generation, false);
     let kb = status_keyboard(ctx, generation.id);
-    let progress_id = match origin.filter(|m| m.text().is_some()) {
-        Some(_) => {
-            ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
-            None
+    if origin.is_some_and(|m| m.text().is_some()) {
+        if let Err(e) = ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await {
+            tracing::warn!(error = %e, "could not show the progress message");
         }
-        None => {
-            let sent = ctx
-                .bot()
-                .send_message(ctx.chat, text)
-                .parse_mode(ParseMode::Html)
-                .reply_markup(kb)
-                .await?;
-            Some(i64::from(sent.id.0))
-        }
-    };
-    generation::submit(state, &generation, avatar.as_ref(), progress_id)
-        .await
-        .map_err(pipeline)?;
+    } else {
+        send_progress(ctx, generation.id, text, kb).await;
+    }
+    generation::submit(state, &generation, avatar.as_ref()).await;
     Ok(())
+}
+
+/// Sends a new progress message and records it on the generation (best effort).
+async fn send_progress(ctx: &Ctx<'_>, generation_id: i64, text: String, kb: InlineKeyboardMarkup) {
+    let sent = ctx
+        .bot()
+        .send_message(ctx.chat, text)
+        .parse_mode(ParseMode::Html)
+        .reply_markup(kb)
+        .await;
+    match sent {
+        Ok(message) => {
+            generation::set_progress_message(ctx.state, generation_id, i64::from(message.id.0))
+                .await;
+        }
+        Err(e) => tracing::warn!(error = %e, "could not send the progress message"),
+    }
 }
 
 fn pipeline(e: generation::PipelineError) -> HandlerError {
@@ -497,20 +509,19 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         }
     };
     txn.commit().await?;
+    // Paid from here on: see `on_start`.
+    state
+        .deadlines
+        .schedule(generation.id, generation.deadline_at);
     ui::answer(ctx.bot(), query, None, false).await;
-    let sent = ctx
-        .bot()
-        .send_message(ctx.chat, progress_text(ctx, &generation, true))
-        .parse_mode(ParseMode::Html)
-        .reply_markup(status_keyboard(ctx, generation.id))
-        .await?;
-    generation::submit(
-        state,
-        &generation,
-        avatar.as_ref(),
-        Some(i64::from(sent.id.0)),
+    let text = progress_text(ctx, &generation, true);
+    send_progress(
+        ctx,
+        generation.id,
+        text,
+        status_keyboard(ctx, generation.id),
     )
-    .await
-    .map_err(pipeline)?;
+    .await;
+    generation::submit(state, &generation, avatar.as_ref()).await;
     Ok(())
 }

@@ -12,12 +12,14 @@ pub mod flow;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use entity::{avatar, delivery as delivery_row, generation, generation_image};
+use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::{Expr, Func},
 };
+use sha2::Sha256;
 use url::Url;
 
 use crate::{
@@ -117,9 +119,20 @@ pub fn lang_of(generation: &generation::Model) -> Lang {
 /// exactly once (built from the stored original every time, so repeats never grow it).
 #[must_use]
 pub fn provider_prompt(prompt: &str, trigger: Option<&str>) -> String {
+    let prompt = prompt.trim();
     match trigger.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) if !prompt.trim_start().starts_with(t) => format!("{t} {}", prompt.trim()),
-        _ => prompt.trim().to_owned(),
+        // Already written by the user as the first word: don't say it twice.
+        Some(t)
+            if prompt.strip_prefix(t).is_some_and(|rest| {
+                rest.chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_')
+            }) =>
+        {
+            prompt.to_owned()
+        }
+        Some(t) => format!("{t} {prompt}"),
+        None => prompt.to_owned(),
     }
 }
 
@@ -199,25 +212,87 @@ fn deadline_secs(state: &AppState) -> i64 {
     i64::try_from(state.settings.generation.deadline_secs).unwrap_or(600)
 }
 
+type HmacSha256 = Hmac<Sha256>;
+
+fn webhook_mac(state: &AppState, provider: &str, generation_id: i64) -> HmacSha256 {
+    let key = state
+        .settings
+        .provider_webhook_secret
+        .as_ref()
+        .unwrap_or(&state.webhook_secret);
+    // HMAC takes keys of any length, so the fallback (a zero key) is never used.
+    let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes())
+        .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
+    mac.update(format!("provider-webhook:{provider}:{generation_id}").as_bytes());
+    mac
+}
+
+/// The token in a generation's webhook URL: only we can make it, and it is good for that one
+/// generation, so a callback signed by the provider for someone else's job can't be aimed at
+/// ours.
+#[must_use]
+pub fn webhook_token(state: &AppState, provider: &str, generation_id: i64) -> String {
+    hex::encode(
+        webhook_mac(state, provider, generation_id)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+/// Checks a token from a webhook URL (in constant time).
+#[must_use]
+pub fn webhook_token_ok(state: &AppState, provider: &str, generation_id: i64, token: &str) -> bool {
+    hex::decode(token).is_ok_and(|bytes| {
+        webhook_mac(state, provider, generation_id)
+            .verify_slice(&bytes)
+            .is_ok()
+    })
+}
+
 /// Our webhook URL for a generation: the id in the path lets a callback that beats the submit
-/// response find its job.
+/// response find its job; the token proves the URL came from us.
 #[must_use]
 pub fn webhook_url(state: &AppState, generation_id: i64) -> Option<Url> {
     let base = state.settings.public_url.as_str().trim_end_matches('/');
+    let provider = state.provider.name();
+    let token = webhook_token(state, provider, generation_id);
     Url::parse(&format!(
-        "{base}/webhooks/{}/{generation_id}",
-        state.provider.name()
+        "{base}/webhooks/{provider}/{generation_id}/{token}"
     ))
     .ok()
 }
 
+/// Records the message that shows a generation's progress (when it was sent after the row was
+/// made), so the result replaces it. Cosmetic: a failure is only logged.
+pub async fn set_progress_message(state: &AppState, generation_id: i64, message_id: i64) {
+    let updated = generation::Entity::update_many()
+        .col_expr(generation::Column::ProgressMessageId, Expr::val(message_id))
+        .filter(generation::Column::Id.eq(generation_id))
+        .exec(&state.db)
+        .await;
+    if let Err(e) = updated {
+        tracing::warn!(generation = generation_id, error = %e, "could not record the progress message");
+    }
+}
+
 /// Hands a created (and committed) generation to the provider. When the provider can't take
-/// it, the generation fails: coins back, the user told.
+/// it, the generation fails: coins back, the user told. Never fails itself: the generation is
+/// paid for and its deadline is set, so whatever goes wrong here is settled by the callback or
+/// by the deadline check, never by the user's retry.
 pub async fn submit(
     state: &AppState,
     generation: &generation::Model,
     avatar: Option<&avatar::Model>,
-    progress_message_id: Option<i64>,
+) {
+    if let Err(e) = try_submit(state, generation, avatar).await {
+        tracing::error!(generation = generation.id, error = %e, "after submit: left to the deadline check");
+    }
+}
+
+async fn try_submit(
+    state: &AppState,
+    generation: &generation::Model,
+    avatar: Option<&avatar::Model>,
 ) -> Result<(), PipelineError> {
     state
         .deadlines
@@ -233,7 +308,7 @@ pub async fn submit(
     match submitted {
         Ok(request_id) => {
             // The callback may have come first and stored it already: keep that one.
-            let mut update = generation::Entity::update_many().col_expr(
+            let update = generation::Entity::update_many().col_expr(
                 generation::Column::RequestId,
                 Func::coalesce([
                     Expr::col(generation::Column::RequestId),
@@ -241,9 +316,6 @@ pub async fn submit(
                 ])
                 .into(),
             );
-            if let Some(id) = progress_message_id {
-                update = update.col_expr(generation::Column::ProgressMessageId, Expr::val(id));
-            }
             update
                 .filter(generation::Column::Id.eq(generation.id))
                 .exec(&state.db)
@@ -252,13 +324,7 @@ pub async fn submit(
         }
         Err(e) => {
             tracing::warn!(generation = generation.id, error = %e, "submit failed");
-            fail(
-                state,
-                generation.id,
-                &FailReason::Submit,
-                progress_message_id,
-            )
-            .await?;
+            fail(state, generation.id, &FailReason::Submit, None).await?;
             Ok(())
         }
     }
@@ -282,8 +348,14 @@ pub async fn settle(
 ) -> Result<Settled, PipelineError> {
     let (request_id, images) = match outcome {
         Outcome::Completed { request_id, images } => (request_id, images),
-        Outcome::Failed { error, .. } => {
-            return fail(state, generation_id, &FailReason::Provider(error), None).await;
+        Outcome::Failed { error, request_id } => {
+            return fail(
+                state,
+                generation_id,
+                &FailReason::Provider(error),
+                Some(&request_id),
+            )
+            .await;
         }
     };
     let now = Utc::now();
@@ -360,20 +432,34 @@ pub fn delivery_key(generation_id: i64) -> String {
     format!("generation:{generation_id}")
 }
 
-/// Fails a pending generation: refund (once, by key), record why, queue the notice.
+/// Fails a pending generation: refund (once, by key), record why, queue the notice. With the
+/// provider's `request_id` (a failure callback), only the job it names is failed.
 pub async fn fail(
     state: &AppState,
     generation_id: i64,
     reason: &FailReason,
-    progress_message_id: Option<i64>,
+    request_id: Option<&str>,
 ) -> Result<Settled, PipelineError> {
     let txn = state.db.begin().await?;
     let mut update = generation::Entity::update_many()
         .col_expr(generation::Column::Status, Expr::val(FAILED))
         .col_expr(generation::Column::Error, Expr::val(reason.encode()))
         .col_expr(generation::Column::CompletedAt, Expr::val(Utc::now()));
-    if let Some(id) = progress_message_id {
-        update = update.col_expr(generation::Column::ProgressMessageId, Expr::val(id));
+    if let Some(request_id) = request_id {
+        update = update
+            .col_expr(
+                generation::Column::RequestId,
+                Func::coalesce([
+                    Expr::col(generation::Column::RequestId),
+                    Expr::val(request_id),
+                ])
+                .into(),
+            )
+            .filter(
+                Condition::any()
+                    .add(generation::Column::RequestId.is_null())
+                    .add(generation::Column::RequestId.eq(request_id)),
+            );
     }
     let updated = update
         .filter(generation::Column::Id.eq(generation_id))
@@ -456,4 +542,22 @@ pub async fn find_owned<C: ConnectionTrait>(
         .filter(generation::Column::UserId.eq(user_id))
         .one(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::provider_prompt;
+
+    #[test]
+    fn the_trigger_phrase_goes_in_front_once() {
+        assert_eq!(provider_prompt(" a cat ", Some("TOK")), "TOK a cat");
+        assert_eq!(provider_prompt("TOK in a hat", Some("TOK")), "TOK in a hat");
+        assert_eq!(provider_prompt("TOK, smiling", Some("TOK")), "TOK, smiling");
+        assert_eq!(
+            provider_prompt("TOKyo at night", Some("TOK")),
+            "TOK TOKyo at night"
+        );
+        assert_eq!(provider_prompt("a cat", None), "a cat");
+        assert_eq!(provider_prompt("a cat", Some("  ")), "a cat");
+    }
 }

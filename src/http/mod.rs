@@ -46,7 +46,7 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
             )),
         )
         .route(
-            "/webhooks/{provider}/{generation_id}",
+            "/webhooks/{provider}/{generation_id}/{token}",
             post(provider_webhook::receive),
         )
         .route_layer(middleware::from_fn(metrics::track_http))

@@ -1,4 +1,6 @@
-//! `POST /webhooks/{provider}/{generation id}`: where image providers report finished jobs.
+//! `POST /webhooks/{provider}/{generation id}/{token}`: where image providers report finished
+//! jobs. The token (an HMAC of the provider and id, see `generation::webhook_token`) makes the
+//! URL ours: a callback signed by the provider for another customer's job can't be aimed at it.
 //!
 //! The signature is checked before anything else (401 and nothing changed when it fails); then
 //! the outcome is applied in one transaction (see `generation::settle`). Duplicates answer 200
@@ -24,12 +26,17 @@ use crate::{
 
 pub async fn receive(
     State(state): State<AppState>,
-    Path((provider, id)): Path<(String, String)>,
+    Path((provider, id, token)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let id = id.parse::<i64>().ok().filter(|id| *id > 0);
-    let (true, Some(id)) = (provider == state.provider.name(), id) else {
+    // Only URLs we handed out: the right provider, and the token made for this generation.
+    let known = id.filter(|id| {
+        provider == state.provider.name()
+            && generation::webhook_token_ok(&state, &provider, *id, &token)
+    });
+    let Some(id) = known else {
         return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());
     };
     let now = chrono::Utc::now().timestamp();

@@ -34,6 +34,8 @@ use crate::provider::{
 
 /// Jobs are forgotten this long after they were submitted (their images with them).
 const KEEP: Duration = Duration::from_secs(24 * 3600);
+/// Jobs held at once (a bound on memory, like a real provider's queue limit).
+const MAX_JOBS: usize = 100_000;
 /// Callback attempts before the provider gives up (then the deadline check takes over).
 const CALLBACK_ATTEMPTS: u32 = 5;
 
@@ -207,7 +209,14 @@ impl ImageProvider for LocalProvider {
         let request_id = format!("local-{:032x}", rand::random::<u128>());
         {
             let mut jobs = self.jobs();
-            jobs.retain(|_, j| j.submitted.elapsed() < KEEP);
+            if jobs.len() >= MAX_JOBS {
+                jobs.retain(|_, j| j.submitted.elapsed() < KEEP);
+            }
+            if jobs.len() >= MAX_JOBS {
+                return Err(ProviderError::Unavailable(
+                    "the local provider is full; try again later".into(),
+                ));
+            }
             jobs.insert(
                 request_id.clone(),
                 Job {

@@ -82,6 +82,9 @@ pub struct SendOpts {
     pub tamper_body: bool,
     /// Send none of the four x-fal-webhook-* headers.
     pub unsigned: bool,
+    /// Post to the job's webhook URL with this number in place of the last-but-one path
+    /// segment (an attacker aiming a genuinely signed callback at another of the app's jobs).
+    pub retarget: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,6 +221,15 @@ impl FakeFal {
         if opts.tamper_body {
             sent["tampered"] = json!(true);
         }
+        let webhook = match opts.retarget {
+            None => webhook,
+            Some(other) => {
+                let mut parts: Vec<String> = webhook.split('/').map(str::to_owned).collect();
+                let n = parts.len();
+                parts[n - 2] = other.to_string();
+                parts.join("/")
+            }
+        };
         let mut request = self.0.http.post(&webhook).json(&sent);
         if !opts.unsigned {
             request = request

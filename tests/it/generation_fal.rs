@@ -94,7 +94,13 @@ async fn fal_gets_the_exact_request_and_repeats_never_grow_the_prompt(storage: S
     let submit = &fal.wait_submits(1).await[0];
     let g = &generations(&app).await[0];
     assert_eq!(submit.path, "/fal-ai/flux-lora");
-    assert_eq!(submit.webhook, format!("{}/webhooks/fal/{}", app.url, g.id));
+    let prefix = format!("{}/webhooks/fal/{}/", app.url, g.id);
+    assert!(submit.webhook.starts_with(&prefix), "{}", submit.webhook);
+    assert_eq!(
+        submit.webhook.len(),
+        prefix.len() + 64,
+        "an HMAC-SHA256 token"
+    );
     let input = &submit.input;
     assert_eq!(input["prompt"], "TOK_ab12 in a spacesuit on the Moon");
     assert_eq!(input["image_size"], json!({"width": 576, "height": 1024}));
@@ -318,6 +324,25 @@ async fn forged_and_stale_callbacks_change_nothing(storage: Storage) {
     assert!(images_of(&app, g.id).await.is_empty());
     assert!(deliveries(&app).await.is_empty());
     assert_eq!(refunds(&app).await, 0);
+    // A genuinely signed callback aimed at another generation's URL (the token doesn't match
+    // that id) is not ours to act on.
+    grant(&app, user, 5).await;
+    generate(&app, user, "a second job", 0, 1).await;
+    let other = generations(&app).await[1].id;
+    for result in [CallbackResult::Ok, CallbackResult::Error("forged".into())] {
+        let retarget = SendOpts {
+            retarget: Some(other),
+            ..SendOpts::default()
+        };
+        assert_eq!(fal.send_callback(&id, result, retarget).await, 404);
+    }
+    assert_eq!(generations(&app).await[1].status, "pending");
+    let token = fal.submits()[0]
+        .webhook
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     // Unknown routes and ids are not found.
     let post = |path: String| {
         app.http
@@ -326,14 +351,17 @@ async fn forged_and_stale_callbacks_change_nothing(storage: Storage) {
             .send()
     };
     assert_eq!(
-        post(format!("/webhooks/replicate/{}", g.id))
+        post(format!("/webhooks/replicate/{}/{token}", g.id))
             .await
             .unwrap()
             .status(),
         404
     );
     assert_eq!(
-        post("/webhooks/fal/abc".into()).await.unwrap().status(),
+        post(format!("/webhooks/fal/abc/{token}"))
+            .await
+            .unwrap()
+            .status(),
         404
     );
     // The genuine one still works.
