@@ -22,7 +22,7 @@ use crate::{
     delivery::{
         DONE, FAILED, PENDING,
         image::{self, FetchError, Stored},
-        push::{Push, keyboard},
+        push::{Buttons, Push, keyboard},
     },
     generation,
     telegram::error::{HandlerError, Outcome},
@@ -266,21 +266,7 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
             text,
             buttons,
             replaces,
-        } => {
-            state.outbox.limiter.acquire(row.chat_id).await;
-            let sent = state
-                .bot
-                .send_message(chat, text)
-                .parse_mode(ParseMode::Html)
-                .reply_markup(keyboard(&buttons))
-                .await;
-            state.outbox.limiter.sent(row.chat_id);
-            if let Err(e) = sent {
-                return e.into();
-            }
-            remove_progress(state, chat, replaces).await;
-            Attempt::Done
-        }
+        } => final_message(state, row, text, Some(ParseMode::Html), &buttons, replaces).await,
         Push::Images {
             generation_id,
             caption,
@@ -350,20 +336,36 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
                     return e.into();
                 }
             }
-            state.outbox.limiter.acquire(row.chat_id).await;
-            let sent = state
-                .bot
-                .send_message(chat, album_text)
-                .reply_markup(keyboard(&buttons))
-                .await;
-            state.outbox.limiter.sent(row.chat_id);
-            if let Err(e) = sent {
-                return e.into();
-            }
-            remove_progress(state, chat, replaces).await;
-            Attempt::Done
+            final_message(state, row, album_text, None, &buttons, replaces).await
         }
     }
+}
+
+/// The last message of a push (the one with the buttons), then the progress message goes.
+async fn final_message(
+    state: &AppState,
+    row: &delivery::Model,
+    text: String,
+    mode: Option<ParseMode>,
+    buttons: &Buttons,
+    replaces: Option<i64>,
+) -> Attempt {
+    let chat = ChatId(row.chat_id);
+    state.outbox.limiter.acquire(row.chat_id).await;
+    let mut request = state
+        .bot
+        .send_message(chat, text)
+        .reply_markup(keyboard(buttons));
+    if let Some(mode) = mode {
+        request = request.parse_mode(mode);
+    }
+    let sent = request.await;
+    state.outbox.limiter.sent(row.chat_id);
+    if let Err(e) = sent {
+        return e.into();
+    }
+    remove_progress(state, chat, replaces).await;
+    Attempt::Done
 }
 
 /// Retries a database write that records something Telegram already has.

@@ -336,12 +336,7 @@ pub async fn on_start(
         }
     };
     txn.commit().await?;
-    // Paid from here on: nothing below may fail the update (a redelivery would find the options
-    // gone), so Telegram errors are only logged and the job goes out regardless.
-    state
-        .deadlines
-        .schedule(generation.id, generation.deadline_at);
-    ui::answer(ctx.bot(), query, None, false).await;
+    paid(ctx, query, &generation).await;
     let text = progress_text(ctx, &generation, false);
     let kb = status_keyboard(ctx, generation.id);
     if origin.is_some_and(|m| m.text().is_some()) {
@@ -353,6 +348,16 @@ pub async fn on_start(
     }
     generation::submit(state, &generation, avatar.as_ref()).await;
     Ok(())
+}
+
+/// The charge is committed. From here on nothing may fail the update (a redelivery would not
+/// find the input again), so Telegram errors are only logged, and the deadline is set before
+/// anything else can go wrong.
+async fn paid(ctx: &Ctx<'_>, query: &CallbackQuery, generation: &row::Model) {
+    ctx.state
+        .deadlines
+        .schedule(generation.id, generation.deadline_at);
+    ui::answer(ctx.bot(), query, None, false).await;
 }
 
 /// Sends a new progress message and records it on the generation (best effort).
@@ -509,11 +514,7 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         }
     };
     txn.commit().await?;
-    // Paid from here on: see `on_start`.
-    state
-        .deadlines
-        .schedule(generation.id, generation.deadline_at);
-    ui::answer(ctx.bot(), query, None, false).await;
+    paid(ctx, query, &generation).await;
     let text = progress_text(ctx, &generation, true);
     send_progress(
         ctx,

@@ -406,24 +406,30 @@ pub async fn settle(
         .exec_without_returning(&txn)
         .await?;
     let push = Push::result(&generation, &images);
-    delivery::enqueue(
-        &txn,
-        &delivery_key(generation.id),
-        generation.chat_id,
-        &push,
-    )
-    .await?;
-    txn.commit().await?;
-    state.deadlines.forget(generation.id);
+    announce(state, txn, &generation, &push).await?;
     state
         .estimate
         .record((now - generation.created_at).num_seconds());
-    state.outbox.nudge();
     Ok(Settled::Completed)
 }
 
 fn to_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Queues a settled generation's push and commits with it; the generation leaves the deadline
+/// timer and this instance's worker is woken.
+async fn announce(
+    state: &AppState,
+    txn: sea_orm::DatabaseTransaction,
+    generation: &generation::Model,
+    push: &Push,
+) -> Result<(), PipelineError> {
+    delivery::enqueue(&txn, &delivery_key(generation.id), generation.chat_id, push).await?;
+    txn.commit().await?;
+    state.deadlines.forget(generation.id);
+    state.outbox.nudge();
+    Ok(())
 }
 
 /// The outbox key of a generation's push (its result or its failure notice: one of the two).
@@ -472,16 +478,7 @@ pub async fn fail(
     };
     refund(&txn, &generation).await?;
     let push = Push::failure(&generation, reason);
-    delivery::enqueue(
-        &txn,
-        &delivery_key(generation.id),
-        generation.chat_id,
-        &push,
-    )
-    .await?;
-    txn.commit().await?;
-    state.deadlines.forget(generation.id);
-    state.outbox.nudge();
+    announce(state, txn, &generation, &push).await?;
     Ok(Settled::Failed)
 }
 

@@ -36,6 +36,20 @@ async fn spawn(storage: Storage, fal: &FakeFal, deadline_secs: u64) -> Option<Te
     .await
 }
 
+/// The app on the fake fal, with `user` registered and holding `coins`.
+async fn ready(
+    storage: Storage,
+    fal: &FakeFal,
+    deadline_secs: u64,
+    user: i64,
+    coins: i64,
+) -> Option<TestApp> {
+    let app = spawn(storage, fal, deadline_secs).await?;
+    app.send_text(user, "/start").await;
+    grant(&app, user, coins).await;
+    Some(app)
+}
+
 async fn refunds(app: &TestApp) -> usize {
     ledger_row::Entity::find()
         .filter(ledger_row::Column::Kind.eq("refund"))
@@ -63,12 +77,10 @@ both_storages!(
 
 async fn fal_gets_the_exact_request_and_repeats_never_grow_the_prompt(storage: Storage) {
     let fal = FakeFal::start().await;
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8001;
+    let Some(app) = ready(storage, &fal, 600, user, 100).await else {
         return;
     };
-    let user = 8001;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 100).await;
     let owner = app.user_id(user).await;
     let now = Utc::now();
     let made = avatar::ActiveModel {
@@ -172,12 +184,10 @@ async fn a_provider_error_is_refunded_once(storage: Storage) {
         delay_ms: 50,
         error: "NSFW content detected".into(),
     });
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8002;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8002;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     generate(&app, user, "something the provider refuses", 0, 2).await;
     let chat = wait_for(&app, user, "the failure notice", |m| {
         last(m)["text"]
@@ -229,12 +239,10 @@ async fn a_provider_error_is_refunded_once(storage: Storage) {
 
 async fn a_failed_submit_is_refunded(storage: Storage) {
     let fal = FakeFal::start().await;
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8003;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8003;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     for (round, status) in [(1, 500), (2, 422)] {
         fal.set_mode(Mode::SubmitFails { status });
         generate(&app, user, "a submit that fails", 0, 1).await;
@@ -260,12 +268,10 @@ async fn a_failed_submit_is_refunded(storage: Storage) {
 async fn five_duplicate_callbacks_make_one_photo(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8004;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8004;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     generate(&app, user, "one photo only", 0, 1).await;
     let id = fal.wait_submits(1).await[0].request_id.clone();
     let sends = (0..5).map(|_| fal.send_callback(&id, CallbackResult::Ok, SendOpts::default()));
@@ -285,12 +291,10 @@ async fn five_duplicate_callbacks_make_one_photo(storage: Storage) {
 async fn forged_and_stale_callbacks_change_nothing(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8005;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8005;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     generate(&app, user, "only fal may finish this", 0, 1).await;
     let id = fal.wait_submits(1).await[0].request_id.clone();
     let stale = Utc::now().timestamp() - 400;
@@ -377,12 +381,10 @@ async fn forged_and_stale_callbacks_change_nothing(storage: Storage) {
 async fn a_callback_before_the_submit_answer_still_finds_its_job(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::CallbackBeforeResponse);
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8006;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8006;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     generate(&app, user, "faster than the answer", 0, 1).await;
     let callbacks = fal.wait_callbacks(1).await;
     assert_eq!(callbacks[0].status, 200);
@@ -400,12 +402,10 @@ async fn a_callback_before_the_submit_answer_still_finds_its_job(storage: Storag
 async fn a_lost_callback_is_refunded_at_the_deadline(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
-    let Some(app) = spawn(storage, &fal, 2).await else {
+    let user = 8007;
+    let Some(app) = ready(storage, &fal, 2, user, 10).await else {
         return;
     };
-    let user = 8007;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     generate(&app, user, "a callback that never comes", 0, 2).await;
     assert_eq!(balance(&app, user).await, 0);
     wait_for(&app, user, "the timeout notice", |m| {
@@ -437,12 +437,10 @@ async fn a_lost_callback_is_refunded_at_the_deadline(storage: Storage) {
 async fn a_lost_callback_of_a_finished_job_is_delivered_at_the_deadline(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
-    let Some(app) = spawn(storage, &fal, 2).await else {
+    let user = 8008;
+    let Some(app) = ready(storage, &fal, 2, user, 10).await else {
         return;
     };
-    let user = 8008;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     generate(&app, user, "finished, but the webhook got lost", 0, 1).await;
     let id = fal.wait_submits(1).await[0].request_id.clone();
     fal.set_status(&id, JobStatus::Completed);
@@ -455,12 +453,10 @@ async fn a_lost_callback_of_a_finished_job_is_delivered_at_the_deadline(storage:
 
 async fn telegram_429_is_retried_after_retry_after(storage: Storage) {
     let fal = FakeFal::start().await;
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8009;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8009;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     app.fault(json!({"method": "sendPhoto", "error_code": 429, "retry_after": 2, "times": 1}))
         .await;
     generate(&app, user, "slow down, says Telegram", 0, 1).await;
@@ -491,12 +487,10 @@ async fn telegram_429_is_retried_after_retry_after(storage: Storage) {
 
 async fn a_pending_push_survives_a_restart(storage: Storage) {
     let fal = FakeFal::start().await;
-    let Some(mut app) = spawn(storage, &fal, 600).await else {
+    let user = 8010;
+    let Some(mut app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8010;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     app.fault(json!({"method": "sendPhoto", "error_code": 429, "retry_after": 3, "times": 1}))
         .await;
     generate(&app, user, "delivered after a deploy", 0, 1).await;
@@ -525,12 +519,10 @@ async fn a_pending_push_survives_a_restart(storage: Storage) {
 
 async fn a_user_who_blocked_the_bot_ends_the_push(storage: Storage) {
     let fal = FakeFal::start().await;
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8011;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
         return;
     };
-    let user = 8011;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 10).await;
     app.fault(json!({"method": "sendPhoto", "error_code": 403,
         "description": "Forbidden: bot was blocked by the user", "times": 5}))
         .await;
@@ -573,12 +565,10 @@ fn sends(calls: &[serde_json::Value], method: &str) -> Vec<serde_json::Value> {
 async fn an_album_is_never_sent_twice(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
-    let Some(app) = spawn(storage, &fal, 600).await else {
+    let user = 8012;
+    let Some(app) = ready(storage, &fal, 600, user, 15).await else {
         return;
     };
-    let user = 8012;
-    app.send_text(user, "/start").await;
-    grant(&app, user, 15).await;
     generate(&app, user, "three of a kind", 0, 3).await;
     let id = fal.wait_submits(1).await[0].request_id.clone();
     // The album goes out, then the message with the buttons is refused once.
