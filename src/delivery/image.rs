@@ -135,3 +135,81 @@ mod tests {
         assert_eq!(kind(b""), None);
     }
 }
+
+#[cfg(test)]
+mod fetch_tests {
+    use axum::{Router, http::header, routing::get};
+
+    use super::{FetchError, fetch};
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n0000IHDR";
+
+    async fn server() -> String {
+        let app = Router::new()
+            .route(
+                "/ok.png",
+                get(|| async { ([(header::CONTENT_TYPE, "image/png")], PNG) }),
+            )
+            .route(
+                "/page",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html>") }),
+            )
+            .route(
+                "/lies",
+                get(|| async { ([(header::CONTENT_TYPE, "image/png")], "<html>") }),
+            )
+            .route(
+                "/huge",
+                get(|| async { ([(header::CONTENT_TYPE, "image/png")], vec![0u8; 4096]) }),
+            )
+            .route(
+                "/down",
+                get(|| async { (axum::http::StatusCode::BAD_GATEWAY, "") }),
+            )
+            .route(
+                "/gone",
+                get(|| async { (axum::http::StatusCode::NOT_FOUND, "") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn images_are_checked_and_fetched_once() {
+        let base = server().await;
+        let store = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let get = |path: &str, position: i32| {
+            let (http, url, store) = (
+                http.clone(),
+                format!("{base}{path}"),
+                store.path().to_owned(),
+            );
+            async move { fetch(&http, &store, 7, position, &url, 1024).await }
+        };
+        let stored = get("/ok.png", 0).await.unwrap();
+        assert_eq!(stored.relative, "7/0.png");
+        assert_eq!(std::fs::read(&stored.path).unwrap(), PNG);
+        // Fetched once: a second call finds the stored copy (even if the URL is gone by now).
+        let again = fetch(&http, store.path(), 7, 0, &format!("{base}/gone"), 1024)
+            .await
+            .unwrap();
+        assert_eq!(again.path, stored.path);
+        for (path, permanent) in [
+            ("/page", true),
+            ("/lies", true),
+            ("/huge", true),
+            ("/gone", true),
+            ("/down", false),
+        ] {
+            match get(path, 1).await {
+                Err(FetchError::Permanent(_)) if permanent => {}
+                Err(FetchError::Transient(_)) if !permanent => {}
+                other => panic!("{path}: {:?}", other.map(|s| s.relative)),
+            }
+        }
+        assert!(!store.path().join("7/1.png").exists());
+    }
+}

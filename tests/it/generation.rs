@@ -132,6 +132,7 @@ both_storages!(
     double_tap_on_the_count_starts_one_generation,
     status_is_for_the_owner_only,
     repeat_charges_once_and_keeps_the_prompt,
+    the_prompt_dialogue_survives_a_restart,
 );
 
 async fn one_image_arrives_in_place_of_the_progress_message(storage: Storage) {
@@ -454,5 +455,30 @@ async fn repeat_charges_once_and_keeps_the_prompt(storage: Storage) {
             .any(|t| t.contains("Повторная генерация запущена")),
         "progress messages are replaced"
     );
+    app.stop().await;
+}
+
+async fn the_prompt_dialogue_survives_a_restart(storage: Storage) {
+    let Some(mut app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 7009;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 5).await;
+    app.send_text(user, "/generate").await;
+    app.restart().await;
+    // The bot still takes the next text as the prompt...
+    app.send_text(user, "a deploy in the middle").await;
+    let screen = last(&app.bot_messages(user).await);
+    assert!(
+        buttons(&screen).iter().any(|(_, d)| d == "gen_aspect:0"),
+        "{screen:#}"
+    );
+    let id = screen["message_id"].as_i64().unwrap();
+    app.press(user, id, "gen_aspect:0").await;
+    // ...and the chosen size and count after another restart.
+    app.restart().await;
+    app.press(user, id, "gen_go:0:1").await;
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
     app.stop().await;
 }

@@ -71,6 +71,7 @@ both_storages!(
     telegram_429_is_retried_after_retry_after,
     a_pending_push_survives_a_restart,
     a_user_who_blocked_the_bot_ends_the_push,
+    telegram_5xx_is_retried_with_backoff,
     an_album_is_never_sent_twice,
     pushes_keep_telegrams_per_chat_limit,
 );
@@ -725,4 +726,34 @@ async fn replicas_deliver_each_result_once() {
 async fn app_fault_all_first_sends(app: &TestApp, n: usize) {
     app.fault(json!({"method": "sendPhoto", "error_code": 429, "retry_after": 3, "times": n}))
         .await;
+}
+
+async fn telegram_5xx_is_retried_with_backoff(storage: Storage) {
+    let fal = FakeFal::start().await;
+    let user = 8016;
+    let Some(app) = ready(storage, &fal, 600, user, 10).await else {
+        return;
+    };
+    app.fault(json!({"method": "sendPhoto", "error_code": 502, "times": 1}))
+        .await;
+    generate(&app, user, "through a bad gateway", 0, 1).await;
+    // teloxide waits 10 s after a 5xx, then the worker backs off a few seconds.
+    for _ in 0..40 {
+        if deliveries(&app)
+            .await
+            .first()
+            .is_some_and(|d| d.status == "done")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let rows = outbox_settles(&app).await;
+    assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("done", 1));
+    // Recorded as a failed attempt (teloxide reports a 5xx as a network error).
+    assert!(rows[0].last_error.is_some());
+    let calls = app.calls().await;
+    assert_eq!(sends(&calls, "sendPhoto").len(), 2);
+    assert_eq!(photos(&app.bot_messages(user).await).len(), 1);
+    app.stop().await;
 }
