@@ -143,9 +143,8 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     check_amount(amount)?;
-    if let Some(entry) = by_key(db, key).await? {
-        return charged(entry, user_id, -amount, key);
-    }
+    // No look-up of the key first: a repeated key is found below either way (the conditional
+    // update fails, or the entry insert conflicts), so a fresh charge costs two statements.
     let txn = db.begin().await?;
     let updated = balance::Entity::update_many()
         .col_expr(

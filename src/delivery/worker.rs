@@ -1,6 +1,12 @@
 //! The outbox worker: claim due rows, send each within Telegram's limits, record the outcome.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::Utc;
 use entity::delivery;
@@ -68,6 +74,7 @@ impl From<DbErr> for Attempt {
 pub async fn run(state: AppState, stop: CancellationToken) {
     let permits = Arc::new(Semaphore::new(state.settings.delivery.concurrency));
     let mut tasks = JoinSet::new();
+    let maybe_more = Arc::new(AtomicBool::new(false));
     // What an earlier run left waiting (a retry time, a claim of a worker that died) has no
     // timer in this process yet.
     match leftovers(&state).await {
@@ -77,7 +84,8 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     }
     loop {
         while tasks.try_join_next().is_some() {}
-        let claimed = match claim(&state, BATCH.min(permits.available_permits().max(1))).await {
+        let limit = BATCH.min(permits.available_permits().max(1));
+        let claimed = match claim(&state, limit).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: claim failed; retrying in 5 s");
@@ -88,6 +96,8 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             }
         };
         let full = claimed.len() >= BATCH;
+        // Rows may have been left for lack of a free slot: a finished send should look again.
+        maybe_more.store(claimed.len() >= limit, Ordering::Relaxed);
         for row in claimed {
             if !state.outbox.start(row.id) {
                 // Still being sent by this process (its claim ran out meanwhile).
@@ -96,14 +106,15 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let state = state.clone();
+            let (state, maybe_more) = (state.clone(), maybe_more.clone());
             tasks.spawn(async move {
                 let id = row.id;
                 process(&state, row).await;
                 state.outbox.finish(id);
                 drop(permit);
-                // A slot is free: there may be more due rows.
-                state.outbox.nudge();
+                if maybe_more.load(Ordering::Relaxed) {
+                    state.outbox.nudge();
+                }
             });
         }
         if full {

@@ -27,10 +27,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// Registers (or refreshes) the user; this is also the update's first database touch, so a
-    /// database outage surfaces here as a retryable error.
+    /// Registers (or refreshes) the user; for a user not seen in the last minutes this is also
+    /// the update's first database touch, so a database outage surfaces here as a retryable
+    /// error.
     async fn new(state: &'a AppState, from: &User, chat: ChatId) -> Result<Self, HandlerError> {
-        let user = users::upsert(&state.db, from).await?;
+        let user = users::seen(&state.db, &state.kv, from).await?;
         let lang = Lang::from_code(user.language_code.as_deref());
         Ok(Self {
             state,
@@ -118,8 +119,10 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
     }
     let text = message.text();
     if let Some(command) = text.and_then(Command::parse) {
-        // A command leaves whatever input the bot was waiting for.
-        dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+        // A command leaves whatever input the bot was waiting for (/generate replaces it).
+        if command != Command::Generate {
+            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+        }
         return match command {
             Command::Start => menu::start(&ctx).await,
             Command::Help => menu::help(&ctx, None).await,
