@@ -218,6 +218,10 @@ impl Application {
             self.state.clone(),
             workers.clone(),
         ));
+        let replicas = tokio::spawn(crate::generation::deadline::listen(
+            self.state.clone(),
+            workers.clone(),
+        ));
         let router = http::router(self.state, extra);
         let stop = CancellationToken::new();
         let trigger = stop.clone();
@@ -238,7 +242,7 @@ impl Application {
         };
         // The background workers stop with the server; unsent pushes stay queued for the next run.
         workers.cancel();
-        let _ = tokio::join!(outbox, deadlines);
+        let _ = tokio::join!(outbox, deadlines, replicas);
         tracing::info!("stopped");
         served
     }

@@ -117,6 +117,25 @@ impl Kv {
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+
+    /// Publishes `message` to the other replicas on `channel` (under this instance's prefix).
+    /// The in-process store has no other replicas: a no-op.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError> {
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                let _: i64 = conn.publish(self.key(channel), message).await?;
+                Ok(())
+            }
+            Backend::Memory(_) => Ok(()),
+        }
+    }
+
+    /// The full name of `channel`, for subscribers.
+    #[must_use]
+    pub fn channel(&self, channel: &str) -> String {
+        self.key(channel)
+    }
 }
 
 /// A short lock: held until released or until its TTL runs out (a crashed holder cannot block

@@ -2,6 +2,10 @@
 //! generations it knows (no loop per job, no polling); when one passes without a callback, the
 //! provider is asked once: finished → settled as if the callback came, otherwise failed and
 //! refunded. Pending generations are loaded at start-up, so a restart loses none.
+//!
+//! With Redis (several replicas), every replica watches every generation: a new deadline and a
+//! settled generation are broadcast on a pub/sub channel, and a short lock lets one replica ask
+//! the provider. So a replica that goes away for good leaves no generation unwatched.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -10,7 +14,9 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use deadpool_redis::redis;
 use entity::generation;
+use futures::StreamExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -98,6 +104,107 @@ impl Deadlines {
     }
 }
 
+const CHANNEL: &str = "deadlines";
+/// How long one replica holds a generation's check for itself.
+const CHECK_LOCK: Duration = Duration::from_secs(120);
+
+/// Watches a generation here and on the other replicas.
+pub async fn watch(state: &AppState, id: i64, at: DateTime<Utc>) {
+    state.deadlines.schedule(id, at);
+    broadcast(state, &format!("watch:{id}:{}", at.timestamp())).await;
+}
+
+/// Stops watching a settled generation here and on the other replicas.
+pub async fn settled(state: &AppState, id: i64) {
+    state.deadlines.forget(id);
+    broadcast(state, &format!("settled:{id}")).await;
+}
+
+async fn broadcast(state: &AppState, message: &str) {
+    if !state.kv.is_redis() {
+        return;
+    }
+    if let Err(e) = state.kv.publish(CHANNEL, message).await {
+        // The other replicas then learn of it only at their next start: not lost, only later.
+        tracing::warn!(error = %e, "could not broadcast a deadline change");
+    }
+}
+
+fn apply(deadlines: &Deadlines, message: &str) {
+    let mut parts = message.split(':');
+    match (
+        parts.next(),
+        parts.next().and_then(|id| id.parse::<i64>().ok()),
+    ) {
+        (Some("watch"), Some(id)) => {
+            if let Some(at) = parts
+                .next()
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+            {
+                deadlines.schedule(id, at);
+            }
+        }
+        (Some("settled"), Some(id)) => deadlines.forget(id),
+        _ => tracing::debug!(message, "ignoring an unknown deadline message"),
+    }
+}
+
+/// Follows the other replicas' deadline changes until `stop` (Redis only). After a lost
+/// connection the pending generations are read again, so nothing missed stays unwatched.
+pub async fn listen(state: AppState, stop: CancellationToken) {
+    let Some(url) = state
+        .settings
+        .redis_url
+        .as_ref()
+        .map(|u| u.expose().to_owned())
+    else {
+        return;
+    };
+    let channel = state.kv.channel(CHANNEL);
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            if let Err(e) = load(&state).await {
+                tracing::warn!(error = %e, "deadline timer: cannot reload pending generations");
+            }
+        }
+        first = false;
+        let subscribed = async {
+            let client = redis::Client::open(url.as_str())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        }
+        .await;
+        let mut pubsub = match subscribed {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "deadline timer: cannot subscribe to Redis; retrying");
+                continue;
+            }
+        };
+        let mut messages = pubsub.on_message();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                message = messages.next() => match message {
+                    Some(message) => {
+                        if let Ok(text) = message.get_payload::<String>() {
+                            apply(&state.deadlines, &text);
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+    }
+}
+
 /// Loads the pending generations, then sleeps until each deadline until `stop`.
 pub async fn run(state: AppState, stop: CancellationToken) {
     loop {
@@ -156,6 +263,30 @@ async fn load(state: &AppState) -> Result<(), sea_orm::DbErr> {
 
 /// The one question to the provider for an overdue generation.
 async fn check(state: &AppState, id: i64, retries: u32) -> Result<(), PipelineError> {
+    // Every replica watches every generation; one of them asks.
+    let lock = match state
+        .kv
+        .try_lock(&format!("deadline:{id}"), CHECK_LOCK)
+        .await
+    {
+        Ok(Some(lock)) => Some(lock),
+        Ok(None) => return Ok(()),
+        // Without the cache, asking twice is harmless (settling is conditional): go ahead.
+        Err(e) => {
+            tracing::warn!(error = %e, "deadline lock unavailable; checking anyway");
+            None
+        }
+    };
+    let checked = check_once(state, id, retries).await;
+    if let Some(lock) = lock
+        && let Err(e) = state.kv.unlock(lock).await
+    {
+        tracing::warn!(error = %e, "could not release a deadline lock (it expires)");
+    }
+    checked
+}
+
+async fn check_once(state: &AppState, id: i64, retries: u32) -> Result<(), PipelineError> {
     let Some(generation) = generation::Entity::find_by_id(id).one(&state.db).await? else {
         return Ok(());
     };

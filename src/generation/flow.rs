@@ -354,9 +354,7 @@ pub async fn on_start(
 /// find the input again), so Telegram errors are only logged, and the deadline is set before
 /// anything else can go wrong.
 async fn paid(ctx: &Ctx<'_>, query: &CallbackQuery, generation: &row::Model) {
-    ctx.state
-        .deadlines
-        .schedule(generation.id, generation.deadline_at);
+    generation::deadline::watch(ctx.state, generation.id, generation.deadline_at).await;
     ui::answer(ctx.bot(), query, None, false).await;
 }
 

@@ -294,9 +294,6 @@ async fn try_submit(
     generation: &generation::Model,
     avatar: Option<&avatar::Model>,
 ) -> Result<(), PipelineError> {
-    state
-        .deadlines
-        .schedule(generation.id, generation.deadline_at);
     let job = job_for(generation, avatar);
     let submitted = match webhook_url(state, generation.id) {
         Some(url) => state.provider.submit(&job, &url).await,
@@ -427,8 +424,8 @@ async fn announce(
 ) -> Result<(), PipelineError> {
     delivery::enqueue(&txn, &delivery_key(generation.id), generation.chat_id, push).await?;
     txn.commit().await?;
-    state.deadlines.forget(generation.id);
     state.outbox.nudge();
+    deadline::settled(state, generation.id).await;
     Ok(())
 }
 

@@ -48,14 +48,13 @@ pub async fn wait_for(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!(
-        "timed out waiting for {what}; chat: {:#}",
-        app.bot_messages(user)
-            .await
-            .iter()
-            .collect::<Vec<_>>()
-            .len()
-    );
+    let shown: Vec<String> = app
+        .bot_messages(user)
+        .await
+        .iter()
+        .map(|m| format!("{}{}", m["text"], m["caption"]))
+        .collect();
+    panic!("timed out waiting for {what}; the chat shows: {shown:#?}");
 }
 
 pub fn photos(messages: &[Value]) -> Vec<Value> {

@@ -681,23 +681,7 @@ async fn replicas_deliver_each_result_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // ...when a second replica starts on the same database, cache and Telegram.
-    let (prefix, db_url, api) = (
-        first.settings.cache.key_prefix.clone(),
-        first.settings.database_url.expose().to_owned(),
-        first.settings.telegram_api_url.to_string(),
-    );
-    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
-    let Some(second) = TestApp::spawn_with(Storage::Production, move |f| {
-        f.merge(Serialized::default("cache.key_prefix", prefix))
-            .merge(Serialized::default("database_url", db_url))
-            .merge(Serialized::default("telegram_api_url", api))
-            .merge(Serialized::default("image_provider", "fal"))
-            .merge(Serialized::default("fal_key", FakeFal::KEY))
-            .merge(Serialized::default("fal_queue_url", queue))
-            .merge(Serialized::default("fal_jwks_url", jwks))
-    })
-    .await
-    else {
+    let Some(second) = second_replica(&first, &fal, 600).await else {
         return;
     };
     for &user in &users {
@@ -756,4 +740,90 @@ async fn telegram_5xx_is_retried_with_backoff(storage: Storage) {
     assert_eq!(sends(&calls, "sendPhoto").len(), 2);
     assert_eq!(photos(&app.bot_messages(user).await).len(), 1);
     app.stop().await;
+}
+
+/// The replica that started a generation goes away for good; another replica, told of the
+/// deadline through Redis, asks the provider and refunds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_replica_keeps_the_deadline() {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let user = 8200;
+    let Some(first) = ready(Storage::Production, &fal, 3, user, 10).await else {
+        return;
+    };
+    let Some(mut second) = second_replica(&first, &fal, 3).await else {
+        return;
+    };
+    // The second replica registered the webhook last: Telegram's updates now reach it, so it
+    // starts the generation...
+    generate(&first, user, "started there, kept here", 0, 2).await;
+    fal.wait_submits(1).await;
+    assert_eq!(balance(&first, user).await, 0);
+    // ...and goes away for good before the deadline.
+    second.trigger_shutdown();
+    if let Some(server) = second.take_server() {
+        server.await.unwrap().unwrap();
+    }
+    wait_for(&first, user, "the timeout notice", |m| {
+        last(m)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("не ответил вовремя"))
+    })
+    .await;
+    assert_eq!(fal.status_calls(), 1);
+    assert_eq!(balance(&first, user).await, 10);
+    second.stop().await;
+    first.stop().await;
+}
+
+/// Another replica on the first one's database, cache and Telegram (it registers the webhook,
+/// so Telegram's updates reach it from now on, as a load balancer might route them).
+async fn second_replica(first: &TestApp, fal: &FakeFal, deadline_secs: u64) -> Option<TestApp> {
+    let (prefix, db_url, api) = (
+        first.settings.cache.key_prefix.clone(),
+        first.settings.database_url.expose().to_owned(),
+        first.settings.telegram_api_url.to_string(),
+    );
+    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    TestApp::spawn_with(Storage::Production, move |f| {
+        f.merge(Serialized::default("cache.key_prefix", prefix))
+            .merge(Serialized::default("database_url", db_url))
+            .merge(Serialized::default("telegram_api_url", api))
+            .merge(Serialized::default("image_provider", "fal"))
+            .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default("fal_queue_url", queue))
+            .merge(Serialized::default("fal_jwks_url", jwks))
+            .merge(Serialized::default(
+                "generation.deadline_secs",
+                deadline_secs,
+            ))
+    })
+    .await
+}
+
+/// Both replicas watch the deadline; the provider is asked once and the refund made once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_ask_the_provider_once() {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let user = 8201;
+    let Some(first) = ready(Storage::Production, &fal, 3, user, 10).await else {
+        return;
+    };
+    let Some(second) = second_replica(&first, &fal, 3).await else {
+        return;
+    };
+    generate(&first, user, "watched twice, asked once", 0, 1).await;
+    wait_for(&first, user, "the timeout notice", |m| {
+        last(m)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("не ответил вовремя"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fal.status_calls(), 1);
+    assert_eq!(refunds(&first).await, 1);
+    second.stop().await;
+    first.stop().await;
 }
