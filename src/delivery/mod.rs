@@ -157,3 +157,21 @@ pub async fn replace_payload<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// Gives a push that was given up (say, the user had blocked the bot) another go from the first
+/// step. True when there was one.
+pub async fn retry_failed<C: ConnectionTrait>(db: &C, dedupe_key: &str) -> Result<bool, DbErr> {
+    let result = delivery::Entity::update_many()
+        .col_expr(delivery::Column::Status, Expr::val(PENDING))
+        .col_expr(delivery::Column::Attempts, Expr::val(0))
+        .col_expr(delivery::Column::NextAttemptAt, Expr::val(Utc::now()))
+        .col_expr(
+            delivery::Column::FinishedAt,
+            Expr::val(None::<chrono::DateTime<Utc>>),
+        )
+        .filter(delivery::Column::DedupeKey.eq(dedupe_key))
+        .filter(delivery::Column::Status.eq(FAILED))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}

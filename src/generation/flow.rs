@@ -15,7 +15,10 @@ use teloxide::{
 
 use crate::{
     balance,
-    delivery::push::{caption, keyboard, result_buttons},
+    delivery::{
+        self,
+        push::{caption, keyboard, result_buttons},
+    },
     dialogue::{self, Dialogue},
     generation::{
         self, COMPLETED, Created, FAILED, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS,
@@ -418,6 +421,12 @@ pub async fn status(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(),
             let Some((image, file_id)) =
                 images.and_then(|i| i.telegram_file_id.clone().map(|f| (i, f)))
             else {
+                // Not in the chat yet. If the push was given up (the user had blocked the bot,
+                // and pressing this shows they are back), it goes out again now.
+                let key = generation::delivery_key(g.id);
+                if delivery::retry_failed(&ctx.state.db, &key).await? {
+                    ctx.state.outbox.nudge();
+                }
                 ui::answer(ctx.bot(), query, Some(t.status_delivering), true).await;
                 return Ok(());
             };

@@ -547,7 +547,22 @@ async fn a_user_who_blocked_the_bot_ends_the_push(storage: Storage) {
         .count();
     assert_eq!(sends, 1, "not retried");
     // The generation itself succeeded: it stays completed and paid (the gallery has it).
-    assert_eq!(generations(&app).await[0].status, "completed");
+    let g = &generations(&app).await[0];
+    assert_eq!(g.status, "completed");
+    // The user unblocks the bot and presses 📊 on the progress message: the photo goes out now.
+    app.http
+        .delete(format!("{}/faults", app.sandbox))
+        .send()
+        .await
+        .unwrap();
+    let progress = last(&app.bot_messages(user).await);
+    app.press(
+        user,
+        progress["message_id"].as_i64().unwrap(),
+        &format!("generation_status:{}", g.id),
+    )
+    .await;
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
     app.stop().await;
 }
 
