@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod delivery;
 pub mod dialogue;
+pub mod gallery;
 pub mod generation;
 pub mod http;
 pub mod i18n;

@@ -33,6 +33,7 @@ pub static EN: Texts = Texts {
     commands: &[
         ("start", "Main menu"),
         ("generate", "Create an image"),
+        ("gallery", "My gallery"),
         ("balance", "Balance and top-up"),
         ("help", "What Aisha can do"),
     ],
@@ -214,6 +215,22 @@ pub static EN: Texts = Texts {
     status_not_found: "❌ Generation not found.",
     avatar_unavailable: "🎭 This generation's avatar was deleted or is not ready. Pick another: 🎨",
     regen_busy: "⏳ Already starting — the result will arrive in the chat.",
+    gallery_empty: "🖼️ <b>Your gallery is empty</b>\n\nAll your images will be here. Create the first one: 🎨",
+    gallery_caption: |c| {
+        format!(
+            "🖼️ <b>Image {} of {}</b>\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
+            c.position,
+            c.count,
+            escape(&clip(c.prompt, 300)),
+            c.avatar
+                .map_or_else(|| "No avatar".to_owned(), |a| escape(&clip(a, 50))),
+            c.aspect,
+            c.width,
+            c.height,
+            c.date
+        )
+    },
+    btn_gallery_repeat: "🔄 Repeat",
 };
 
 /// "40 s", "2 min", "1 min 30 s".

@@ -151,6 +151,25 @@ pub struct Texts {
     pub avatar_unavailable: &'static str,
     /// A second 🔄 tap while the first is still starting.
     pub regen_busy: &'static str,
+
+    // Gallery.
+    /// No images yet.
+    pub gallery_empty: &'static str,
+    /// A card's caption: position (1-based), count, prompt, avatar, aspect ratio, day, month, year.
+    pub gallery_caption: fn(&GalleryCard<'_>) -> String,
+    pub btn_gallery_repeat: &'static str,
+}
+
+/// What a gallery card shows.
+pub struct GalleryCard<'a> {
+    pub position: usize,
+    pub count: usize,
+    pub prompt: &'a str,
+    pub avatar: Option<&'a str>,
+    pub aspect: &'a str,
+    pub width: i32,
+    pub height: i32,
+    pub date: &'a str,
 }
 
 /// What the progress message says.

@@ -32,6 +32,7 @@ pub static RU: Texts = Texts {
     commands: &[
         ("start", "Главное меню"),
         ("generate", "Создать изображение"),
+        ("gallery", "Моя галерея"),
         ("balance", "Баланс и пополнение"),
         ("help", "Что умеет Aisha"),
     ],
@@ -215,6 +216,22 @@ pub static RU: Texts = Texts {
     status_not_found: "❌ Генерация не найдена.",
     avatar_unavailable: "🎭 Аватар этой генерации удалён или ещё не готов. Выберите другой: 🎨",
     regen_busy: "⏳ Уже запускаю — результат придёт в чат.",
+    gallery_empty: "🖼️ <b>Галерея пуста</b>\n\nЗдесь будут все ваши изображения. Создайте первое: 🎨",
+    gallery_caption: |c| {
+        format!(
+            "🖼️ <b>Изображение {} из {}</b>\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
+            c.position,
+            c.count,
+            escape(&clip(c.prompt, 300)),
+            c.avatar
+                .map_or_else(|| "Без аватара".to_owned(), |a| escape(&clip(a, 50))),
+            c.aspect,
+            c.width,
+            c.height,
+            c.date
+        )
+    },
+    btn_gallery_repeat: "🔄 Повторить",
 };
 
 /// "40 с", "2 мин", "1 мин 30 с".

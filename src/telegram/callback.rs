@@ -39,6 +39,8 @@ pub enum Callback {
     GenAspectBack,
     /// Start: aspect ratio index and number of images.
     GenStart(u8, u8),
+    /// The gallery card at this position (newest first; out-of-range positions wrap).
+    GalleryCard(u32),
     /// Run a generation of the user's again (same prompt, avatar, size and count; a new seed).
     Regenerate(i64),
 }
@@ -65,6 +67,7 @@ impl Callback {
             Self::GenAspect(i) => format!("gen_aspect:{i}"),
             Self::GenAspectBack => "gen_aspects".into(),
             Self::GenStart(aspect, count) => format!("gen_go:{aspect}:{count}"),
+            Self::GalleryCard(i) => format!("gal:{i}"),
             Self::Regenerate(id) => format!("regenerate:{id}"),
         }
     }
@@ -108,6 +111,10 @@ impl Callback {
                     Some(Self::GenStart(parse_index(aspect)?, parse_index(count)?))
                 }
                 "regenerate" => parse_id(arg).map(Self::Regenerate),
+                "gal" => (!arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| arg.parse().ok())
+                    .flatten()
+                    .map(Self::GalleryCard),
                 _ => None,
             },
         }
@@ -135,6 +142,7 @@ impl Callback {
             | Self::GenAspect(_)
             | Self::GenAspectBack
             | Self::GenStart(..)
+            | Self::GalleryCard(_)
             | Self::Regenerate(_) => {}
         }
         vec![
@@ -160,6 +168,8 @@ impl Callback {
             Self::GenStart(u8::MAX, u8::MAX),
             Self::GenStart(0, 1),
             Self::Regenerate(i64::MAX),
+            Self::GalleryCard(0),
+            Self::GalleryCard(u32::MAX),
         ]
     }
 }
@@ -241,6 +251,10 @@ mod tests {
             "gen_avatar:0",
             "regenerate:-3",
             "gen_base:1",
+            "gal:",
+            "gal:-1",
+            "gal:4294967296",
+            "gal:1:2",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");

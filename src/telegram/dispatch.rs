@@ -11,6 +11,7 @@ use crate::{
     app::AppState,
     balance,
     dialogue::{self, Dialogue},
+    gallery,
     generation::flow::{self, Choice},
     i18n::{Lang, Texts},
     menu, payments, promo,
@@ -83,6 +84,7 @@ enum Command {
     Menu,
     Balance,
     Generate,
+    Gallery,
 }
 
 impl Command {
@@ -100,6 +102,7 @@ impl Command {
             "menu" => Some(Self::Menu),
             "balance" => Some(Self::Balance),
             "generate" => Some(Self::Generate),
+            "gallery" => Some(Self::Gallery),
             _ => None,
         }
     }
@@ -129,6 +132,7 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
             Command::Menu => menu::show(&ctx, None).await,
             Command::Balance => balance::show(&ctx, None).await,
             Command::Generate => flow::open(&ctx, None, Choice::Default).await,
+            Command::Gallery => gallery::show(&ctx, None, 0).await,
         };
     }
     match (dialogue::get(&state.db, ctx.user.telegram_id).await?, text) {
@@ -208,7 +212,15 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
             dialogue::clear(&state.db, ctx.user.telegram_id).await?;
             balance::show(&ctx, origin).await
         }
-        Callback::Avatars | Callback::Gallery => {
+        Callback::Gallery => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            gallery::show(&ctx, origin, 0).await
+        }
+        Callback::GalleryCard(position) => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            gallery::show(&ctx, origin, position).await
+        }
+        Callback::Avatars => {
             ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await;
             Ok(())
         }

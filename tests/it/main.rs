@@ -10,6 +10,7 @@ mod helpers;
 mod coins;
 mod fake_fal;
 mod fal;
+mod gallery;
 mod generation;
 mod generation_fal;
 mod health;

@@ -1,0 +1,132 @@
+//! 🖼️ The gallery: one card at a time, newest first, edited in place from Telegram's copy.
+
+use serde_json::Value;
+
+use crate::{
+    both_storages,
+    generation::{generate, grant, outbox_settles, photos, wait_for},
+    helpers::{Storage, TestApp, buttons},
+};
+
+fn card(messages: &[Value]) -> Value {
+    photos(messages).last().cloned().unwrap_or(Value::Null)
+}
+
+both_storages!(
+    an_empty_gallery_invites_to_create,
+    browsing_wraps_and_edits_in_place
+);
+
+async fn an_empty_gallery_invites_to_create(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 9001;
+    app.send_text(user, "/start").await;
+    let menu = app.bot_messages(user).await[0]["message_id"]
+        .as_i64()
+        .unwrap();
+    for data in ["my_gallery", "gallery_main"] {
+        app.press(user, menu, data).await;
+        let shown = &app.bot_messages(user).await[0];
+        assert!(
+            shown["text"].as_str().unwrap().contains("Галерея пуста"),
+            "{shown:#}"
+        );
+        assert!(buttons(shown).iter().any(|(_, d)| d == "generation_menu"));
+    }
+    app.stop().await;
+}
+
+async fn browsing_wraps_and_edits_in_place(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 9002;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 100).await;
+    // One image, then eleven more: twelve in all.
+    generate(&app, user, "the first image", 0, 1).await;
+    wait_for(&app, user, "the first photo", |m| photos(m).len() == 1).await;
+    app.send_text(user, "/gallery").await;
+    let chat = wait_for(&app, user, "the card", |m| photos(m).len() == 2).await;
+    let one = card(&chat);
+    assert!(
+        one["caption"]
+            .as_str()
+            .unwrap()
+            .contains("Изображение 1 из 1"),
+        "{one:#}"
+    );
+    assert_eq!(
+        one["photo"]["file_id"],
+        photos(&chat)[0]["photo"]["file_id"],
+        "Telegram's copy, no upload"
+    );
+    for (round, n) in [(1, 4), (2, 4), (3, 3)] {
+        generate(&app, user, &format!("batch {round}"), 1, n).await;
+        wait_for(&app, user, "the album", |m| {
+            m.iter()
+                .filter(|m| m["text"].as_str().is_some_and(|t| t.contains("Готово: ")))
+                .count()
+                == round
+        })
+        .await;
+    }
+    outbox_settles(&app).await;
+    app.send_text(user, "/gallery").await;
+    let chat = wait_for(&app, user, "the card", |m| {
+        card(m)["caption"]
+            .as_str()
+            .is_some_and(|c| c.contains("1 из 12"))
+    })
+    .await;
+    let card_id = card(&chat)["message_id"].as_i64().unwrap();
+    assert!(
+        card(&chat)["caption"].as_str().unwrap().contains("batch 3"),
+        "newest first"
+    );
+    let before = app.bot_messages(user).await.len();
+    // ⬅️ from the first wraps to the last; the card is edited, not sent again.
+    let (_, left) = buttons(&card(&chat))[0].clone();
+    app.press(user, card_id, &left).await;
+    let now = app.bot_messages(user).await;
+    let shown = now.iter().find(|m| m["message_id"] == card_id).unwrap();
+    assert!(
+        shown["caption"].as_str().unwrap().contains("12 из 12"),
+        "{shown:#}"
+    );
+    assert!(
+        shown["caption"]
+            .as_str()
+            .unwrap()
+            .contains("the first image")
+    );
+    assert_eq!(now.len(), before);
+    // ➡️ twenty times quickly: no error, no second card, back at 8 of 12.
+    for _ in 0..20 {
+        let shown = app.bot_messages(user).await;
+        let shown = shown.iter().find(|m| m["message_id"] == card_id).unwrap();
+        let (_, right) = buttons(shown)[2].clone();
+        let pressed = app.press(user, card_id, &right).await;
+        assert_eq!(pressed["webhook_status"], 200);
+    }
+    let now = app.bot_messages(user).await;
+    assert_eq!(now.len(), before);
+    let shown = now.iter().find(|m| m["message_id"] == card_id).unwrap();
+    assert!(
+        shown["caption"].as_str().unwrap().contains("8 из 12"),
+        "{shown:#}"
+    );
+    // A forged or stale position wraps onto the list.
+    app.press(user, card_id, "gal:4000000000").await;
+    let now = app.bot_messages(user).await;
+    let shown = now.iter().find(|m| m["message_id"] == card_id).unwrap();
+    assert!(
+        shown["caption"].as_str().unwrap().contains(" из 12"),
+        "{shown:#}"
+    );
+    let answers = app.chat(user).await["callback_answers"].to_string();
+    assert!(!answers.contains("Неизвестная команда"), "{answers}");
+    app.stop().await;
+}
