@@ -8,12 +8,15 @@ use chrono::{Datelike, FixedOffset, Offset, Utc};
 use entity::{generation, generation_image};
 use sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Query,
+    sea_query::{Expr, Query},
 };
 use teloxide::{
-    payloads::{EditMessageMediaSetters, SendPhotoSetters},
+    payloads::{EditMessageCaptionSetters, EditMessageMediaSetters, SendPhotoSetters},
     prelude::Requester,
-    types::{InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto, Message, ParseMode},
+    types::{
+        CallbackQuery, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto, Message,
+        ParseMode,
+    },
 };
 
 use crate::{
@@ -54,6 +57,12 @@ pub async fn show(
     let t = ctx.t();
     let count = images(ctx.user.id).count(db).await?;
     if count == 0 {
+        // The last image was just deleted: the card goes too.
+        if let Some(card) = origin.filter(|m| m.photo().is_some())
+            && let Err(e) = ctx.bot().delete_message(ctx.chat, card.id).await
+        {
+            tracing::info!(error = %e, "could not delete the last gallery card");
+        }
         let kb = InlineKeyboardMarkup::new([
             vec![button(t.btn_create_image, Callback::CreateImage)],
             vec![button(t.btn_main_menu, Callback::MainMenu)],
@@ -100,15 +109,27 @@ pub async fn show(
         width: image.width,
         height: image.height,
         date: &date,
+        favorite: image.is_favorite,
     });
     let at = |i: usize| Callback::GalleryCard(u32::try_from(i % count).unwrap_or(0));
+    let shown = u32::try_from(index).unwrap_or(0);
     let kb = InlineKeyboardMarkup::new([
         vec![
             button("⬅️", at(index + count - 1)),
             button(&format!("{}/{count}", index + 1), at(index)),
             button("➡️", at(index + 1)),
         ],
-        vec![button(t.btn_gallery_repeat, Callback::Regenerate(g.id))],
+        vec![
+            button(t.btn_prompt, Callback::GalleryPrompt(image.id)),
+            button(t.btn_gallery_repeat, Callback::Regenerate(g.id)),
+        ],
+        vec![
+            button(
+                if image.is_favorite { "❤️" } else { "🤍" },
+                Callback::GalleryFavorite(image.id, shown),
+            ),
+            button(t.btn_delete, Callback::GalleryDelete(image.id, shown)),
+        ],
         vec![button(t.btn_main_menu, Callback::MainMenu)],
     ]);
     let file = InputFile::file_id(image.telegram_file_id.unwrap_or_default().into());
@@ -134,4 +155,132 @@ pub async fn show(
         }
     }
     Ok(())
+}
+
+/// An image of the user's (another user's id, or one deleted since, reads as none).
+async fn owned_image(
+    ctx: &Ctx<'_>,
+    image_id: i64,
+) -> Result<Option<generation_image::Model>, HandlerError> {
+    Ok(images(ctx.user.id)
+        .filter(generation_image::Column::Id.eq(image_id))
+        .one(&ctx.state.db)
+        .await?)
+}
+
+/// ❤️/🤍: toggles the favourite mark and shows the card again.
+pub async fn favorite(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    image_id: i64,
+    position: u32,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let Some(image) = owned_image(ctx, image_id).await? else {
+        ui::answer(ctx.bot(), query, Some(t.image_not_found), false).await;
+        return show(ctx, origin, position).await;
+    };
+    generation_image::Entity::update_many()
+        .col_expr(
+            generation_image::Column::IsFavorite,
+            Expr::val(!image.is_favorite),
+        )
+        .filter(generation_image::Column::Id.eq(image.id))
+        .exec(&ctx.state.db)
+        .await?;
+    let said = if image.is_favorite {
+        t.favorite_removed
+    } else {
+        t.favorite_added
+    };
+    ui::answer(ctx.bot(), query, Some(said), false).await;
+    show(ctx, origin, position).await
+}
+
+/// 📋: the full prompt, as a message the user can copy.
+pub async fn prompt(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    image_id: i64,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let found = match owned_image(ctx, image_id).await? {
+        Some(image) => {
+            generation::Entity::find_by_id(image.generation_id)
+                .one(&ctx.state.db)
+                .await?
+        }
+        None => None,
+    };
+    let Some(g) = found else {
+        ui::answer(ctx.bot(), query, Some(t.image_not_found), true).await;
+        return Ok(());
+    };
+    ui::answer(ctx.bot(), query, None, false).await;
+    let kb = InlineKeyboardMarkup::new([vec![button(
+        t.btn_gallery_repeat,
+        Callback::Regenerate(g.id),
+    )]]);
+    ui::send(ctx.bot(), ctx.chat, &(t.gallery_prompt)(&g.prompt), kb).await?;
+    Ok(())
+}
+
+/// 🗑️: asks first, on the card itself.
+pub async fn delete(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    image_id: i64,
+    position: u32,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let (Some(_), Some(message)) = (owned_image(ctx, image_id).await?, origin) else {
+        ui::answer(ctx.bot(), query, Some(t.image_not_found), false).await;
+        return show(ctx, origin, position).await;
+    };
+    ui::answer(ctx.bot(), query, None, false).await;
+    let kb = InlineKeyboardMarkup::new([vec![
+        button(
+            t.btn_confirm_delete,
+            Callback::GalleryDeleteConfirmed(image_id, position),
+        ),
+        button(t.btn_cancel, Callback::GalleryCard(position)),
+    ]]);
+    not_modified_is_ok(
+        ctx.bot()
+            .edit_message_caption(ctx.chat, message.id)
+            .caption(t.gallery_delete_confirm)
+            .parse_mode(ParseMode::Html)
+            .reply_markup(kb)
+            .await,
+    )?;
+    Ok(())
+}
+
+/// ✅: deletes the image and its stored file; the card moves on to the next one.
+pub async fn delete_confirmed(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    image_id: i64,
+    position: u32,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let Some(image) = owned_image(ctx, image_id).await? else {
+        // Deleted already (a double tap) or not theirs: show what is there now.
+        ui::answer(ctx.bot(), query, Some(t.image_not_found), false).await;
+        return show(ctx, origin, position).await;
+    };
+    generation_image::Entity::delete_by_id(image.id)
+        .exec(&ctx.state.db)
+        .await?;
+    if let Some(path) = &image.file_path {
+        let file = ctx.state.settings.delivery.images_dir.join(path);
+        if let Err(e) = tokio::fs::remove_file(&file).await {
+            tracing::warn!(error = %e, "could not remove a deleted image's file");
+        }
+    }
+    ui::answer(ctx.bot(), query, Some(t.gallery_deleted), false).await;
+    show(ctx, origin, position).await
 }

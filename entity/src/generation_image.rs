@@ -20,6 +20,8 @@ pub struct Model {
     /// Telegram's id for the uploaded photo: the gallery sends this, never the file again.
     pub telegram_file_id: Option<String>,
     pub created_at: DateTimeUtc,
+    /// ❤️ in the gallery.
+    pub is_favorite: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

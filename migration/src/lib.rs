@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_users;
 mod m20261124_000002_coins;
 mod m20261124_000003_generations;
+mod m20261124_000004_gallery;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_users::Migration),
             Box::new(m20261124_000002_coins::Migration),
             Box::new(m20261124_000003_generations::Migration),
+            Box::new(m20261124_000004_gallery::Migration),
         ]
     }
 }

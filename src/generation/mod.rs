@@ -397,6 +397,7 @@ pub async fn settle(
             file_path: Set(None),
             telegram_file_id: Set(None),
             created_at: Set(now),
+            is_favorite: Set(false),
             ..Default::default()
         });
     generation_image::Entity::insert_many(rows)

@@ -218,9 +218,10 @@ pub static EN: Texts = Texts {
     gallery_empty: "🖼️ <b>Your gallery is empty</b>\n\nAll your images will be here. Create the first one: 🎨",
     gallery_caption: |c| {
         format!(
-            "🖼️ <b>Image {} of {}</b>\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
+            "🖼️ <b>Image {} of {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
             c.position,
             c.count,
+            if c.favorite { " ❤️" } else { "" },
             escape(&clip(c.prompt, 300)),
             c.avatar
                 .map_or_else(|| "No avatar".to_owned(), |a| escape(&clip(a, 50))),
@@ -231,6 +232,15 @@ pub static EN: Texts = Texts {
         )
     },
     btn_gallery_repeat: "🔄 Repeat",
+    btn_prompt: "📋 Prompt",
+    btn_delete: "🗑️ Delete",
+    btn_confirm_delete: "✅ Yes, delete",
+    gallery_prompt: |prompt| format!("📋 <b>Prompt</b>\n\n<code>{}</code>", escape(prompt)),
+    gallery_delete_confirm: "🗑️ <b>Delete this image?</b>\n\nIt can't be brought back.",
+    gallery_deleted: "🗑️ Image deleted",
+    favorite_added: "❤️ Added to favourites",
+    favorite_removed: "🤍 Removed from favourites",
+    image_not_found: "❌ Image not found.",
 };
 
 /// "40 s", "2 min", "1 min 30 s".

@@ -158,6 +158,17 @@ pub struct Texts {
     /// A card's caption: position (1-based), count, prompt, avatar, aspect ratio, day, month, year.
     pub gallery_caption: fn(&GalleryCard<'_>) -> String,
     pub btn_gallery_repeat: &'static str,
+    pub btn_prompt: &'static str,
+    pub btn_delete: &'static str,
+    pub btn_confirm_delete: &'static str,
+    /// 📋: the full prompt.
+    pub gallery_prompt: fn(&str) -> String,
+    pub gallery_delete_confirm: &'static str,
+    pub gallery_deleted: &'static str,
+    pub favorite_added: &'static str,
+    pub favorite_removed: &'static str,
+    /// An image id in a button that is not (or no longer) the presser's.
+    pub image_not_found: &'static str,
 }
 
 /// What a gallery card shows.
@@ -170,6 +181,7 @@ pub struct GalleryCard<'a> {
     pub width: i32,
     pub height: i32,
     pub date: &'a str,
+    pub favorite: bool,
 }
 
 /// What the progress message says.

@@ -219,9 +219,10 @@ pub static RU: Texts = Texts {
     gallery_empty: "🖼️ <b>Галерея пуста</b>\n\nЗдесь будут все ваши изображения. Создайте первое: 🎨",
     gallery_caption: |c| {
         format!(
-            "🖼️ <b>Изображение {} из {}</b>\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
+            "🖼️ <b>Изображение {} из {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
             c.position,
             c.count,
+            if c.favorite { " ❤️" } else { "" },
             escape(&clip(c.prompt, 300)),
             c.avatar
                 .map_or_else(|| "Без аватара".to_owned(), |a| escape(&clip(a, 50))),
@@ -232,6 +233,15 @@ pub static RU: Texts = Texts {
         )
     },
     btn_gallery_repeat: "🔄 Повторить",
+    btn_prompt: "📋 Промпт",
+    btn_delete: "🗑️ Удалить",
+    btn_confirm_delete: "✅ Да, удалить",
+    gallery_prompt: |prompt| format!("📋 <b>Промпт</b>\n\n<code>{}</code>", escape(prompt)),
+    gallery_delete_confirm: "🗑️ <b>Удалить это изображение?</b>\n\nЕго нельзя будет вернуть.",
+    gallery_deleted: "🗑️ Изображение удалено",
+    favorite_added: "❤️ В избранном",
+    favorite_removed: "🤍 Убрано из избранного",
+    image_not_found: "❌ Изображение не найдено.",
 };
 
 /// "40 с", "2 мин", "1 мин 30 с".

@@ -41,6 +41,14 @@ pub enum Callback {
     GenStart(u8, u8),
     /// The gallery card at this position (newest first; out-of-range positions wrap).
     GalleryCard(u32),
+    /// ❤️/🤍 on image `id`, shown at a position.
+    GalleryFavorite(i64, u32),
+    /// 📋 the full prompt of image `id`.
+    GalleryPrompt(i64),
+    /// 🗑️ asks to confirm deleting image `id`, shown at a position.
+    GalleryDelete(i64, u32),
+    /// The confirmation: delete image `id`.
+    GalleryDeleteConfirmed(i64, u32),
     /// Run a generation of the user's again (same prompt, avatar, size and count; a new seed).
     Regenerate(i64),
 }
@@ -68,6 +76,10 @@ impl Callback {
             Self::GenAspectBack => "gen_aspects".into(),
             Self::GenStart(aspect, count) => format!("gen_go:{aspect}:{count}"),
             Self::GalleryCard(i) => format!("gal:{i}"),
+            Self::GalleryFavorite(id, i) => format!("gal_fav:{id}:{i}"),
+            Self::GalleryPrompt(id) => format!("gal_prompt:{id}"),
+            Self::GalleryDelete(id, i) => format!("gal_del:{id}:{i}"),
+            Self::GalleryDeleteConfirmed(id, i) => format!("gal_del_yes:{id}:{i}"),
             Self::Regenerate(id) => format!("regenerate:{id}"),
         }
     }
@@ -111,10 +123,17 @@ impl Callback {
                     Some(Self::GenStart(parse_index(aspect)?, parse_index(count)?))
                 }
                 "regenerate" => parse_id(arg).map(Self::Regenerate),
-                "gal" => (!arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| arg.parse().ok())
-                    .flatten()
-                    .map(Self::GalleryCard),
+                "gal" => parse_position(arg).map(Self::GalleryCard),
+                "gal_prompt" => parse_id(arg).map(Self::GalleryPrompt),
+                "gal_fav" | "gal_del" | "gal_del_yes" => {
+                    let (id, position) = arg.split_once(':')?;
+                    let (id, position) = (parse_id(id)?, parse_position(position)?);
+                    Some(match name {
+                        "gal_fav" => Self::GalleryFavorite(id, position),
+                        "gal_del" => Self::GalleryDelete(id, position),
+                        _ => Self::GalleryDeleteConfirmed(id, position),
+                    })
+                }
                 _ => None,
             },
         }
@@ -143,6 +162,10 @@ impl Callback {
             | Self::GenAspectBack
             | Self::GenStart(..)
             | Self::GalleryCard(_)
+            | Self::GalleryFavorite(..)
+            | Self::GalleryPrompt(_)
+            | Self::GalleryDelete(..)
+            | Self::GalleryDeleteConfirmed(..)
             | Self::Regenerate(_) => {}
         }
         vec![
@@ -170,6 +193,10 @@ impl Callback {
             Self::Regenerate(i64::MAX),
             Self::GalleryCard(0),
             Self::GalleryCard(u32::MAX),
+            Self::GalleryFavorite(i64::MAX, u32::MAX),
+            Self::GalleryPrompt(i64::MAX),
+            Self::GalleryDelete(i64::MAX, u32::MAX),
+            Self::GalleryDeleteConfirmed(i64::MAX, u32::MAX),
         ]
     }
 }
@@ -180,6 +207,14 @@ fn parse_id(s: &str) -> Option<i64> {
         return None;
     }
     s.parse().ok().filter(|id| *id > 0)
+}
+
+/// A gallery position: decimal digits only, within u32.
+fn parse_position(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// A small index: decimal digits only, within u8.
@@ -255,6 +290,11 @@ mod tests {
             "gal:-1",
             "gal:4294967296",
             "gal:1:2",
+            "gal_fav:1",
+            "gal_fav:0:1",
+            "gal_del:1:-1",
+            "gal_del_yes::1",
+            "gal_prompt:x",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");

@@ -220,6 +220,16 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
             ui::answer(ctx.bot(), query, None, false).await;
             gallery::show(&ctx, origin, position).await
         }
+        Callback::GalleryFavorite(id, position) => {
+            gallery::favorite(&ctx, query, origin, id, position).await
+        }
+        Callback::GalleryPrompt(id) => gallery::prompt(&ctx, query, id).await,
+        Callback::GalleryDelete(id, position) => {
+            gallery::delete(&ctx, query, origin, id, position).await
+        }
+        Callback::GalleryDeleteConfirmed(id, position) => {
+            gallery::delete_confirmed(&ctx, query, origin, id, position).await
+        }
         Callback::Avatars => {
             ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await;
             Ok(())

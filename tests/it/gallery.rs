@@ -130,3 +130,146 @@ async fn browsing_wraps_and_edits_in_place(storage: Storage) {
     assert!(!answers.contains("Неизвестная команда"), "{answers}");
     app.stop().await;
 }
+
+both_storages!(favourite_prompt_and_delete_check_the_owner);
+
+fn shown(messages: &[Value], id: i64) -> Value {
+    messages
+        .iter()
+        .find(|m| m["message_id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+async fn favourite_prompt_and_delete_check_the_owner(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let (user, other) = (9003, 9004);
+    app.send_text(user, "/start").await;
+    app.send_text(other, "/start").await;
+    grant(&app, user, 10).await;
+    generate(&app, user, "two <b>bold</b> cats", 0, 2).await;
+    wait_for(&app, user, "the album", |m| {
+        m.iter()
+            .any(|m| m["text"].as_str().is_some_and(|t| t.contains("Готово: 2")))
+    })
+    .await;
+    outbox_settles(&app).await;
+    app.send_text(user, "/gallery").await;
+    let chat = wait_for(&app, user, "the card", |m| {
+        card(m)["caption"]
+            .as_str()
+            .is_some_and(|c| c.contains("1 из 2"))
+    })
+    .await;
+    let card_id = card(&chat)["message_id"].as_i64().unwrap();
+    let data = |label: &str, m: &Value| {
+        buttons(m)
+            .into_iter()
+            .find(|(t, _)| t == label)
+            .map(|(_, d)| d)
+            .unwrap_or_else(|| panic!("no {label} on {m:#}"))
+    };
+    let fav = data("🤍", &card(&chat));
+    let del = data("🗑️ Удалить", &card(&chat));
+    let prompt = data("📋 Промпт", &card(&chat));
+
+    // Someone else's ids in forged buttons: nothing changes for the owner.
+    let theirs = app.bot_messages(other).await[0]["message_id"]
+        .as_i64()
+        .unwrap();
+    let image_id: i64 = fav.split(':').nth(1).unwrap().parse().unwrap();
+    for forged in [
+        fav.clone(),
+        format!("gal_del_yes:{image_id}:0"),
+        prompt.clone(),
+    ] {
+        let pressed = app.press(other, theirs, &forged).await;
+        assert_eq!(pressed["webhook_status"], 200);
+    }
+    let answers = app.chat(other).await["callback_answers"].to_string();
+    assert!(answers.contains("Изображение не найдено"), "{answers}");
+    let now = app.bot_messages(user).await;
+    assert!(
+        !shown(&now, card_id)["caption"]
+            .as_str()
+            .unwrap()
+            .contains("❤️")
+    );
+
+    // ❤️ toggles, shown on the card.
+    app.press(user, card_id, &fav).await;
+    let now = app.bot_messages(user).await;
+    assert!(
+        shown(&now, card_id)["caption"]
+            .as_str()
+            .unwrap()
+            .contains("❤️")
+    );
+    assert_eq!(data("❤️", &shown(&now, card_id)), fav);
+    // 📋 sends the whole prompt, safely.
+    app.press(user, card_id, &prompt).await;
+    let text = app.bot_messages(user).await.last().unwrap()["text"].clone();
+    assert!(
+        text.as_str().unwrap().contains("two <b>bold</b> cats"),
+        "{text}"
+    );
+    // 🗑️ asks first; cancel keeps it; confirm deletes it and its file, the card moves on.
+    app.press(user, card_id, &del).await;
+    let now = app.bot_messages(user).await;
+    let asked = shown(&now, card_id);
+    assert!(
+        asked["caption"]
+            .as_str()
+            .unwrap()
+            .contains("Удалить это изображение?")
+    );
+    let (_, cancel) = buttons(&asked)[1].clone();
+    app.press(user, card_id, &cancel).await;
+    assert!(
+        shown(&app.bot_messages(user).await, card_id)["caption"]
+            .as_str()
+            .unwrap()
+            .contains("1 из 2")
+    );
+    app.press(user, card_id, &del).await;
+    let (_, confirm) = buttons(&shown(&app.bot_messages(user).await, card_id))[0].clone();
+    let g = &crate::generation::generations(&app).await[0];
+    let before = crate::generation::images_of(&app, g.id).await;
+    app.press(user, card_id, &confirm).await;
+    let after = crate::generation::images_of(&app, g.id).await;
+    assert_eq!(after.len(), 1);
+    let gone = before.iter().find(|i| i.id == image_id).unwrap();
+    assert!(
+        !app.settings
+            .delivery
+            .images_dir
+            .join(gone.file_path.as_deref().unwrap())
+            .exists()
+    );
+    assert!(
+        shown(&app.bot_messages(user).await, card_id)["caption"]
+            .as_str()
+            .unwrap()
+            .contains("1 из 1")
+    );
+    // A second confirm (a double tap) finds it gone and shows what is there.
+    let pressed = app.press(user, card_id, &confirm).await;
+    assert_eq!(pressed["webhook_status"], 200);
+    assert_eq!(crate::generation::images_of(&app, g.id).await.len(), 1);
+    // Deleting the last one leaves the empty gallery.
+    let last_del = data("🗑️ Удалить", &shown(&app.bot_messages(user).await, card_id));
+    app.press(user, card_id, &last_del).await;
+    let (_, confirm) = buttons(&shown(&app.bot_messages(user).await, card_id))[0].clone();
+    app.press(user, card_id, &confirm).await;
+    let now = app.bot_messages(user).await;
+    assert!(shown(&now, card_id).is_null(), "the card is gone");
+    assert!(
+        now.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .contains("Галерея пуста")
+    );
+    app.stop().await;
+}
