@@ -21,7 +21,7 @@ use teloxide::{
 
 use crate::{
     generation::COMPLETED,
-    i18n::GalleryCard,
+    i18n::{GalleryCard, GalleryStats},
     telegram::{
         callback::Callback,
         dispatch::Ctx,
@@ -130,6 +130,7 @@ pub async fn show(
             ),
             button(t.btn_delete, Callback::GalleryDelete(image.id, shown)),
         ],
+        vec![button(t.btn_stats, Callback::GalleryStats)],
         vec![button(t.btn_main_menu, Callback::MainMenu)],
     ]);
     let file = InputFile::file_id(image.telegram_file_id.unwrap_or_default().into());
@@ -283,4 +284,87 @@ pub async fn delete_confirmed(
     }
     ui::answer(ctx.bot(), query, Some(t.gallery_deleted), false).await;
     show(ctx, origin, position).await
+}
+
+/// Opens the gallery at this image (as a new card message).
+pub async fn open_image(
+    ctx: &Ctx<'_>,
+    image: &generation_image::Model,
+) -> Result<(), HandlerError> {
+    // Newest first: its position is the number of the user's images newer than it.
+    let newer = images(ctx.user.id)
+        .filter(generation_image::Column::Id.gt(image.id))
+        .count(&ctx.state.db)
+        .await?;
+    show(ctx, None, u32::try_from(newer).unwrap_or(0)).await
+}
+
+/// 📊: numbers from the database (the ledger for coins).
+pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
+    let db = &ctx.state.db;
+    let t = ctx.t();
+    let user_id = ctx.user.id;
+    let images_count = images(user_id).count(db).await?;
+    let favorites = images(user_id)
+        .filter(generation_image::Column::IsFavorite.eq(true))
+        .count(db)
+        .await?;
+    let by_status: Vec<(String, i64)> = generation::Entity::find()
+        .select_only()
+        .column(generation::Column::Status)
+        .column_as(generation::Column::Id.count(), "n")
+        .filter(generation::Column::UserId.eq(user_id))
+        .group_by(generation::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let status = |s: &str| {
+        by_status
+            .iter()
+            .find(|(k, _)| k == s)
+            .map_or(0, |(_, n)| n.unsigned_abs())
+    };
+    let coins_spent = crate::ledger::generation_spend(db, user_id).await?;
+    let avatars_used = generation::Entity::find()
+        .select_only()
+        .column(generation::Column::AvatarName)
+        .distinct()
+        .filter(generation::Column::UserId.eq(user_id))
+        .filter(generation::Column::Status.eq(COMPLETED))
+        .filter(generation::Column::AvatarName.is_not_null())
+        .count(db)
+        .await?;
+    let dates: Option<(Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>)> =
+        generation::Entity::find()
+            .select_only()
+            .column_as(generation::Column::CreatedAt.min(), "first")
+            .column_as(generation::Column::CreatedAt.max(), "last")
+            .filter(generation::Column::UserId.eq(user_id))
+            .into_tuple()
+            .one(db)
+            .await?;
+    let zone =
+        FixedOffset::east_opt(ctx.state.settings.ui.utc_offset_minutes * 60).unwrap_or(Utc.fix());
+    let day = |d: chrono::DateTime<Utc>| {
+        let d = d.with_timezone(&zone);
+        format!("{:02}.{:02}.{}", d.day(), d.month(), d.year())
+    };
+    let (first, last) = dates.unwrap_or((None, None));
+    let text = (t.gallery_stats)(&GalleryStats {
+        images: images_count,
+        favorites,
+        completed: status(COMPLETED),
+        pending: status(crate::generation::PENDING),
+        failed: status(crate::generation::FAILED),
+        coins_spent,
+        avatars_used,
+        first: first.map(day),
+        last: last.map(day),
+    });
+    let kb = InlineKeyboardMarkup::new([
+        vec![button(t.btn_gallery, Callback::Gallery)],
+        vec![button(t.btn_main_menu, Callback::MainMenu)],
+    ]);
+    ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
+    Ok(())
 }

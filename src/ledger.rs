@@ -106,6 +106,29 @@ pub async fn balance<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<i64, Db
         .map_or(0, |b| b.coins))
 }
 
+/// Coins the user spent on generations, their refunds taken off.
+pub async fn generation_spend<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT CAST(COALESCE(-SUM(amount), 0) AS BIGINT) AS spent FROM ledger WHERE user_id = $1 \
+             AND (kind = 'generation' OR (kind = 'refund' AND reference LIKE 'generation:%'))"
+        }
+        _ => {
+            "SELECT COALESCE(-SUM(amount), 0) AS spent FROM ledger WHERE user_id = ?1 \
+             AND (kind = 'generation' OR (kind = 'refund' AND reference LIKE 'generation:%'))"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [user_id.into()],
+        ))
+        .await?;
+    Ok(row.map_or(Ok(0), |r| r.try_get::<i64>("", "spent"))?)
+}
+
 /// The user's most recent ledger entries, newest first.
 pub async fn history<C: ConnectionTrait>(
     db: &C,

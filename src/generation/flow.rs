@@ -6,20 +6,15 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use teloxide::{
-    payloads::{SendMessageSetters, SendPhotoSetters},
+    payloads::SendMessageSetters,
     prelude::Requester,
-    types::{
-        CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, ParseMode,
-    },
+    types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode},
 };
 
 use crate::{
-    balance,
-    delivery::{
-        self,
-        push::{caption, keyboard, result_buttons},
-    },
+    balance, delivery,
     dialogue::{self, Dialogue},
+    gallery,
     generation::{
         self, COMPLETED, Created, FAILED, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS,
     },
@@ -413,32 +408,29 @@ pub async fn status(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(),
     };
     match g.status.as_str() {
         COMPLETED => {
-            let images = entity::generation_image::Entity::find()
+            let first = entity::generation_image::Entity::find()
                 .filter(entity::generation_image::Column::GenerationId.eq(g.id))
                 .order_by_asc(entity::generation_image::Column::Position)
                 .one(&ctx.state.db)
                 .await?;
-            let Some((image, file_id)) =
-                images.and_then(|i| i.telegram_file_id.clone().map(|f| (i, f)))
-            else {
+            match first {
+                // In the chat: jump to its gallery card (Telegram's copy, no upload).
+                Some(image) if image.telegram_file_id.is_some() => {
+                    ui::answer(ctx.bot(), query, None, false).await;
+                    gallery::open_image(ctx, &image).await?;
+                }
                 // Not in the chat yet. If the push was given up (the user had blocked the bot,
                 // and pressing this shows they are back), it goes out again now.
-                let key = generation::delivery_key(g.id);
-                if delivery::retry_failed(&ctx.state.db, &key).await? {
-                    ctx.state.outbox.nudge();
+                Some(_) => {
+                    let key = generation::delivery_key(g.id);
+                    if delivery::retry_failed(&ctx.state.db, &key).await? {
+                        ctx.state.outbox.nudge();
+                    }
+                    ui::answer(ctx.bot(), query, Some(t.status_delivering), true).await;
                 }
-                ui::answer(ctx.bot(), query, Some(t.status_delivering), true).await;
-                return Ok(());
-            };
-            ui::answer(ctx.bot(), query, None, false).await;
-            let w = u32::try_from(image.width).unwrap_or(0);
-            let h = u32::try_from(image.height).unwrap_or(0);
-            ctx.bot()
-                .send_photo(ctx.chat, InputFile::file_id(file_id.into()))
-                .caption(caption(&g, w, h))
-                .parse_mode(ParseMode::Html)
-                .reply_markup(keyboard(&result_buttons(&g)))
-                .await?;
+                // Deleted from the gallery since.
+                None => ui::answer(ctx.bot(), query, Some(t.image_not_found), true).await,
+            }
         }
         FAILED => {
             let reason = FailReason::parse(g.error.as_deref().unwrap_or_default());

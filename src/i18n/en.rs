@@ -241,6 +241,25 @@ pub static EN: Texts = Texts {
     favorite_added: "❤️ Added to favourites",
     favorite_removed: "🤍 Removed from favourites",
     image_not_found: "❌ Image not found.",
+    btn_stats: "📊 Statistics",
+    gallery_stats: |s| {
+        let period = match (&s.first, &s.last) {
+            (Some(first), Some(last)) => format!("\n📅 First: {first}, last: {last}"),
+            _ => String::new(),
+        };
+        format!(
+            "📊 <b>Statistics</b>\n\n🖼️ Images: {}\n❤️ Favourites: {}\n\
+             🎨 Generations: {} done, {} running, {} failed\n💰 Spent: {}\n\
+             🎭 Avatars used: {}{period}",
+            s.images,
+            s.favorites,
+            s.completed,
+            s.pending,
+            s.failed,
+            (EN.coins)(s.coins_spent),
+            s.avatars_used
+        )
+    },
 };
 
 /// "40 s", "2 min", "1 min 30 s".

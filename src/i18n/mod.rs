@@ -169,6 +169,24 @@ pub struct Texts {
     pub favorite_removed: &'static str,
     /// An image id in a button that is not (or no longer) the presser's.
     pub image_not_found: &'static str,
+    pub btn_stats: &'static str,
+    /// 📊 gallery statistics.
+    pub gallery_stats: fn(&GalleryStats) -> String,
+}
+
+/// What 📊 shows, from the database.
+pub struct GalleryStats {
+    pub images: u64,
+    pub favorites: u64,
+    pub completed: u64,
+    pub pending: u64,
+    pub failed: u64,
+    /// Coins spent on generations, refunds taken off.
+    pub coins_spent: i64,
+    pub avatars_used: u64,
+    /// "24.11.2026" of the first and the last generation.
+    pub first: Option<String>,
+    pub last: Option<String>,
 }
 
 /// What a gallery card shows.

@@ -242,6 +242,25 @@ pub static RU: Texts = Texts {
     favorite_added: "❤️ В избранном",
     favorite_removed: "🤍 Убрано из избранного",
     image_not_found: "❌ Изображение не найдено.",
+    btn_stats: "📊 Статистика",
+    gallery_stats: |s| {
+        let period = match (&s.first, &s.last) {
+            (Some(first), Some(last)) => format!("\n📅 Первая: {first}, последняя: {last}"),
+            _ => String::new(),
+        };
+        format!(
+            "📊 <b>Статистика</b>\n\n🖼️ Изображений: {}\n❤️ В избранном: {}\n\
+             🎨 Генераций: {} готово, {} в работе, {} не удалось\n💰 Потрачено: {}\n\
+             🎭 Аватаров использовано: {}{period}",
+            s.images,
+            s.favorites,
+            s.completed,
+            s.pending,
+            s.failed,
+            (RU.coins)(s.coins_spent),
+            s.avatars_used
+        )
+    },
 };
 
 /// "40 с", "2 мин", "1 мин 30 с".

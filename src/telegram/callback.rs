@@ -43,6 +43,8 @@ pub enum Callback {
     GalleryCard(u32),
     /// ❤️/🤍 on image `id`, shown at a position.
     GalleryFavorite(i64, u32),
+    /// 📊 gallery statistics.
+    GalleryStats,
     /// 📋 the full prompt of image `id`.
     GalleryPrompt(i64),
     /// 🗑️ asks to confirm deleting image `id`, shown at a position.
@@ -78,6 +80,7 @@ impl Callback {
             Self::GalleryCard(i) => format!("gal:{i}"),
             Self::GalleryFavorite(id, i) => format!("gal_fav:{id}:{i}"),
             Self::GalleryPrompt(id) => format!("gal_prompt:{id}"),
+            Self::GalleryStats => "gal_stats".into(),
             Self::GalleryDelete(id, i) => format!("gal_del:{id}:{i}"),
             Self::GalleryDeleteConfirmed(id, i) => format!("gal_del_yes:{id}:{i}"),
             Self::Regenerate(id) => format!("regenerate:{id}"),
@@ -109,6 +112,7 @@ impl Callback {
             "gen_avatars" => Some(Self::GenAvatars),
             "gen_base" => Some(Self::GenNoAvatar),
             "gen_aspects" => Some(Self::GenAspectBack),
+            "gal_stats" => Some(Self::GalleryStats),
             _ => None,
         };
         match arg {
@@ -164,6 +168,7 @@ impl Callback {
             | Self::GalleryCard(_)
             | Self::GalleryFavorite(..)
             | Self::GalleryPrompt(_)
+            | Self::GalleryStats
             | Self::GalleryDelete(..)
             | Self::GalleryDeleteConfirmed(..)
             | Self::Regenerate(_) => {}
@@ -195,6 +200,7 @@ impl Callback {
             Self::GalleryCard(u32::MAX),
             Self::GalleryFavorite(i64::MAX, u32::MAX),
             Self::GalleryPrompt(i64::MAX),
+            Self::GalleryStats,
             Self::GalleryDelete(i64::MAX, u32::MAX),
             Self::GalleryDeleteConfirmed(i64::MAX, u32::MAX),
         ]

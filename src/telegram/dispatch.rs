@@ -224,6 +224,10 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
             gallery::favorite(&ctx, query, origin, id, position).await
         }
         Callback::GalleryPrompt(id) => gallery::prompt(&ctx, query, id).await,
+        Callback::GalleryStats => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            gallery::stats(&ctx).await
+        }
         Callback::GalleryDelete(id, position) => {
             gallery::delete(&ctx, query, origin, id, position).await
         }

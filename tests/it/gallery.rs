@@ -273,3 +273,51 @@ async fn favourite_prompt_and_delete_check_the_owner(storage: Storage) {
     );
     app.stop().await;
 }
+
+both_storages!(statistics_come_from_the_database);
+
+async fn statistics_come_from_the_database(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 9005;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 50).await;
+    generate(&app, user, "first of all", 0, 1).await;
+    wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    generate(&app, user, "then a pair", 0, 2).await;
+    wait_for(&app, user, "the album", |m| {
+        m.iter()
+            .any(|m| m["text"].as_str().is_some_and(|t| t.contains("Готово: 2")))
+    })
+    .await;
+    outbox_settles(&app).await;
+    app.send_text(user, "/gallery").await;
+    let chat = wait_for(&app, user, "the card", |m| {
+        card(m)["caption"]
+            .as_str()
+            .is_some_and(|c| c.contains("1 из 3"))
+    })
+    .await;
+    let card_id = card(&chat)["message_id"].as_i64().unwrap();
+    let (_, fav) = buttons(&card(&chat))
+        .into_iter()
+        .find(|(t, _)| t == "🤍")
+        .unwrap();
+    app.press(user, card_id, &fav).await;
+    app.press(user, card_id, "gal_stats").await;
+    let text = app.bot_messages(user).await.last().unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("Изображений: 3"), "{text}");
+    assert!(text.contains("В избранном: 1"), "{text}");
+    assert!(
+        text.contains("Генераций: 2 готово, 0 в работе, 0 не удалось"),
+        "{text}"
+    );
+    assert!(text.contains("Потрачено: 15 монет"), "{text}");
+    assert!(text.contains("Аватаров использовано: 0"), "{text}");
+    assert!(text.contains("Первая: "), "{text}");
+    app.stop().await;
+}
