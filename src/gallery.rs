@@ -31,6 +31,8 @@ use crate::{
     },
 };
 
+type When = chrono::DateTime<Utc>;
+
 /// The user's delivered images (those with a Telegram file_id), newest first.
 fn images(user_id: i64) -> sea_orm::Select<generation_image::Entity> {
     generation_image::Entity::find()
@@ -334,15 +336,14 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
         .filter(generation::Column::AvatarName.is_not_null())
         .count(db)
         .await?;
-    let dates: Option<(Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>)> =
-        generation::Entity::find()
-            .select_only()
-            .column_as(generation::Column::CreatedAt.min(), "first")
-            .column_as(generation::Column::CreatedAt.max(), "last")
-            .filter(generation::Column::UserId.eq(user_id))
-            .into_tuple()
-            .one(db)
-            .await?;
+    let dates: Option<(Option<When>, Option<When>)> = generation::Entity::find()
+        .select_only()
+        .column_as(generation::Column::CreatedAt.min(), "first")
+        .column_as(generation::Column::CreatedAt.max(), "last")
+        .filter(generation::Column::UserId.eq(user_id))
+        .into_tuple()
+        .one(db)
+        .await?;
     let zone =
         FixedOffset::east_opt(ctx.state.settings.ui.utc_offset_minutes * 60).unwrap_or(Utc.fix());
     let day = |d: chrono::DateTime<Utc>| {

@@ -126,7 +126,7 @@ pub async fn generation_spend<C: ConnectionTrait>(db: &C, user_id: i64) -> Resul
             [user_id.into()],
         ))
         .await?;
-    Ok(row.map_or(Ok(0), |r| r.try_get::<i64>("", "spent"))?)
+    row.map_or(Ok(0), |r| r.try_get::<i64>("", "spent"))
 }
 
 /// The user's most recent ledger entries, newest first.
