@@ -472,7 +472,7 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
     };
     // Two taps on the same button within a few seconds start one generation.
     let lock_name = format!("regenerate:{}:{id}", ctx.user.id);
-    let Some(_lock) = state
+    let Some(lock) = state
         .kv
         .try_lock(&lock_name, std::time::Duration::from_secs(10))
         .await?
@@ -506,6 +506,8 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         Created::Charged(g) => g,
         Created::Insufficient { need, have } => {
             txn.rollback().await?;
+            // Nothing started: a tap right after a top-up must not be taken for a double tap.
+            state.kv.unlock(lock).await?;
             let (text, kb) = balance::insufficient(t, need, have);
             ui::answer(ctx.bot(), query, Some(&text), true).await;
             ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
@@ -513,6 +515,8 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         }
     };
     txn.commit().await?;
+    // The lock is left to expire: taps in the next seconds are the same request.
+    drop(lock);
     paid(ctx, query, &generation).await;
     let text = progress_text(ctx, &generation, true);
     send_progress(

@@ -321,3 +321,79 @@ async fn statistics_come_from_the_database(storage: Storage) {
     assert!(text.contains("Первая: "), "{text}");
     app.stop().await;
 }
+
+both_storages!(repeat_guards_taps_coins_and_avatars);
+
+async fn repeat_guards_taps_coins_and_avatars(storage: Storage) {
+    use entity::{avatar, generation};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 9006;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 5).await;
+    generate(&app, user, "repeat me", 0, 1).await;
+    let chat = wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    outbox_settles(&app).await;
+    let photo = card(&chat);
+    let photo_id = photo["message_id"].as_i64().unwrap();
+    let (_, repeat) = buttons(&photo)[0].clone();
+    // No coins left: an alert with the exact wording and a ⭐ button, nothing started.
+    let pressed = app.press(user, photo_id, &repeat).await;
+    assert_eq!(
+        pressed["answer"]["text"],
+        "❌ Недостаточно средств. Требуется: 5, у вас: 0"
+    );
+    let last = app.bot_messages(user).await.last().cloned().unwrap();
+    assert!(buttons(&last).iter().any(|(_, d)| d == "topup"));
+    assert_eq!(crate::generation::generations(&app).await.len(), 1);
+    // With coins for ten, ten taps at once start one generation, charged once.
+    grant(&app, user, 50).await;
+    let taps = (0..10).map(|_| app.press(user, photo_id, &repeat));
+    futures::future::join_all(taps).await;
+    wait_for(&app, user, "the repeat", |m| photos(m).len() == 2).await;
+    outbox_settles(&app).await;
+    assert_eq!(crate::generation::generations(&app).await.len(), 2);
+    assert_eq!(crate::generation::balance(&app, user).await, 45);
+    // A generation made with an avatar that has since been deleted: the alert says so.
+    let owner = app.user_id(user).await;
+    let now = chrono::Utc::now();
+    let made = avatar::ActiveModel {
+        user_id: Set(owner),
+        name: Set("Gone".into()),
+        status: Set("ready".into()),
+        trigger_phrase: Set(Some("TOK_gone".into())),
+        lora_url: Set(Some("https://example.invalid/lora".into())),
+        is_main: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let first = crate::generation::generations(&app).await[0].clone();
+    let mut with_avatar: generation::ActiveModel = first.into();
+    with_avatar.avatar_id = Set(Some(made.id));
+    with_avatar.avatar_name = Set(Some("Gone".into()));
+    let with_avatar = with_avatar.update(&app.db).await.unwrap();
+    avatar::Entity::delete_by_id(made.id)
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let pressed = app
+        .press(user, photo_id, &format!("regenerate:{}", with_avatar.id))
+        .await;
+    assert!(
+        pressed["answer"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Аватар этой генерации удалён"),
+        "{pressed:#}"
+    );
+    assert_eq!(crate::generation::generations(&app).await.len(), 2);
+    assert_eq!(crate::generation::balance(&app, user).await, 45);
+    app.stop().await;
+}
