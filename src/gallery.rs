@@ -33,6 +33,14 @@ use crate::{
 
 type When = chrono::DateTime<Utc>;
 
+/// "24.11.2026" in the configured time zone.
+fn day(ctx: &Ctx<'_>, at: When) -> String {
+    let zone =
+        FixedOffset::east_opt(ctx.state.settings.ui.utc_offset_minutes * 60).unwrap_or(Utc.fix());
+    let at = at.with_timezone(&zone);
+    format!("{:02}.{:02}.{}", at.day(), at.month(), at.year())
+}
+
 /// The user's delivered images (those with a Telegram file_id), newest first.
 fn images(user_id: i64) -> sea_orm::Select<generation_image::Entity> {
     generation_image::Entity::find()
@@ -98,10 +106,7 @@ pub async fn show(
     };
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     let index = usize::try_from(index).unwrap_or(0);
-    let zone =
-        FixedOffset::east_opt(ctx.state.settings.ui.utc_offset_minutes * 60).unwrap_or(Utc.fix());
-    let at = g.created_at.with_timezone(&zone);
-    let date = format!("{:02}.{:02}.{}", at.day(), at.month(), at.year());
+    let date = day(ctx, g.created_at);
     let caption = (t.gallery_caption)(&GalleryCard {
         position: index + 1,
         count,
@@ -344,12 +349,6 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
         .into_tuple()
         .one(db)
         .await?;
-    let zone =
-        FixedOffset::east_opt(ctx.state.settings.ui.utc_offset_minutes * 60).unwrap_or(Utc.fix());
-    let day = |d: chrono::DateTime<Utc>| {
-        let d = d.with_timezone(&zone);
-        format!("{:02}.{:02}.{}", d.day(), d.month(), d.year())
-    };
     let (first, last) = dates.unwrap_or((None, None));
     let text = (t.gallery_stats)(&GalleryStats {
         images: images_count,
@@ -359,8 +358,8 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
         failed: status(crate::generation::FAILED),
         coins_spent,
         avatars_used,
-        first: first.map(day),
-        last: last.map(day),
+        first: first.map(|d| day(ctx, d)),
+        last: last.map(|d| day(ctx, d)),
     });
     let kb = InlineKeyboardMarkup::new([
         vec![button(t.btn_gallery, Callback::Gallery)],

@@ -358,22 +358,14 @@ async fn repeat_guards_taps_coins_and_avatars(storage: Storage) {
     assert_eq!(crate::generation::generations(&app).await.len(), 2);
     assert_eq!(crate::generation::balance(&app, user).await, 45);
     // A generation made with an avatar that has since been deleted: the alert says so.
-    let owner = app.user_id(user).await;
-    let now = chrono::Utc::now();
-    let made = avatar::ActiveModel {
-        user_id: Set(owner),
-        name: Set("Gone".into()),
-        status: Set("ready".into()),
-        trigger_phrase: Set(Some("TOK_gone".into())),
-        lora_url: Set(Some("https://example.invalid/lora".into())),
-        is_main: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let made = crate::generation::ready_avatar(
+        &app,
+        user,
+        "Gone",
+        "TOK_gone",
+        "https://example.invalid/lora",
+    )
+    .await;
     let first = crate::generation::generations(&app).await[0].clone();
     let mut with_avatar: generation::ActiveModel = first.into();
     with_avatar.avatar_id = Set(Some(made.id));

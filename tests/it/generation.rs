@@ -28,6 +28,32 @@ pub async fn grant(app: &TestApp, user: i64, coins: i64) {
     .unwrap();
 }
 
+/// A ready avatar of the user's, made the main one (avatar training is issue 6's).
+pub async fn ready_avatar(
+    app: &TestApp,
+    user: i64,
+    name: &str,
+    trigger: &str,
+    lora_url: &str,
+) -> entity::avatar::Model {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let now = chrono::Utc::now();
+    entity::avatar::ActiveModel {
+        user_id: Set(app.user_id(user).await),
+        name: Set(name.into()),
+        status: Set("ready".into()),
+        trigger_phrase: Set(Some(trigger.into())),
+        lora_url: Set(Some(lora_url.into())),
+        is_main: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap()
+}
+
 pub async fn balance(app: &TestApp, user: i64) -> i64 {
     ledger::balance(&app.db, app.user_id(user).await)
         .await

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use entity::{avatar, ledger as ledger_row};
+use entity::ledger as ledger_row;
 use figment::{Figment, providers::Serialized};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::{
@@ -82,22 +82,14 @@ async fn fal_gets_the_exact_request_and_repeats_never_grow_the_prompt(storage: S
     let Some(app) = ready(storage, &fal, 600, user, 100).await else {
         return;
     };
-    let owner = app.user_id(user).await;
-    let now = Utc::now();
-    let made = avatar::ActiveModel {
-        user_id: Set(owner),
-        name: Set("Ася".into()),
-        status: Set("ready".into()),
-        trigger_phrase: Set(Some("TOK_ab12".into())),
-        lora_url: Set(Some("https://fal.example/lora.safetensors".into())),
-        is_main: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    let made = crate::generation::ready_avatar(
+        &app,
+        user,
+        "Ася",
+        "TOK_ab12",
+        "https://fal.example/lora.safetensors",
+    )
+    .await;
 
     app.send_text(user, "/generate").await;
     let intro = last(&app.bot_messages(user).await);
