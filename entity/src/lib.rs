@@ -4,6 +4,7 @@ pub mod avatar;
 pub mod balance;
 pub mod delivery;
 pub mod dialogue_state;
+pub mod gallery_filter;
 pub mod generation;
 pub mod generation_image;
 pub mod invoice;

@@ -6,6 +6,7 @@ mod m20261124_000001_users;
 mod m20261124_000002_coins;
 mod m20261124_000003_generations;
 mod m20261124_000004_gallery;
+mod m20261124_000005_gallery_filters;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_coins::Migration),
             Box::new(m20261124_000003_generations::Migration),
             Box::new(m20261124_000004_gallery::Migration),
+            Box::new(m20261124_000005_gallery_filters::Migration),
         ]
     }
 }

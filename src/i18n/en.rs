@@ -1,7 +1,7 @@
 //! English texts, for users whose Telegram language is English.
 
-use super::{Texts, clip, escape};
-use crate::{generation::FailReason, ledger::Kind};
+use super::{AvatarShown, Texts, clip, escape};
+use crate::{gallery::Period, generation::FailReason, ledger::Kind};
 
 pub static EN: Texts = Texts {
     welcome: |name| {
@@ -218,7 +218,7 @@ pub static EN: Texts = Texts {
     gallery_empty: "🖼️ <b>Your gallery is empty</b>\n\nAll your images will be here. Create the first one: 🎨",
     gallery_caption: |c| {
         format!(
-            "🖼️ <b>Image {} of {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
+            "🖼️ <b>Image {} of {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}{}",
             c.position,
             c.count,
             if c.favorite { " ❤️" } else { "" },
@@ -228,7 +228,8 @@ pub static EN: Texts = Texts {
             c.aspect,
             c.width,
             c.height,
-            c.date
+            c.date,
+            c.filter.map_or_else(String::new, |f| format!("\n🔍 {f}"))
         )
     },
     btn_gallery_repeat: "🔄 Repeat",
@@ -260,6 +261,61 @@ pub static EN: Texts = Texts {
             s.avatars_used
         )
     },
+    btn_filters: "🔍 Filters",
+    btn_filter_reset: "♻️ Reset",
+    btn_filter_show: |n| format!("👀 Show ({n})"),
+    btn_filter_favorites: "❤️ Favourites only",
+    btn_filter_avatar: |a| match a {
+        AvatarShown::Any => "🎭 Avatar: all".to_owned(),
+        AvatarShown::Base => "🎭 Avatar: none".to_owned(),
+        AvatarShown::Named(name) => format!("🎭 Avatar: {}", clip(name, 30)),
+    },
+    btn_filter_any_avatar: "🎭 All avatars",
+    btn_filter_base: "🚫 No avatar",
+    btn_filter_any_aspect: "📐 Any",
+    period_name: |p| match p {
+        Period::All => "All time",
+        Period::Today => "Today",
+        Period::Week => "Week",
+        Period::Month => "Month",
+    },
+    filter_screen: |f, n| {
+        format!(
+            "🔍 <b>Gallery filters</b>\n\nNow: {}\n🖼️ Matching images: {n}\n\n\
+             Choose what to show, then press “Show”.",
+            (EN.filter_summary)(f)
+        )
+    },
+    filter_pick_avatar: "🎭 <b>Show the images of which avatar?</b>",
+    filter_summary: |f| {
+        if !f.active() {
+            return "all images".to_owned();
+        }
+        let mut parts = Vec::new();
+        if f.favorites {
+            parts.push("❤️ favourites".to_owned());
+        }
+        match f.avatar {
+            AvatarShown::Any => {}
+            AvatarShown::Base => parts.push("🎭 no avatar".to_owned()),
+            AvatarShown::Named(name) => parts.push(format!("🎭 {}", escape(&clip(name, 30)))),
+        }
+        match f.period {
+            Period::All => {}
+            Period::Today => parts.push("📅 today".to_owned()),
+            Period::Week => parts.push("📅 past week".to_owned()),
+            Period::Month => parts.push("📅 past month".to_owned()),
+        }
+        if let Some(aspect) = f.aspect {
+            parts.push(format!("📐 {aspect}"));
+        }
+        parts.join(" · ")
+    },
+    gallery_filter_empty: |summary| {
+        format!("🔍 <b>Nothing found</b>\n\nFilter: {summary}\n\nChange the filter or reset it.")
+    },
+    filter_reset_done: "♻️ Filter reset",
+    filter_avatar_gone: "❌ Avatar not found.",
 };
 
 /// "40 s", "2 min", "1 min 30 s".

@@ -6,7 +6,7 @@
 mod en;
 mod ru;
 
-use crate::{generation::FailReason, ledger::Kind};
+use crate::{gallery::Period, generation::FailReason, ledger::Kind};
 
 pub use en::EN;
 pub use ru::RU;
@@ -172,6 +172,59 @@ pub struct Texts {
     pub btn_stats: &'static str,
     /// 📊 gallery statistics.
     pub gallery_stats: fn(&GalleryStats) -> String,
+
+    // Gallery filters.
+    pub btn_filters: &'static str,
+    pub btn_filter_reset: &'static str,
+    /// "Show (N)": how many images match.
+    pub btn_filter_show: fn(u64) -> String,
+    pub btn_filter_favorites: &'static str,
+    /// The avatar row: the avatar part of the filter.
+    pub btn_filter_avatar: fn(AvatarShown<'_>) -> String,
+    pub btn_filter_any_avatar: &'static str,
+    pub btn_filter_base: &'static str,
+    pub btn_filter_any_aspect: &'static str,
+    /// A period button.
+    pub period_name: fn(Period) -> &'static str,
+    /// The filter screen: the filter, how many images match.
+    pub filter_screen: fn(&FilterView<'_>, u64) -> String,
+    /// The avatar list of the filter screen.
+    pub filter_pick_avatar: &'static str,
+    /// The active filter in one line (escaped), for the card and the empty result.
+    pub filter_summary: fn(&FilterView<'_>) -> String,
+    /// Nothing matches the filter: its summary.
+    pub gallery_filter_empty: fn(&str) -> String,
+    pub filter_reset_done: &'static str,
+    /// An avatar id in a filter button that is not (or no longer) the presser's.
+    pub filter_avatar_gone: &'static str,
+}
+
+/// The avatar part of a gallery filter, as shown.
+#[derive(Clone, Copy)]
+pub enum AvatarShown<'a> {
+    Any,
+    Base,
+    Named(&'a str),
+}
+
+/// A gallery filter, as shown.
+pub struct FilterView<'a> {
+    pub favorites: bool,
+    pub avatar: AvatarShown<'a>,
+    pub period: Period,
+    /// "9:16", or none for any.
+    pub aspect: Option<&'a str>,
+}
+
+impl FilterView<'_> {
+    /// Whether anything is filtered out.
+    #[must_use]
+    pub fn active(&self) -> bool {
+        self.favorites
+            || !matches!(self.avatar, AvatarShown::Any)
+            || self.period != Period::All
+            || self.aspect.is_some()
+    }
 }
 
 /// What 📊 shows, from the database.
@@ -200,6 +253,8 @@ pub struct GalleryCard<'a> {
     pub height: i32,
     pub date: &'a str,
     pub favorite: bool,
+    /// The active filter's summary (escaped), when one is set.
+    pub filter: Option<&'a str>,
 }
 
 /// What the progress message says.
@@ -350,6 +405,57 @@ mod tests {
                     <= 200
             );
             assert!((t.gen_caption)("<i>", None, "1:1", 1, 1).contains("&lt;i&gt;"));
+        }
+    }
+
+    #[test]
+    fn gallery_texts_fit_telegram_limits() {
+        let prompt = "🐱".repeat(500);
+        let name = "я".repeat(50);
+        for t in [&RU, &EN] {
+            let filter = FilterView {
+                favorites: true,
+                avatar: AvatarShown::Named(&name),
+                period: Period::Month,
+                aspect: Some("16:9"),
+            };
+            assert!(filter.active());
+            let summary = (t.filter_summary)(&filter);
+            let caption = (t.gallery_caption)(&GalleryCard {
+                position: 100_000,
+                count: 100_000,
+                prompt: &prompt,
+                avatar: Some(&name),
+                aspect: "16:9",
+                width: 1024,
+                height: 576,
+                date: "24.11.2026",
+                favorite: true,
+                filter: Some(&summary),
+            });
+            let units = caption.encode_utf16().count();
+            assert!(units <= 1024, "{units}");
+            let screen = (t.filter_screen)(&filter, 100_000);
+            assert!(screen.encode_utf16().count() <= 1024);
+            assert!(
+                (t.btn_filter_avatar)(AvatarShown::Named(&name))
+                    .chars()
+                    .count()
+                    <= 50
+            );
+            let none = FilterView {
+                favorites: false,
+                avatar: AvatarShown::Any,
+                period: Period::All,
+                aspect: None,
+            };
+            assert!(!none.active());
+            assert!(!(t.filter_summary)(&none).is_empty());
+            let hostile = (t.filter_summary)(&FilterView {
+                avatar: AvatarShown::Named("<b>"),
+                ..none
+            });
+            assert!(hostile.contains("&lt;b&gt;"), "{hostile}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! Russian texts (the default language).
 
-use super::{Texts, clip, escape, ru_plural};
-use crate::{generation::FailReason, ledger::Kind};
+use super::{AvatarShown, Texts, clip, escape, ru_plural};
+use crate::{gallery::Period, generation::FailReason, ledger::Kind};
 
 pub static RU: Texts = Texts {
     welcome: |name| {
@@ -219,7 +219,7 @@ pub static RU: Texts = Texts {
     gallery_empty: "🖼️ <b>Галерея пуста</b>\n\nЗдесь будут все ваши изображения. Создайте первое: 🎨",
     gallery_caption: |c| {
         format!(
-            "🖼️ <b>Изображение {} из {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}",
+            "🖼️ <b>Изображение {} из {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}{}",
             c.position,
             c.count,
             if c.favorite { " ❤️" } else { "" },
@@ -229,7 +229,8 @@ pub static RU: Texts = Texts {
             c.aspect,
             c.width,
             c.height,
-            c.date
+            c.date,
+            c.filter.map_or_else(String::new, |f| format!("\n🔍 {f}"))
         )
     },
     btn_gallery_repeat: "🔄 Повторить",
@@ -261,6 +262,63 @@ pub static RU: Texts = Texts {
             s.avatars_used
         )
     },
+    btn_filters: "🔍 Фильтры",
+    btn_filter_reset: "♻️ Сбросить",
+    btn_filter_show: |n| format!("👀 Показать ({n})"),
+    btn_filter_favorites: "❤️ Только избранное",
+    btn_filter_avatar: |a| match a {
+        AvatarShown::Any => "🎭 Аватар: все".to_owned(),
+        AvatarShown::Base => "🎭 Аватар: без аватара".to_owned(),
+        AvatarShown::Named(name) => format!("🎭 Аватар: {}", clip(name, 30)),
+    },
+    btn_filter_any_avatar: "🎭 Все аватары",
+    btn_filter_base: "🚫 Без аватара",
+    btn_filter_any_aspect: "📐 Любой",
+    period_name: |p| match p {
+        Period::All => "Всё время",
+        Period::Today => "Сегодня",
+        Period::Week => "Неделя",
+        Period::Month => "Месяц",
+    },
+    filter_screen: |f, n| {
+        format!(
+            "🔍 <b>Фильтры галереи</b>\n\nСейчас: {}\n🖼️ Подходит изображений: {n}\n\n\
+             Выберите, что показывать, и нажмите «Показать».",
+            (RU.filter_summary)(f)
+        )
+    },
+    filter_pick_avatar: "🎭 <b>Изображения какого аватара показать?</b>",
+    filter_summary: |f| {
+        if !f.active() {
+            return "все изображения".to_owned();
+        }
+        let mut parts = Vec::new();
+        if f.favorites {
+            parts.push("❤️ избранное".to_owned());
+        }
+        match f.avatar {
+            AvatarShown::Any => {}
+            AvatarShown::Base => parts.push("🎭 без аватара".to_owned()),
+            AvatarShown::Named(name) => parts.push(format!("🎭 {}", escape(&clip(name, 30)))),
+        }
+        match f.period {
+            Period::All => {}
+            Period::Today => parts.push("📅 сегодня".to_owned()),
+            Period::Week => parts.push("📅 за неделю".to_owned()),
+            Period::Month => parts.push("📅 за месяц".to_owned()),
+        }
+        if let Some(aspect) = f.aspect {
+            parts.push(format!("📐 {aspect}"));
+        }
+        parts.join(" · ")
+    },
+    gallery_filter_empty: |summary| {
+        format!(
+            "🔍 <b>Ничего не найдено</b>\n\nФильтр: {summary}\n\nИзмените фильтр или сбросьте его."
+        )
+    },
+    filter_reset_done: "♻️ Фильтр сброшен",
+    filter_avatar_gone: "❌ Аватар не найден.",
 };
 
 /// "40 с", "2 мин", "1 мин 30 с".

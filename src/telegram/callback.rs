@@ -53,6 +53,31 @@ pub enum Callback {
     GalleryDeleteConfirmed(i64, u32),
     /// Run a generation of the user's again (same prompt, avatar, size and count; a new seed).
     Regenerate(i64),
+    /// 🔍 the gallery's filter screen.
+    GalleryFilters,
+    /// Favourites only: on/off.
+    GalleryFilterFavorites,
+    /// The list of avatars to filter by.
+    GalleryFilterAvatars,
+    /// Filter by this avatar (checked against the presser), by none, or not by avatar.
+    GalleryFilterAvatar(AvatarPick),
+    /// Period N (an index into `gallery::Period::ALL`; stale indexes re-show the screen).
+    GalleryFilterPeriod(u8),
+    /// Aspect ratio: 0 any, N the (N-1)th of `AspectRatio::ALL`.
+    GalleryFilterAspect(u8),
+    /// ♻️ no filter.
+    GalleryFilterReset,
+}
+
+/// Which avatar's images the gallery shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AvatarPick {
+    /// Every image.
+    Any,
+    /// Images made without an avatar.
+    Base,
+    /// Images of this avatar.
+    Avatar(i64),
 }
 
 impl Callback {
@@ -84,6 +109,15 @@ impl Callback {
             Self::GalleryDelete(id, i) => format!("gal_del:{id}:{i}"),
             Self::GalleryDeleteConfirmed(id, i) => format!("gal_del_yes:{id}:{i}"),
             Self::Regenerate(id) => format!("regenerate:{id}"),
+            Self::GalleryFilters => "galf".into(),
+            Self::GalleryFilterFavorites => "galf_fav".into(),
+            Self::GalleryFilterAvatars => "galf_avs".into(),
+            Self::GalleryFilterAvatar(AvatarPick::Any) => "galf_av:any".into(),
+            Self::GalleryFilterAvatar(AvatarPick::Base) => "galf_av:base".into(),
+            Self::GalleryFilterAvatar(AvatarPick::Avatar(id)) => format!("galf_av:{id}"),
+            Self::GalleryFilterPeriod(i) => format!("galf_per:{i}"),
+            Self::GalleryFilterAspect(i) => format!("galf_ar:{i}"),
+            Self::GalleryFilterReset => "galf_reset".into(),
         }
     }
 
@@ -113,6 +147,10 @@ impl Callback {
             "gen_base" => Some(Self::GenNoAvatar),
             "gen_aspects" => Some(Self::GenAspectBack),
             "gal_stats" => Some(Self::GalleryStats),
+            "galf" => Some(Self::GalleryFilters),
+            "galf_fav" => Some(Self::GalleryFilterFavorites),
+            "galf_avs" => Some(Self::GalleryFilterAvatars),
+            "galf_reset" => Some(Self::GalleryFilterReset),
             _ => None,
         };
         match arg {
@@ -129,6 +167,13 @@ impl Callback {
                 "regenerate" => parse_id(arg).map(Self::Regenerate),
                 "gal" => parse_position(arg).map(Self::GalleryCard),
                 "gal_prompt" => parse_id(arg).map(Self::GalleryPrompt),
+                "galf_av" => match arg {
+                    "any" => Some(Self::GalleryFilterAvatar(AvatarPick::Any)),
+                    "base" => Some(Self::GalleryFilterAvatar(AvatarPick::Base)),
+                    id => parse_id(id).map(|id| Self::GalleryFilterAvatar(AvatarPick::Avatar(id))),
+                },
+                "galf_per" => parse_index(arg).map(Self::GalleryFilterPeriod),
+                "galf_ar" => parse_index(arg).map(Self::GalleryFilterAspect),
                 "gal_fav" | "gal_del" | "gal_del_yes" => {
                     let (id, position) = arg.split_once(':')?;
                     let (id, position) = (parse_id(id)?, parse_position(position)?);
@@ -171,7 +216,14 @@ impl Callback {
             | Self::GalleryStats
             | Self::GalleryDelete(..)
             | Self::GalleryDeleteConfirmed(..)
-            | Self::Regenerate(_) => {}
+            | Self::Regenerate(_)
+            | Self::GalleryFilters
+            | Self::GalleryFilterFavorites
+            | Self::GalleryFilterAvatars
+            | Self::GalleryFilterAvatar(_)
+            | Self::GalleryFilterPeriod(_)
+            | Self::GalleryFilterAspect(_)
+            | Self::GalleryFilterReset => {}
         }
         vec![
             Self::MainMenu,
@@ -203,6 +255,15 @@ impl Callback {
             Self::GalleryStats,
             Self::GalleryDelete(i64::MAX, u32::MAX),
             Self::GalleryDeleteConfirmed(i64::MAX, u32::MAX),
+            Self::GalleryFilters,
+            Self::GalleryFilterFavorites,
+            Self::GalleryFilterAvatars,
+            Self::GalleryFilterAvatar(AvatarPick::Any),
+            Self::GalleryFilterAvatar(AvatarPick::Base),
+            Self::GalleryFilterAvatar(AvatarPick::Avatar(i64::MAX)),
+            Self::GalleryFilterPeriod(u8::MAX),
+            Self::GalleryFilterAspect(0),
+            Self::GalleryFilterReset,
         ]
     }
 }
@@ -301,6 +362,15 @@ mod tests {
             "gal_del:1:-1",
             "gal_del_yes::1",
             "gal_prompt:x",
+            "galf:1",
+            "galf_av:",
+            "galf_av:0",
+            "galf_av:-2",
+            "galf_av:ANY",
+            "galf_per:",
+            "galf_per:300",
+            "galf_ar:x",
+            "galf_reset:1",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");

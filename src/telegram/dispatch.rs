@@ -11,7 +11,7 @@ use crate::{
     app::AppState,
     balance,
     dialogue::{self, Dialogue},
-    gallery,
+    gallery::{self, filter::Change},
     generation::flow::{self, Choice},
     i18n::{Lang, Texts},
     menu, payments, promo,
@@ -234,6 +234,27 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
         Callback::GalleryDeleteConfirmed(id, position) => {
             gallery::delete_confirmed(&ctx, query, origin, id, position).await
         }
+        Callback::GalleryFilters => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            gallery::filter::show(&ctx, origin).await
+        }
+        Callback::GalleryFilterAvatars => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            gallery::filter::pick_avatar(&ctx, origin).await
+        }
+        Callback::GalleryFilterFavorites => {
+            gallery::filter::change(&ctx, query, origin, Change::ToggleFavorites).await
+        }
+        Callback::GalleryFilterAvatar(pick) => {
+            gallery::filter::change(&ctx, query, origin, Change::Avatar(pick)).await
+        }
+        Callback::GalleryFilterPeriod(i) => {
+            gallery::filter::change(&ctx, query, origin, Change::Period(i)).await
+        }
+        Callback::GalleryFilterAspect(i) => {
+            gallery::filter::change(&ctx, query, origin, Change::Aspect(i)).await
+        }
+        Callback::GalleryFilterReset => gallery::filter::reset(&ctx, query, origin).await,
         Callback::Avatars => {
             ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await;
             Ok(())

@@ -2,20 +2,24 @@
 //! Telegram file_id kept at delivery (no re-upload, no re-download).
 //!
 //! Positions in callback data are only hints: a stale one (an image deleted since, a count that
-//! changed) wraps onto the current list instead of failing.
+//! changed, a filter that no longer matches) wraps onto the current list instead of failing.
+
+pub mod filter;
+
+pub use filter::Period;
 
 use chrono::{Datelike, FixedOffset, Offset, Utc};
 use entity::{generation, generation_image};
+use filter::Filter;
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, Query},
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use teloxide::{
     payloads::{EditMessageCaptionSetters, EditMessageMediaSetters, SendPhotoSetters},
     prelude::Requester,
     types::{
-        CallbackQuery, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto, Message,
-        ParseMode,
+        CallbackQuery, InlineKeyboardButtonKind, InlineKeyboardMarkup, InputFile, InputMedia,
+        InputMediaPhoto, Message, ParseMode,
     },
 };
 
@@ -33,31 +37,38 @@ use crate::{
 
 type When = chrono::DateTime<Utc>;
 
+/// The configured time zone.
+fn zone(ctx: &Ctx<'_>) -> FixedOffset {
+    FixedOffset::east_opt(ctx.state.settings.ui.utc_offset_minutes * 60).unwrap_or(Utc.fix())
+}
+
 /// "24.11.2026" in the configured time zone.
 fn day(ctx: &Ctx<'_>, at: When) -> String {
-    let zone =
-        FixedOffset::east_opt(ctx.state.settings.ui.utc_offset_minutes * 60).unwrap_or(Utc.fix());
-    let at = at.with_timezone(&zone);
+    let at = at.with_timezone(&zone(ctx));
     format!("{:02}.{:02}.{}", at.day(), at.month(), at.year())
 }
 
-/// The user's delivered images (those with a Telegram file_id), newest first.
+/// All the user's delivered images (those with a Telegram file_id), unfiltered.
 fn images(user_id: i64) -> sea_orm::Select<generation_image::Entity> {
-    generation_image::Entity::find()
-        .filter(
-            generation_image::Column::GenerationId.in_subquery(
-                Query::select()
-                    .column(generation::Column::Id)
-                    .from(generation::Entity)
-                    .and_where(generation::Column::UserId.eq(user_id))
-                    .and_where(generation::Column::Status.eq(COMPLETED))
-                    .to_owned(),
-            ),
-        )
-        .filter(generation_image::Column::TelegramFileId.is_not_null())
+    filter::select(user_id, &Filter::default(), Utc::now(), Utc.fix())
 }
 
-/// Shows the card at `position` (wrapping), in place of `origin` when it is a gallery photo.
+/// Whether a message is one of the gallery's own screens (a card, the filter screen, the empty
+/// filter result), which the gallery may replace; anything else (a result, a menu) stays.
+fn is_gallery_screen(message: &Message) -> bool {
+    message.reply_markup().is_some_and(|kb| {
+        kb.inline_keyboard.iter().flatten().any(|b| match &b.kind {
+            InlineKeyboardButtonKind::CallbackData(data) => matches!(
+                Callback::parse(data),
+                Some(Callback::GalleryCard(_) | Callback::GalleryFilters)
+            ),
+            _ => false,
+        })
+    })
+}
+
+/// Shows the card at `position` (wrapping). A card or another gallery screen pressed on is
+/// replaced; a text screen (a menu) is edited when the gallery is empty; results stay.
 pub async fn show(
     ctx: &Ctx<'_>,
     origin: Option<&Message>,
@@ -65,30 +76,51 @@ pub async fn show(
 ) -> Result<(), HandlerError> {
     let db = &ctx.state.db;
     let t = ctx.t();
-    let count = images(ctx.user.id).count(db).await?;
+    // Only the gallery's own screens are replaced.
+    let ours = origin.filter(|m| is_gallery_screen(m));
+    let shown = filter::Shown::load(ctx).await?;
+    let filter = shown.filter;
+    let listed = || filter::select(ctx.user.id, &filter, Utc::now(), zone(ctx));
+    let count = listed().count(db).await?;
+    let summary = filter.active().then(|| (t.filter_summary)(&shown.view()));
     if count == 0 {
-        // The last image was just deleted: the card goes too.
-        if let Some(card) = origin.filter(|m| m.photo().is_some())
-            && let Err(e) = ctx.bot().delete_message(ctx.chat, card.id).await
-        {
-            tracing::info!(error = %e, "could not delete the last gallery card");
+        // Nothing to show (the last image just deleted, or a filter nothing matches): the card
+        // gives way to a text.
+        let (text, kb) = match &summary {
+            None => (
+                t.gallery_empty.to_owned(),
+                InlineKeyboardMarkup::new([
+                    vec![button(t.btn_create_image, Callback::CreateImage)],
+                    vec![button(t.btn_main_menu, Callback::MainMenu)],
+                ]),
+            ),
+            Some(summary) => (
+                (t.gallery_filter_empty)(summary),
+                InlineKeyboardMarkup::new([
+                    vec![
+                        button(t.btn_filters, Callback::GalleryFilters),
+                        button(t.btn_filter_reset, Callback::GalleryFilterReset),
+                    ],
+                    vec![button(t.btn_create_image, Callback::CreateImage)],
+                    vec![button(t.btn_main_menu, Callback::MainMenu)],
+                ]),
+            ),
+        };
+        if let Some(card) = ours.filter(|m| m.photo().is_some()) {
+            delete_quietly(ctx, card).await;
         }
-        let kb = InlineKeyboardMarkup::new([
-            vec![button(t.btn_create_image, Callback::CreateImage)],
-            vec![button(t.btn_main_menu, Callback::MainMenu)],
-        ]);
         ui::show(
             ctx.bot(),
             ctx.chat,
             origin.filter(|m| m.photo().is_none()),
-            t.gallery_empty,
+            &text,
             kb,
         )
         .await?;
         return Ok(());
     }
     let index = u64::from(position) % count;
-    let image = images(ctx.user.id)
+    let image = listed()
         .order_by_desc(generation_image::Column::Id)
         .offset(index)
         .limit(1)
@@ -117,6 +149,7 @@ pub async fn show(
         height: image.height,
         date: &date,
         favorite: image.is_favorite,
+        filter: summary.as_deref(),
     });
     let at = |i: usize| Callback::GalleryCard(u32::try_from(i % count).unwrap_or(0));
     let shown = u32::try_from(index).unwrap_or(0);
@@ -137,11 +170,14 @@ pub async fn show(
             ),
             button(t.btn_delete, Callback::GalleryDelete(image.id, shown)),
         ],
-        vec![button(t.btn_stats, Callback::GalleryStats)],
+        vec![
+            button(t.btn_filters, Callback::GalleryFilters),
+            button(t.btn_stats, Callback::GalleryStats),
+        ],
         vec![button(t.btn_main_menu, Callback::MainMenu)],
     ]);
     let file = InputFile::file_id(image.telegram_file_id.unwrap_or_default().into());
-    match origin.filter(|m| m.photo().is_some()) {
+    match ours.filter(|m| m.photo().is_some()) {
         Some(message) => {
             let media = InputMediaPhoto::new(file)
                 .caption(caption)
@@ -160,9 +196,20 @@ pub async fn show(
                 .parse_mode(ParseMode::Html)
                 .reply_markup(kb)
                 .await?;
+            // A text screen of the gallery's (the empty filter result) gives way to the card.
+            if let Some(text) = ours {
+                delete_quietly(ctx, text).await;
+            }
         }
     }
     Ok(())
+}
+
+/// Deletes one of the gallery's screens; one too old to delete just stays.
+async fn delete_quietly(ctx: &Ctx<'_>, message: &Message) {
+    if let Err(e) = ctx.bot().delete_message(ctx.chat, message.id).await {
+        tracing::info!(error = %e, "could not delete a gallery screen");
+    }
 }
 
 /// An image of the user's (another user's id, or one deleted since, reads as none).
@@ -298,10 +345,23 @@ pub async fn open_image(
     ctx: &Ctx<'_>,
     image: &generation_image::Model,
 ) -> Result<(), HandlerError> {
-    // Newest first: its position is the number of the user's images newer than it.
-    let newer = images(ctx.user.id)
+    let db = &ctx.state.db;
+    let mut filter = filter::Shown::load(ctx).await?.filter;
+    let listed = |filter: &Filter| filter::select(ctx.user.id, filter, Utc::now(), zone(ctx));
+    let hidden = listed(&filter)
+        .filter(generation_image::Column::Id.eq(image.id))
+        .count(db)
+        .await?
+        == 0;
+    if hidden {
+        // The filter hides the image asked for: it is dropped, so the card can show it.
+        filter = Filter::default();
+        filter.save(db, ctx.user.id).await?;
+    }
+    // Newest first: its position is the number of listed images newer than it.
+    let newer = listed(&filter)
         .filter(generation_image::Column::Id.gt(image.id))
-        .count(&ctx.state.db)
+        .count(db)
         .await?;
     show(ctx, None, u32::try_from(newer).unwrap_or(0)).await
 }

@@ -1,0 +1,468 @@
+//! 🔍 Gallery filters: favourites only, one avatar (or none), a period, an aspect ratio.
+//!
+//! Each user has at most one stored filter (`gallery_filters`; no row: everything), so it holds
+//! across cards, messages and restarts. Buttons only say what to change; the screen is always
+//! drawn from what is stored, so a stale button re-renders the current state.
+
+use chrono::{Duration, FixedOffset, Utc};
+use entity::{avatar, gallery_filter, generation, generation_image};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    Select, Set,
+    sea_query::{OnConflict, Query, SelectStatement},
+};
+use teloxide::{
+    payloads::EditMessageCaptionSetters,
+    prelude::Requester,
+    types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode},
+};
+
+use super::When;
+use crate::{
+    generation::COMPLETED,
+    i18n::{AvatarShown, FilterView},
+    provider::AspectRatio,
+    telegram::{
+        callback::{AvatarPick, Callback},
+        dispatch::Ctx,
+        error::{HandlerError, not_modified_is_ok},
+        keyboards::button,
+        ui,
+    },
+};
+
+/// How far back the gallery looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Period {
+    All,
+    /// Since midnight in the configured time zone.
+    Today,
+    /// The last 7 days.
+    Week,
+    /// The last 30 days.
+    Month,
+}
+
+impl Period {
+    pub const ALL: [Self; 4] = [Self::All, Self::Today, Self::Week, Self::Month];
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Today => "today",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
+
+    fn parse(key: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.key() == key)
+            .unwrap_or(Self::All)
+    }
+
+    /// The earliest creation time it lets through.
+    fn since(self, now: When, zone: FixedOffset) -> Option<When> {
+        match self {
+            Self::All => None,
+            Self::Today => now
+                .with_timezone(&zone)
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .and_then(|midnight| midnight.and_local_timezone(zone).single())
+                .map(|midnight| midnight.with_timezone(&Utc)),
+            Self::Week => Some(now - Duration::days(7)),
+            Self::Month => Some(now - Duration::days(30)),
+        }
+    }
+}
+
+/// What the gallery shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filter {
+    pub favorites: bool,
+    pub avatar: AvatarPick,
+    pub period: Period,
+    pub aspect: Option<AspectRatio>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Self {
+            favorites: false,
+            avatar: AvatarPick::Any,
+            period: Period::All,
+            aspect: None,
+        }
+    }
+}
+
+impl Filter {
+    /// The user's stored filter (none stored: everything).
+    pub async fn load<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Self, DbErr> {
+        let Some(row) = gallery_filter::Entity::find_by_id(user_id).one(db).await? else {
+            return Ok(Self::default());
+        };
+        let avatar = match (row.avatar_id, row.base_only) {
+            (Some(id), _) => AvatarPick::Avatar(id),
+            (None, true) => AvatarPick::Base,
+            (None, false) => AvatarPick::Any,
+        };
+        Ok(Self {
+            favorites: row.favorites_only,
+            avatar,
+            period: Period::parse(&row.period),
+            aspect: row.aspect.as_deref().and_then(AspectRatio::parse),
+        })
+    }
+
+    /// Stores it; the empty filter is stored as no row.
+    pub(super) async fn save<C: ConnectionTrait>(&self, db: &C, user_id: i64) -> Result<(), DbErr> {
+        if *self == Self::default() {
+            gallery_filter::Entity::delete_by_id(user_id)
+                .exec(db)
+                .await?;
+            return Ok(());
+        }
+        let (avatar_id, base_only) = match self.avatar {
+            AvatarPick::Any => (None, false),
+            AvatarPick::Base => (None, true),
+            AvatarPick::Avatar(id) => (Some(id), false),
+        };
+        let row = gallery_filter::ActiveModel {
+            user_id: Set(user_id),
+            favorites_only: Set(self.favorites),
+            base_only: Set(base_only),
+            avatar_id: Set(avatar_id),
+            period: Set(self.period.key().to_owned()),
+            aspect: Set(self.aspect.map(|a| a.label().to_owned())),
+            updated_at: Set(Utc::now()),
+        };
+        gallery_filter::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(gallery_filter::Column::UserId)
+                    .update_columns([
+                        gallery_filter::Column::FavoritesOnly,
+                        gallery_filter::Column::BaseOnly,
+                        gallery_filter::Column::AvatarId,
+                        gallery_filter::Column::Period,
+                        gallery_filter::Column::Aspect,
+                        gallery_filter::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        Ok(())
+    }
+
+    #[must_use]
+    pub fn active(&self) -> bool {
+        *self != Self::default()
+    }
+}
+
+/// The user's delivered images (those with a Telegram file_id) that pass `filter`.
+pub fn select(
+    user_id: i64,
+    filter: &Filter,
+    now: When,
+    zone: FixedOffset,
+) -> Select<generation_image::Entity> {
+    let mut generations: SelectStatement = Query::select()
+        .column(generation::Column::Id)
+        .from(generation::Entity)
+        .and_where(generation::Column::UserId.eq(user_id))
+        .and_where(generation::Column::Status.eq(COMPLETED))
+        .to_owned();
+    match filter.avatar {
+        AvatarPick::Any => {}
+        AvatarPick::Base => {
+            // Made without an avatar (not: with one deleted since).
+            generations
+                .and_where(generation::Column::AvatarId.is_null())
+                .and_where(generation::Column::AvatarName.is_null());
+        }
+        AvatarPick::Avatar(id) => {
+            generations.and_where(generation::Column::AvatarId.eq(id));
+        }
+    }
+    if let Some(since) = filter.period.since(now, zone) {
+        generations.and_where(generation::Column::CreatedAt.gte(since));
+    }
+    if let Some(aspect) = filter.aspect {
+        generations.and_where(generation::Column::Aspect.eq(aspect.label()));
+    }
+    let mut images = generation_image::Entity::find()
+        .filter(generation_image::Column::GenerationId.in_subquery(generations))
+        .filter(generation_image::Column::TelegramFileId.is_not_null());
+    if filter.favorites {
+        images = images.filter(generation_image::Column::IsFavorite.eq(true));
+    }
+    images
+}
+
+/// The avatar of the user's with this id, if it still exists.
+async fn owned_avatar<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    id: i64,
+) -> Result<Option<avatar::Model>, DbErr> {
+    avatar::Entity::find_by_id(id)
+        .filter(avatar::Column::UserId.eq(user_id))
+        .one(db)
+        .await
+}
+
+/// The filter and the avatar's name, ready for the texts.
+pub struct Shown {
+    pub filter: Filter,
+    name: Option<String>,
+}
+
+impl Shown {
+    /// The user's stored filter; an avatar part whose avatar is gone is dropped (deleting the
+    /// avatar clears it in the table too).
+    pub async fn load(ctx: &Ctx<'_>) -> Result<Self, HandlerError> {
+        let mut filter = Filter::load(&ctx.state.db, ctx.user.id).await?;
+        let mut name = None;
+        if let AvatarPick::Avatar(id) = filter.avatar {
+            name = owned_avatar(&ctx.state.db, ctx.user.id, id)
+                .await?
+                .map(|a| a.name);
+            if name.is_none() {
+                filter.avatar = AvatarPick::Any;
+            }
+        }
+        Ok(Self { filter, name })
+    }
+
+    #[must_use]
+    pub fn view(&self) -> FilterView<'_> {
+        FilterView {
+            favorites: self.filter.favorites,
+            avatar: match (self.filter.avatar, &self.name) {
+                (AvatarPick::Any, _) => AvatarShown::Any,
+                (AvatarPick::Base, _) => AvatarShown::Base,
+                (AvatarPick::Avatar(_), Some(name)) => AvatarShown::Named(name),
+                (AvatarPick::Avatar(_), None) => AvatarShown::Any,
+            },
+            period: self.filter.period,
+            aspect: self.filter.aspect.map(AspectRatio::label),
+        }
+    }
+}
+
+fn marked(on: bool, label: &str) -> String {
+    if on {
+        format!("✅ {label}")
+    } else {
+        label.to_owned()
+    }
+}
+
+/// Shows `text` on `origin` (a caption when it is a photo), or as a new message.
+async fn screen(
+    ctx: &Ctx<'_>,
+    origin: Option<&Message>,
+    text: &str,
+    kb: InlineKeyboardMarkup,
+) -> Result<(), HandlerError> {
+    match origin.filter(|m| m.photo().is_some()) {
+        Some(card) => not_modified_is_ok(
+            ctx.bot()
+                .edit_message_caption(ctx.chat, card.id)
+                .caption(text)
+                .parse_mode(ParseMode::Html)
+                .reply_markup(kb)
+                .await,
+        )?,
+        None => ui::show(ctx.bot(), ctx.chat, origin, text, kb).await?,
+    }
+    Ok(())
+}
+
+/// 🔍 The filter screen, drawn from the stored filter.
+pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let shown = Shown::load(ctx).await?;
+    let filter = shown.filter;
+    let view = shown.view();
+    let count = select(ctx.user.id, &filter, Utc::now(), super::zone(ctx))
+        .count(&ctx.state.db)
+        .await?;
+    let periods = Period::ALL
+        .into_iter()
+        .zip(0u8..)
+        .map(|(p, i)| {
+            button(
+                &marked(p == filter.period, (t.period_name)(p)),
+                Callback::GalleryFilterPeriod(i),
+            )
+        })
+        .collect();
+    let aspects: Vec<InlineKeyboardButton> = std::iter::once(button(
+        &marked(filter.aspect.is_none(), t.btn_filter_any_aspect),
+        Callback::GalleryFilterAspect(0),
+    ))
+    .chain(AspectRatio::ALL.into_iter().zip(1u8..).map(|(a, i)| {
+        button(
+            &marked(filter.aspect == Some(a), a.label()),
+            Callback::GalleryFilterAspect(i),
+        )
+    }))
+    .collect();
+    let mut rows = vec![
+        vec![button(
+            &format!(
+                "{} {}",
+                if filter.favorites { "✅" } else { "⬜" },
+                t.btn_filter_favorites
+            ),
+            Callback::GalleryFilterFavorites,
+        )],
+        vec![button(
+            &(t.btn_filter_avatar)(view.avatar),
+            Callback::GalleryFilterAvatars,
+        )],
+        periods,
+    ];
+    rows.extend(aspects.chunks(3).map(<[InlineKeyboardButton]>::to_vec));
+    rows.push(vec![
+        button(t.btn_filter_reset, Callback::GalleryFilterReset),
+        button(&(t.btn_filter_show)(count), Callback::GalleryCard(0)),
+    ]);
+    let text = (t.filter_screen)(&view, count);
+    screen(ctx, origin, &text, InlineKeyboardMarkup::new(rows)).await
+}
+
+/// The avatars the user's gallery has images of, to filter by.
+pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let db = &ctx.state.db;
+    let filter = Filter::load(db, ctx.user.id).await?;
+    let used = Query::select()
+        .column(generation::Column::AvatarId)
+        .from(generation::Entity)
+        .and_where(generation::Column::UserId.eq(ctx.user.id))
+        .and_where(generation::Column::Status.eq(COMPLETED))
+        .and_where(generation::Column::AvatarId.is_not_null())
+        .to_owned();
+    let avatars = avatar::Entity::find()
+        .filter(avatar::Column::UserId.eq(ctx.user.id))
+        .filter(avatar::Column::Id.in_subquery(used))
+        .limit(20)
+        .all(db)
+        .await?;
+    let mut rows = vec![vec![button(
+        &marked(filter.avatar == AvatarPick::Any, t.btn_filter_any_avatar),
+        Callback::GalleryFilterAvatar(AvatarPick::Any),
+    )]];
+    rows.extend(avatars.iter().map(|a| {
+        let pick = AvatarPick::Avatar(a.id);
+        vec![button(
+            &marked(filter.avatar == pick, &crate::i18n::clip(&a.name, 40)),
+            Callback::GalleryFilterAvatar(pick),
+        )]
+    }));
+    rows.push(vec![button(
+        &marked(filter.avatar == AvatarPick::Base, t.btn_filter_base),
+        Callback::GalleryFilterAvatar(AvatarPick::Base),
+    )]);
+    rows.push(vec![button(t.btn_back, Callback::GalleryFilters)]);
+    screen(
+        ctx,
+        origin,
+        t.filter_pick_avatar,
+        InlineKeyboardMarkup::new(rows),
+    )
+    .await
+}
+
+/// A change from a filter button.
+#[derive(Clone, Copy, Debug)]
+pub enum Change {
+    ToggleFavorites,
+    Avatar(AvatarPick),
+    Period(u8),
+    Aspect(u8),
+}
+
+/// Applies one change and shows the filter screen again. Out-of-range indexes (old or forged
+/// buttons) change nothing; another user's avatar id is refused.
+pub async fn change(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    change: Change,
+) -> Result<(), HandlerError> {
+    let db = &ctx.state.db;
+    let mut filter = Shown::load(ctx).await?.filter;
+    let mut said = None;
+    match change {
+        Change::ToggleFavorites => filter.favorites = !filter.favorites,
+        Change::Avatar(AvatarPick::Avatar(id))
+            if owned_avatar(db, ctx.user.id, id).await?.is_none() =>
+        {
+            said = Some(ctx.t().filter_avatar_gone);
+        }
+        Change::Avatar(pick) => filter.avatar = pick,
+        Change::Period(i) => {
+            if let Some(p) = Period::ALL.get(usize::from(i)) {
+                filter.period = *p;
+            }
+        }
+        Change::Aspect(0) => filter.aspect = None,
+        Change::Aspect(i) => {
+            if let Some(a) = AspectRatio::ALL.get(usize::from(i) - 1) {
+                filter.aspect = Some(*a);
+            }
+        }
+    }
+    filter.save(db, ctx.user.id).await?;
+    ui::answer(ctx.bot(), query, said, false).await;
+    show(ctx, origin).await
+}
+
+/// ♻️ Drops the filter and shows the whole gallery.
+pub async fn reset(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+) -> Result<(), HandlerError> {
+    Filter::default().save(&ctx.state.db, ctx.user.id).await?;
+    ui::answer(ctx.bot(), query, Some(ctx.t().filter_reset_done), false).await;
+    super::show(ctx, origin, 0).await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn periods_start_where_users_expect() {
+        let moscow = FixedOffset::east_opt(3 * 3600).unwrap();
+        // 22:30 UTC on the 24th is 01:30 on the 25th in Moscow: "today" began at 21:00 UTC.
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 22, 30, 0).unwrap();
+        assert_eq!(
+            Period::Today.since(now, moscow),
+            Some(Utc.with_ymd_and_hms(2026, 11, 24, 21, 0, 0).unwrap())
+        );
+        assert_eq!(
+            Period::Week.since(now, moscow),
+            Some(Utc.with_ymd_and_hms(2026, 11, 17, 22, 30, 0).unwrap())
+        );
+        assert_eq!(
+            Period::Month.since(now, moscow),
+            Some(Utc.with_ymd_and_hms(2026, 10, 25, 22, 30, 0).unwrap())
+        );
+        assert_eq!(Period::All.since(now, moscow), None);
+        for p in Period::ALL {
+            assert_eq!(Period::parse(p.key()), p);
+        }
+        assert_eq!(Period::parse("forever"), Period::All);
+    }
+}
