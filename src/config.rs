@@ -87,6 +87,25 @@ pub struct Settings {
     pub generation: GenerationSettings,
     pub local_provider: LocalProviderSettings,
     pub delivery: DeliverySettings,
+    pub avatar: AvatarSettings,
+}
+
+/// Avatar creation and training.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AvatarSettings {
+    /// How many photos an avatar is trained on.
+    pub min_photos: u32,
+    pub max_photos: u32,
+    /// Larger photos are refused (Telegram lets bots download up to 20 MB).
+    pub max_photo_bytes: u64,
+    /// Photos whose shorter side is below this are refused.
+    pub min_side: u32,
+    /// Uploaded photos and the training archives live here (created if missing).
+    pub photos_dir: std::path::PathBuf,
+    /// A training whose callback has not come by then is checked once with the provider.
+    pub training_deadline_secs: u64,
+    /// How long the provider may fetch the photo archive through its signed URL.
+    pub archive_ttl_secs: u64,
 }
 
 /// The generation pipeline.
@@ -94,6 +113,8 @@ pub struct Settings {
 pub struct GenerationSettings {
     /// A job whose callback has not come by then is checked once with the provider.
     pub deadline_secs: u64,
+    /// Taps on one 🔄 within this many seconds are one request (a double tap).
+    pub repeat_guard_secs: u64,
 }
 
 /// The offline provider `cargo run` uses.
@@ -133,6 +154,30 @@ pub struct FalSettings {
     pub lora_scale: f64,
     pub num_inference_steps: u32,
     pub guidance_scale: f64,
+    /// `portrait` (fal-ai/flux-lora-portrait-trainer, takes `trigger_phrase`) or `fast`
+    /// (fal-ai/flux-lora-fast-training, takes `trigger_word`).
+    pub trainer: Trainer,
+    /// Training steps; unset: the trainer's own default.
+    #[serde(default)]
+    pub training_steps: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Trainer {
+    Portrait,
+    Fast,
+}
+
+impl Trainer {
+    /// The fal model id.
+    #[must_use]
+    pub fn model(self) -> &'static str {
+        match self {
+            Self::Portrait => "fal-ai/flux-lora-portrait-trainer",
+            Self::Fast => "fal-ai/flux-lora-fast-training",
+        }
+    }
 }
 
 /// What things cost, in coins.
@@ -370,6 +415,18 @@ impl Settings {
             return Err(invalid(
                 "delivery",
                 "needs concurrency, per_second, max_attempts and max_image_bytes above 0 and lease_secs of at least 30",
+            ));
+        }
+        let avatar = &self.avatar;
+        if avatar.min_photos == 0
+            || avatar.max_photos < avatar.min_photos
+            || avatar.max_photo_bytes == 0
+            || !(1..=7 * 86_400).contains(&avatar.training_deadline_secs)
+            || !(60..=7 * 86_400).contains(&avatar.archive_ttl_secs)
+        {
+            return Err(invalid(
+                "avatar",
+                "needs 0 < min_photos <= max_photos, max_photo_bytes above 0, training_deadline_secs within 1..=604800 and archive_ttl_secs within 60..=604800",
             ));
         }
         if self.cache.in_process_max_entries == 0 {

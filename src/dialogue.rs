@@ -22,6 +22,14 @@ pub enum Dialogue {
         avatar_id: Option<i64>,
         prompt: String,
     },
+    /// The next text message names a new avatar.
+    AvatarName,
+    /// The name is in; the gender buttons are showing.
+    AvatarGender { name: String },
+    /// Photos for this draft are coming.
+    AvatarPhotos { avatar_id: i64 },
+    /// The next text message renames this avatar.
+    AvatarRename { avatar_id: i64 },
 }
 
 impl Dialogue {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod avatar;
 pub mod balance;
 pub mod config;
 pub mod db;

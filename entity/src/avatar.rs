@@ -19,6 +19,29 @@ pub struct Model {
     pub is_main: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// `male` or `female`: goes into the training and, through the trigger, into prompts.
+    pub gender: Option<String>,
+    /// The message showing the photo count, edited in place as photos arrive.
+    pub status_message_id: Option<i64>,
+    /// Where and in which language the "ready" or "failed" message goes.
+    pub chat_id: Option<i64>,
+    pub lang: Option<String>,
+    /// The training job: provider, model, its request id, what it cost.
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub request_id: Option<String>,
+    pub cost: Option<i64>,
+    /// The trainer's config file, kept with the weights.
+    pub lora_config_url: Option<String>,
+    /// Why training failed.
+    pub error: Option<String>,
+    /// The photo kept after training for the avatar's card.
+    pub cover_file_id: Option<String>,
+    pub cover_path: Option<String>,
+    pub training_started_at: Option<DateTimeUtc>,
+    /// When the provider is asked once whether a training that never called back finished.
+    pub deadline_at: Option<DateTimeUtc>,
+    pub trained_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

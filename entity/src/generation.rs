@@ -38,6 +38,8 @@ pub struct Model {
     pub deadline_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
+    /// What started it, when that can arrive twice (a 🔄 callback query's id): unique.
+    pub start_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! sea-orm entities shared by the bot and the migration crate. One module per table.
 
 pub mod avatar;
+pub mod avatar_photo;
 pub mod balance;
 pub mod delivery;
 pub mod dialogue_state;

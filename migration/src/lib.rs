@@ -7,6 +7,8 @@ mod m20261124_000002_coins;
 mod m20261124_000003_generations;
 mod m20261124_000004_gallery;
 mod m20261124_000005_gallery_filters;
+mod m20261124_000006_avatar_training;
+mod m20261124_000007_generation_start_key;
 
 pub struct Migrator;
 
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_generations::Migration),
             Box::new(m20261124_000004_gallery::Migration),
             Box::new(m20261124_000005_gallery_filters::Migration),
+            Box::new(m20261124_000006_avatar_training::Migration),
+            Box::new(m20261124_000007_generation_start_key::Migration),
         ]
     }
 }

@@ -7,15 +7,11 @@
 use chrono::{Duration, FixedOffset, Utc};
 use entity::{avatar, gallery_filter, generation, generation_image};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    Select, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Set,
     sea_query::{OnConflict, Query, SelectStatement},
 };
-use teloxide::{
-    payloads::EditMessageCaptionSetters,
-    prelude::Requester,
-    types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode},
-};
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message};
 
 use super::When;
 use crate::{
@@ -25,7 +21,7 @@ use crate::{
     telegram::{
         callback::{AvatarPick, Callback},
         dispatch::Ctx,
-        error::{HandlerError, not_modified_is_ok},
+        error::HandlerError,
         keyboards::button,
         ui,
     },
@@ -262,27 +258,6 @@ fn marked(on: bool, label: &str) -> String {
     }
 }
 
-/// Shows `text` on `origin` (a caption when it is a photo), or as a new message.
-async fn screen(
-    ctx: &Ctx<'_>,
-    origin: Option<&Message>,
-    text: &str,
-    kb: InlineKeyboardMarkup,
-) -> Result<(), HandlerError> {
-    match origin.filter(|m| m.photo().is_some()) {
-        Some(card) => not_modified_is_ok(
-            ctx.bot()
-                .edit_message_caption(ctx.chat, card.id)
-                .caption(text)
-                .parse_mode(ParseMode::Html)
-                .reply_markup(kb)
-                .await,
-        )?,
-        None => ui::show(ctx.bot(), ctx.chat, origin, text, kb).await?,
-    }
-    Ok(())
-}
-
 /// 🔍 The filter screen, drawn from the stored filter.
 pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
     let t = ctx.t();
@@ -334,7 +309,14 @@ pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), Handler
         button(&(t.btn_filter_show)(count), Callback::GalleryCard(0)),
     ]);
     let text = (t.filter_screen)(&view, count);
-    screen(ctx, origin, &text, InlineKeyboardMarkup::new(rows)).await
+    Ok(ui::retext(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        &text,
+        InlineKeyboardMarkup::new(rows),
+    )
+    .await?)
 }
 
 /// The avatars the user's gallery has images of, to filter by.
@@ -349,12 +331,21 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
         .and_where(generation::Column::Status.eq(COMPLETED))
         .and_where(generation::Column::AvatarId.is_not_null())
         .to_owned();
-    let avatars = avatar::Entity::find()
+    let mut avatars = avatar::Entity::find()
         .filter(avatar::Column::UserId.eq(ctx.user.id))
         .filter(avatar::Column::Id.in_subquery(used))
+        .order_by_desc(avatar::Column::Id)
         .limit(20)
         .all(db)
         .await?;
+    // The avatar the filter is set to is always listed (so it shows as chosen), even past the
+    // twenty newest.
+    if let AvatarPick::Avatar(id) = filter.avatar
+        && !avatars.iter().any(|a| a.id == id)
+        && let Some(active) = owned_avatar(db, ctx.user.id, id).await?
+    {
+        avatars.insert(0, active);
+    }
     let mut rows = vec![vec![button(
         &marked(filter.avatar == AvatarPick::Any, t.btn_filter_any_avatar),
         Callback::GalleryFilterAvatar(AvatarPick::Any),
@@ -371,13 +362,14 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
         Callback::GalleryFilterAvatar(AvatarPick::Base),
     )]);
     rows.push(vec![button(t.btn_back, Callback::GalleryFilters)]);
-    screen(
-        ctx,
+    Ok(ui::retext(
+        ctx.bot(),
+        ctx.chat,
         origin,
         t.filter_pick_avatar,
         InlineKeyboardMarkup::new(rows),
     )
-    .await
+    .await?)
 }
 
 /// A change from a filter button.

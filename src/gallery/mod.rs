@@ -15,11 +15,11 @@ use sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use teloxide::{
-    payloads::{EditMessageCaptionSetters, EditMessageMediaSetters, SendPhotoSetters},
+    payloads::{EditMessageMediaSetters, SendPhotoSetters},
     prelude::Requester,
     types::{
-        CallbackQuery, InlineKeyboardButtonKind, InlineKeyboardMarkup, InputFile, InputMedia,
-        InputMediaPhoto, Message, ParseMode,
+        CallbackQuery, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto, Message,
+        ParseMode,
     },
 };
 
@@ -43,7 +43,7 @@ fn zone(ctx: &Ctx<'_>) -> FixedOffset {
 }
 
 /// "24.11.2026" in the configured time zone.
-fn day(ctx: &Ctx<'_>, at: When) -> String {
+pub fn day(ctx: &Ctx<'_>, at: When) -> String {
     let at = at.with_timezone(&zone(ctx));
     format!("{:02}.{:02}.{}", at.day(), at.month(), at.year())
 }
@@ -56,14 +56,8 @@ fn images(user_id: i64) -> sea_orm::Select<generation_image::Entity> {
 /// Whether a message is one of the gallery's own screens (a card, the filter screen, the empty
 /// filter result), which the gallery may replace; anything else (a result, a menu) stays.
 fn is_gallery_screen(message: &Message) -> bool {
-    message.reply_markup().is_some_and(|kb| {
-        kb.inline_keyboard.iter().flatten().any(|b| match &b.kind {
-            InlineKeyboardButtonKind::CallbackData(data) => matches!(
-                Callback::parse(data),
-                Some(Callback::GalleryCard(_) | Callback::GalleryFilters)
-            ),
-            _ => false,
-        })
+    ui::has_button(message, |cb| {
+        matches!(cb, Callback::GalleryCard(_) | Callback::GalleryFilters)
     })
 }
 
@@ -106,8 +100,10 @@ pub async fn show(
                 ]),
             ),
         };
-        if let Some(card) = ours.filter(|m| m.photo().is_some()) {
-            delete_quietly(ctx, card).await;
+        if let Some(card) = ours.filter(|m| m.photo().is_some())
+            && !ui::claim(ctx.bot(), ctx.chat, card).await
+        {
+            return Ok(());
         }
         ui::show(
             ctx.bot(),
@@ -190,26 +186,22 @@ pub async fn show(
             )?;
         }
         None => {
+            // A text screen of the gallery's (the empty filter result) gives way to the card;
+            // deleted first, so a double tap shows one card.
+            if let Some(text) = ours
+                && !ui::claim(ctx.bot(), ctx.chat, text).await
+            {
+                return Ok(());
+            }
             ctx.bot()
                 .send_photo(ctx.chat, file)
                 .caption(caption)
                 .parse_mode(ParseMode::Html)
                 .reply_markup(kb)
                 .await?;
-            // A text screen of the gallery's (the empty filter result) gives way to the card.
-            if let Some(text) = ours {
-                delete_quietly(ctx, text).await;
-            }
         }
     }
     Ok(())
-}
-
-/// Deletes one of the gallery's screens; one too old to delete just stays.
-async fn delete_quietly(ctx: &Ctx<'_>, message: &Message) {
-    if let Err(e) = ctx.bot().delete_message(ctx.chat, message.id).await {
-        tracing::info!(error = %e, "could not delete a gallery screen");
-    }
 }
 
 /// An image of the user's (another user's id, or one deleted since, reads as none).
@@ -290,10 +282,10 @@ pub async fn delete(
     position: u32,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let (Some(_), Some(message)) = (owned_image(ctx, image_id).await?, origin) else {
+    if owned_image(ctx, image_id).await?.is_none() {
         ui::answer(ctx.bot(), query, Some(t.image_not_found), false).await;
         return show(ctx, origin, position).await;
-    };
+    }
     ui::answer(ctx.bot(), query, None, false).await;
     let kb = InlineKeyboardMarkup::new([vec![
         button(
@@ -302,14 +294,8 @@ pub async fn delete(
         ),
         button(t.btn_cancel, Callback::GalleryCard(position)),
     ]]);
-    not_modified_is_ok(
-        ctx.bot()
-            .edit_message_caption(ctx.chat, message.id)
-            .caption(t.gallery_delete_confirm)
-            .parse_mode(ParseMode::Html)
-            .reply_markup(kb)
-            .await,
-    )?;
+    // On the card itself; a card Telegram no longer hands us (too old) gets a new message.
+    ui::retext(ctx.bot(), ctx.chat, origin, t.gallery_delete_confirm, kb).await?;
     Ok(())
 }
 
@@ -392,15 +378,25 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
             .map_or(0, |(_, n)| n.unsigned_abs())
     };
     let coins_spent = crate::ledger::generation_spend(db, user_id).await?;
-    let avatars_used = generation::Entity::find()
+    // Distinct avatars: by id, and by name for those deleted since (their id is gone).
+    let used: Vec<(Option<i64>, Option<String>)> = generation::Entity::find()
         .select_only()
+        .column(generation::Column::AvatarId)
         .column(generation::Column::AvatarName)
         .distinct()
         .filter(generation::Column::UserId.eq(user_id))
         .filter(generation::Column::Status.eq(COMPLETED))
         .filter(generation::Column::AvatarName.is_not_null())
-        .count(db)
+        .into_tuple()
+        .all(db)
         .await?;
+    let ids: std::collections::HashSet<i64> = used.iter().filter_map(|(id, _)| *id).collect();
+    let gone: std::collections::HashSet<&str> = used
+        .iter()
+        .filter(|(id, _)| id.is_none())
+        .filter_map(|(_, name)| name.as_deref())
+        .collect();
+    let avatars_used = u64::try_from(ids.len() + gone.len()).unwrap_or(u64::MAX);
     let dates: Option<(Option<When>, Option<When>)> = generation::Entity::find()
         .select_only()
         .column_as(generation::Column::CreatedAt.min(), "first")

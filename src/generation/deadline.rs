@@ -15,7 +15,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
-use entity::generation;
+use entity::{avatar, generation};
 use futures::StreamExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::Notify;
@@ -32,10 +32,34 @@ const RETRY: Duration = Duration::from_secs(60);
 /// ...at most this many times before giving up.
 const MAX_RETRIES: u32 = 5;
 
+/// What a deadline is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Job {
+    Generation(i64),
+    /// An avatar's training.
+    Training(i64),
+}
+
+impl Job {
+    fn encode(self) -> String {
+        match self {
+            Self::Generation(id) => id.to_string(),
+            Self::Training(id) => format!("t{id}"),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s.strip_prefix('t') {
+            Some(id) => id.parse().ok().map(Self::Training),
+            None => s.parse().ok().map(Self::Generation),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Set {
-    by_time: BTreeSet<(DateTime<Utc>, i64)>,
-    by_id: HashMap<i64, (DateTime<Utc>, u32)>,
+    by_time: BTreeSet<(DateTime<Utc>, Job)>,
+    by_id: HashMap<Job, (DateTime<Utc>, u32)>,
 }
 
 #[derive(Default)]
@@ -51,12 +75,12 @@ impl Deadlines {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Watches a generation until `at`.
-    pub fn schedule(&self, id: i64, at: DateTime<Utc>) {
+    /// Watches a job until `at`.
+    pub fn schedule(&self, id: Job, at: DateTime<Utc>) {
         self.schedule_retry(id, at, 0);
     }
 
-    fn schedule_retry(&self, id: i64, at: DateTime<Utc>, retries: u32) {
+    fn schedule_retry(&self, id: Job, at: DateTime<Utc>, retries: u32) {
         let mut set = self.lock();
         if let Some((old, _)) = set.by_id.insert(id, (at, retries)) {
             set.by_time.remove(&(old, id));
@@ -66,8 +90,8 @@ impl Deadlines {
         self.changed.notify_one();
     }
 
-    /// Stops watching (the generation settled).
-    pub fn forget(&self, id: i64) {
+    /// Stops watching (the job settled).
+    pub fn forget(&self, id: Job) {
         let mut set = self.lock();
         if let Some((at, _)) = set.by_id.remove(&id) {
             set.by_time.remove(&(at, id));
@@ -89,7 +113,7 @@ impl Deadlines {
         self.lock().by_time.first().map(|(at, _)| *at)
     }
 
-    fn take_due(&self, now: DateTime<Utc>) -> Vec<(i64, u32)> {
+    fn take_due(&self, now: DateTime<Utc>) -> Vec<(Job, u32)> {
         let mut set = self.lock();
         let mut due = Vec::new();
         while let Some(&(at, id)) = set.by_time.first() {
@@ -108,16 +132,16 @@ const CHANNEL: &str = "deadlines";
 /// How long one replica holds a generation's check for itself.
 const CHECK_LOCK: Duration = Duration::from_secs(120);
 
-/// Watches a generation here and on the other replicas.
-pub async fn watch(state: &AppState, id: i64, at: DateTime<Utc>) {
+/// Watches a job here and on the other replicas.
+pub async fn watch(state: &AppState, id: Job, at: DateTime<Utc>) {
     state.deadlines.schedule(id, at);
-    broadcast(state, &format!("watch:{id}:{}", at.timestamp())).await;
+    broadcast(state, &format!("watch:{}:{}", id.encode(), at.timestamp())).await;
 }
 
-/// Stops watching a settled generation here and on the other replicas.
-pub async fn settled(state: &AppState, id: i64) {
+/// Stops watching a settled job here and on the other replicas.
+pub async fn settled(state: &AppState, id: Job) {
     state.deadlines.forget(id);
-    broadcast(state, &format!("settled:{id}")).await;
+    broadcast(state, &format!("settled:{}", id.encode())).await;
 }
 
 async fn broadcast(state: &AppState, message: &str) {
@@ -132,10 +156,7 @@ async fn broadcast(state: &AppState, message: &str) {
 
 fn apply(deadlines: &Deadlines, message: &str) {
     let mut parts = message.split(':');
-    match (
-        parts.next(),
-        parts.next().and_then(|id| id.parse::<i64>().ok()),
-    ) {
+    match (parts.next(), parts.next().and_then(Job::parse)) {
         (Some("watch"), Some(id)) => {
             if let Some(at) = parts
                 .next()
@@ -236,7 +257,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             // Each check may wait on the provider; none holds up the others or the timer.
             tokio::spawn(async move {
                 if let Err(e) = check(&state, id, retries).await {
-                    tracing::error!(generation = id, error = %e, "deadline check failed; retrying later");
+                    tracing::error!(job = ?id, error = %e, "deadline check failed; retrying later");
                     state
                         .deadlines
                         .schedule_retry(id, Utc::now() + RETRY, retries + 1);
@@ -256,17 +277,30 @@ async fn load(state: &AppState) -> Result<(), sea_orm::DbErr> {
         .all(&state.db)
         .await?;
     for (id, at) in pending {
-        state.deadlines.schedule(id, at);
+        state.deadlines.schedule(Job::Generation(id), at);
+    }
+    let training: Vec<(i64, Option<DateTime<Utc>>)> = avatar::Entity::find()
+        .select_only()
+        .column(avatar::Column::Id)
+        .column(avatar::Column::DeadlineAt)
+        .filter(avatar::Column::Status.eq(crate::avatar::TRAINING))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    for (id, at) in training {
+        state
+            .deadlines
+            .schedule(Job::Training(id), at.unwrap_or_else(Utc::now));
     }
     Ok(())
 }
 
-/// The one question to the provider for an overdue generation.
-async fn check(state: &AppState, id: i64, retries: u32) -> Result<(), PipelineError> {
-    // Every replica watches every generation; one of them asks.
+/// The one question to the provider for an overdue job.
+async fn check(state: &AppState, id: Job, retries: u32) -> Result<(), PipelineError> {
+    // Every replica watches every job; one of them asks.
     let lock = match state
         .kv
-        .try_lock(&format!("deadline:{id}"), CHECK_LOCK)
+        .try_lock(&format!("deadline:{}", id.encode()), CHECK_LOCK)
         .await
     {
         Ok(Some(lock)) => Some(lock),
@@ -277,7 +311,10 @@ async fn check(state: &AppState, id: i64, retries: u32) -> Result<(), PipelineEr
             None
         }
     };
-    let checked = check_once(state, id, retries).await;
+    let checked = match id {
+        Job::Generation(id) => check_once(state, id, retries).await,
+        Job::Training(id) => crate::avatar::training::check(state, id, retries).await,
+    };
     if let Some(lock) = lock
         && let Err(e) = state.kv.unlock(lock).await
     {
@@ -307,9 +344,7 @@ async fn check_once(state: &AppState, id: i64, retries: u32) -> Result<(), Pipel
         }
         Err(ProviderError::Unavailable(e)) if retries < MAX_RETRIES => {
             tracing::warn!(generation = id, error = %e, "provider unreachable at the deadline; asking again later");
-            state
-                .deadlines
-                .schedule_retry(id, Utc::now() + RETRY, retries + 1);
+            retry_later(state, Job::Generation(id), retries);
         }
         Err(e) => {
             tracing::warn!(generation = id, error = %e, "deadline check: giving up");
@@ -317,4 +352,17 @@ async fn check_once(state: &AppState, id: i64, retries: u32) -> Result<(), Pipel
         }
     }
     Ok(())
+}
+
+/// Asks about the job again a minute later (the provider was unreachable).
+pub fn retry_later(state: &AppState, id: Job, retries: u32) {
+    state
+        .deadlines
+        .schedule_retry(id, Utc::now() + RETRY, retries + 1);
+}
+
+/// Whether a check may still be retried.
+#[must_use]
+pub fn may_retry(retries: u32) -> bool {
+    retries < MAX_RETRIES
 }

@@ -318,12 +318,14 @@ pub async fn on_start(
             num_images: count,
             progress_message_id: progress,
             regenerated_from: None,
+            start_key: None,
         },
     )
     .await
     .map_err(pipeline)?;
     let generation = match created {
-        Created::Charged(g) => g,
+        // Not asked with a start key; the taken options already stop a second start.
+        Created::Charged(g) | Created::Again(g) => g,
         Created::Insufficient { need, have } => {
             // Rolling back keeps the prompt: after a top-up the same buttons work.
             txn.rollback().await?;
@@ -334,7 +336,7 @@ pub async fn on_start(
         }
     };
     txn.commit().await?;
-    paid(ctx, query, &generation).await;
+    paid(ctx, query, &generation, None).await;
     let text = progress_text(ctx, &generation, false);
     let kb = status_keyboard(ctx, generation.id);
     if origin.is_some_and(|m| m.text().is_some()) {
@@ -344,16 +346,34 @@ pub async fn on_start(
     } else {
         send_progress(ctx, generation.id, text, kb).await;
     }
-    generation::submit(state, &generation, avatar.as_ref()).await;
+    submit_detached(state, generation, avatar);
     Ok(())
+}
+
+/// Submits off the update's path: the coins are taken, so the job must go out even if the
+/// webhook request that started it is cut off (a timeout) and Telegram redelivers it.
+fn submit_detached(
+    state: &crate::app::AppState,
+    generation: Box<row::Model>,
+    avatar: Option<entity::avatar::Model>,
+) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        generation::submit(&state, &generation, avatar.as_ref()).await;
+    });
 }
 
 /// The charge is committed. From here on nothing may fail the update (a redelivery would not
 /// find the input again), so Telegram errors are only logged, and the deadline is set before
 /// anything else can go wrong.
-async fn paid(ctx: &Ctx<'_>, query: &CallbackQuery, generation: &row::Model) {
-    generation::deadline::watch(ctx.state, generation.id, generation.deadline_at).await;
-    ui::answer(ctx.bot(), query, None, false).await;
+async fn paid(ctx: &Ctx<'_>, query: &CallbackQuery, generation: &row::Model, said: Option<&str>) {
+    generation::deadline::watch(
+        ctx.state,
+        generation::deadline::Job::Generation(generation.id),
+        generation.deadline_at,
+    )
+    .await;
+    ui::answer(ctx.bot(), query, said, false).await;
 }
 
 /// Sends a new progress message and records it on the generation (best effort).
@@ -474,7 +494,10 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
     let lock_name = format!("regenerate:{}:{id}", ctx.user.id);
     let Some(lock) = state
         .kv
-        .try_lock(&lock_name, std::time::Duration::from_secs(10))
+        .try_lock(
+            &lock_name,
+            std::time::Duration::from_secs(state.settings.generation.repeat_guard_secs.max(1)),
+        )
         .await?
     else {
         ui::answer(ctx.bot(), query, Some(t.regen_busy), false).await;
@@ -484,28 +507,44 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
     let count = u8::try_from(original.num_images)
         .unwrap_or(1)
         .clamp(1, MAX_IMAGES);
-    let txn = state.db.begin().await?;
-    let created = generation::create(
-        &txn,
-        state,
-        NewGeneration {
-            user_id: ctx.user.id,
-            chat_id: ctx.chat.0,
-            lang: ctx.lang,
-            avatar: avatar.as_ref(),
-            prompt: &original.prompt,
-            aspect,
-            num_images: count,
-            progress_message_id: None,
-            regenerated_from: Some(original.id),
-        },
-    )
-    .await
-    .map_err(pipeline)?;
+    let new = NewGeneration {
+        user_id: ctx.user.id,
+        chat_id: ctx.chat.0,
+        lang: ctx.lang,
+        avatar: avatar.as_ref(),
+        prompt: &original.prompt,
+        aspect,
+        num_images: count,
+        progress_message_id: None,
+        regenerated_from: Some(original.id),
+        // A redelivered update carries the same query: it finds this generation, pays nothing.
+        start_key: Some(format!("callback:{}", query.id)),
+    };
+    let created = async {
+        let txn = state.db.begin().await?;
+        let created = generation::create(&txn, state, new)
+            .await
+            .map_err(pipeline)?;
+        match created {
+            Created::Charged(_) => txn.commit().await?,
+            _ => txn.rollback().await?,
+        }
+        Ok::<_, HandlerError>(created)
+    }
+    .await;
     let generation = match created {
-        Created::Charged(g) => g,
-        Created::Insufficient { need, have } => {
-            txn.rollback().await?;
+        Ok(Created::Charged(g)) => g,
+        Ok(Created::Again(g)) => {
+            // Started by an earlier delivery of this very tap.
+            drop(lock);
+            let said = (t.status_pending)(
+                u64::try_from((chrono::Utc::now() - g.created_at).num_seconds()).unwrap_or(0),
+                None,
+            );
+            ui::answer(ctx.bot(), query, Some(&said), false).await;
+            return Ok(());
+        }
+        Ok(Created::Insufficient { need, have }) => {
             // Nothing started: a tap right after a top-up must not be taken for a double tap.
             state.kv.unlock(lock).await?;
             let (text, kb) = balance::insufficient(t, need, have);
@@ -513,11 +552,17 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
             ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
             return Ok(());
         }
+        Err(e) => {
+            // Nothing started: the retry (Telegram redelivers) must not be told "starting".
+            if let Err(unlock) = state.kv.unlock(lock).await {
+                tracing::warn!(error = %unlock, "could not release the repeat guard (it expires)");
+            }
+            return Err(e);
+        }
     };
-    txn.commit().await?;
     // The lock is left to expire: taps in the next seconds are the same request.
     drop(lock);
-    paid(ctx, query, &generation).await;
+    paid(ctx, query, &generation, Some(t.regen_started)).await;
     let text = progress_text(ctx, &generation, true);
     send_progress(
         ctx,
@@ -526,6 +571,6 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         status_keyboard(ctx, generation.id),
     )
     .await;
-    generation::submit(state, &generation, avatar.as_ref()).await;
+    submit_detached(state, generation, avatar);
     Ok(())
 }

@@ -95,11 +95,18 @@ pub struct NewGeneration<'a> {
     /// The message that becomes the progress message, when it already exists.
     pub progress_message_id: Option<i64>,
     pub regenerated_from: Option<i64>,
+    /// Unique per starting request (a callback query id): a redelivery finds its generation.
+    pub start_key: Option<String>,
 }
 
 pub enum Created {
     Charged(Box<generation::Model>),
-    Insufficient { need: i64, have: i64 },
+    /// This request started one already (a redelivered update): nothing new, nothing charged.
+    Again(Box<generation::Model>),
+    Insufficient {
+        need: i64,
+        have: i64,
+    },
 }
 
 #[must_use]
@@ -161,6 +168,15 @@ pub async fn create<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    if let Some(key) = &new.start_key {
+        let earlier = generation::Entity::find()
+            .filter(generation::Column::StartKey.eq(key.as_str()))
+            .one(db)
+            .await?;
+        if let Some(earlier) = earlier {
+            return Ok(Created::Again(Box::new(earlier)));
+        }
+    }
     let cost = state.settings.prices.generation_per_image * i64::from(new.num_images);
     let now = Utc::now();
     let deadline = now + ChronoDuration::seconds(deadline_secs(state));
@@ -194,6 +210,7 @@ where
         deadline_at: Set(deadline),
         created_at: Set(now),
         completed_at: Set(None),
+        start_key: Set(new.start_key),
         ..Default::default()
     }
     .insert(db)
@@ -426,7 +443,7 @@ async fn announce(
     delivery::enqueue(&txn, &delivery_key(generation.id), generation.chat_id, push).await?;
     txn.commit().await?;
     state.outbox.nudge();
-    deadline::settled(state, generation.id).await;
+    deadline::settled(state, deadline::Job::Generation(generation.id)).await;
     Ok(())
 }
 

@@ -49,6 +49,14 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
             "/webhooks/{provider}/{generation_id}/{token}",
             post(provider_webhook::receive),
         )
+        .route(
+            "/webhooks/{provider}/avatars/{avatar_id}/{token}",
+            post(provider_webhook::receive_training),
+        )
+        .route(
+            "/avatar-archives/{avatar_id}/{expires}/{signature}",
+            get(crate::avatar::archive::serve),
+        )
         .route_layer(middleware::from_fn(metrics::track_http))
         // One limit, enforced while the body streams in (also without a Content-Length).
         .layer(DefaultBodyLimit::disable())

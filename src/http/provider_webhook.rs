@@ -40,26 +40,11 @@ pub async fn receive(
         return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());
     };
     let now = chrono::Utc::now().timestamp();
-    let outcome = match state.provider.callback(&headers, &body, now).await {
-        Ok(outcome) => outcome,
-        Err(ProviderError::Signature(SignatureError::Keys(reason))) => {
-            return Err(ApiError::Unavailable {
-                reason: format!("provider keys: {reason}"),
-                retry_after: 30,
-            });
-        }
-        Err(ProviderError::Signature(e)) => {
-            tracing::warn!(generation = id, error = %e, "provider callback refused");
-            return Err(ApiError::Unauthorized);
-        }
-        Err(ProviderError::Malformed(e)) => return Err(ApiError::BadRequest(e)),
-        Err(e) => {
-            return Err(ApiError::Unavailable {
-                reason: e.to_string(),
-                retry_after: 30,
-            });
-        }
-    };
+    let outcome = state
+        .provider
+        .callback(&headers, &body, now)
+        .await
+        .map_err(refused)?;
     let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable {
         reason: e.to_string(),
         retry_after: 5,
@@ -84,6 +69,62 @@ pub async fn receive(
         Settled::Completed => "completed",
         Settled::Failed => "failed",
         Settled::AlreadySettled => "already settled",
+    };
+    Ok(Json(json!({ "status": status })).into_response())
+}
+
+/// Why a callback is not taken: the provider's keys unavailable → 503 (it retries), a bad
+/// signature → 401, a body that is not a provider webhook → 400.
+fn refused(e: ProviderError) -> ApiError {
+    match e {
+        ProviderError::Signature(SignatureError::Keys(reason)) => ApiError::Unavailable {
+            reason: format!("provider keys: {reason}"),
+            retry_after: 30,
+        },
+        ProviderError::Signature(e) => {
+            tracing::warn!(error = %e, "provider callback refused");
+            ApiError::Unauthorized
+        }
+        ProviderError::Malformed(e) => ApiError::BadRequest(e),
+        e => ApiError::Unavailable {
+            reason: e.to_string(),
+            retry_after: 30,
+        },
+    }
+}
+
+/// `POST /webhooks/{provider}/avatars/{avatar id}/{token}`: a finished (or failed) avatar
+/// training, checked and applied like a generation's callback.
+pub async fn receive_training(
+    State(state): State<AppState>,
+    Path((provider, id, token)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0);
+    let known = id.filter(|id| {
+        provider == state.provider.name()
+            && crate::avatar::training::webhook_token_ok(&state, &provider, *id, &token)
+    });
+    let Some(id) = known else {
+        return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());
+    };
+    let now = chrono::Utc::now().timestamp();
+    let outcome = state
+        .provider
+        .training_callback(&headers, &body, now)
+        .await
+        .map_err(refused)?;
+    let settled = crate::avatar::training::settle(&state, id, outcome)
+        .await
+        .map_err(|e| ApiError::Unavailable {
+            reason: e.to_string(),
+            retry_after: 5,
+        })?;
+    let status = match settled {
+        crate::avatar::training::Settled::Ready => "ready",
+        crate::avatar::training::Settled::Failed => "failed",
+        crate::avatar::training::Settled::AlreadySettled => "already settled",
     };
     Ok(Json(json!({ "status": status })).into_response())
 }

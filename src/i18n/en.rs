@@ -1,7 +1,7 @@
 //! English texts, for users whose Telegram language is English.
 
 use super::{AvatarShown, Texts, clip, escape};
-use crate::{gallery::Period, generation::FailReason, ledger::Kind};
+use crate::{avatar::photos::Refusal, gallery::Period, generation::FailReason, ledger::Kind};
 
 pub static EN: Texts = Texts {
     welcome: |name| {
@@ -215,6 +215,7 @@ pub static EN: Texts = Texts {
     status_not_found: "❌ Generation not found.",
     avatar_unavailable: "🎭 This generation's avatar was deleted or is not ready. Pick another: 🎨",
     regen_busy: "⏳ Already starting — the result will arrive in the chat.",
+    regen_started: "🔄 Repeat generation started",
     gallery_empty: "🖼️ <b>Your gallery is empty</b>\n\nAll your images will be here. Create the first one: 🎨",
     gallery_caption: |c| {
         format!(
@@ -316,6 +317,119 @@ pub static EN: Texts = Texts {
     },
     filter_reset_done: "♻️ Filter reset",
     filter_avatar_gone: "❌ Avatar not found.",
+    btn_my_avatars: "🎭 My avatars",
+    btn_create_avatar: "➕ Create avatar",
+    btn_continue_upload: "📸 Continue uploading",
+    btn_rename: "✏️ Rename",
+    btn_make_main: "⭐ Make main",
+    btn_male: "👨 Male",
+    btn_female: "👩 Female",
+    btn_done: "✅ Done",
+    btn_delete_photo: "🗑️ Delete photo",
+    btn_view_photos: |n| format!("👀 View photos ({n})"),
+    btn_start_training: |price| format!("✅ Start training — {}", (EN.coins)(price)),
+    avatars_empty: "🎭 <b>Avatars</b>\n\nYou have no avatars yet. An avatar is your personal model: \
+        upload 10–20 photos of yourself and the bot learns to draw you.",
+    avatar_card: |a| {
+        let status = match a.status {
+            "ready" => "✅ Ready".to_owned(),
+            "training" => format!("⏳ Training ({} min)", a.training_minutes.max(0)),
+            "failed" => "❌ Training failed".to_owned(),
+            _ => format!("📝 Draft: {} of {} photos", a.photos, a.min_photos),
+        };
+        format!(
+            "🎭 <b>{}</b>{}\n\n{status}\n📅 Created: {}\n\nAvatar {} of {}",
+            escape(a.name),
+            if a.main { " ⭐" } else { "" },
+            a.created,
+            a.position,
+            a.count
+        )
+    },
+    avatar_ask_name: "🎭 <b>New avatar</b>\n\nWhat should it be called? Send a name (2–50 characters).",
+    avatar_name_length: |n| format!("❌ The name has {n} characters; it needs 2 to 50. Try again."),
+    avatar_ask_gender: |name| {
+        format!(
+            "🎭 <b>{}</b>\n\nWho is in the photos? It helps the model.",
+            escape(name)
+        )
+    },
+    avatar_upload_status: |s| {
+        let next = if s.count >= u64::from(s.min) {
+            format!(
+                "Ready to train: {}. You have: {}.",
+                (EN.coins)(s.price),
+                (EN.coins)(s.balance)
+            )
+        } else {
+            format!("At least {} more needed.", u64::from(s.min) - s.count)
+        };
+        format!(
+            "📸 <b>Photos for “{}”</b>\n\nUploaded: <b>{} of {}</b> ({}–{} needed).\n{next}\n\n\
+             Send photos or JPEG/PNG/WEBP files up to 20 MB with your face clearly visible, \
+             shorter side at least 512 px, no repeats.",
+            escape(s.name),
+            s.count,
+            s.max,
+            s.min,
+            s.max
+        )
+    },
+    avatar_photo_caption: |i, n| format!("📸 Photo {i} of {n}"),
+    photo_refused: |why, limits| match why {
+        Refusal::NotImage => "❌ That is not an image. JPEG, PNG or WEBP, please.".to_owned(),
+        Refusal::TooBig => format!(
+            "❌ The file is larger than {} MB.",
+            limits.max_photo_bytes / (1024 * 1024)
+        ),
+        Refusal::TooSmall { width, height } => format!(
+            "❌ The photo is {width}×{height}: its shorter side must be at least {} px.",
+            limits.min_side
+        ),
+        Refusal::Duplicate => "❌ This photo is already uploaded.".to_owned(),
+        Refusal::Full => format!(
+            "❌ {} photos are uploaded — that is the maximum. You can start training.",
+            limits.max_photos
+        ),
+    },
+    photo_not_expected: "📸 No photos are expected right now. To create an avatar: 🎭 My avatars → ➕ Create avatar.",
+    photo_not_image_hint: "📸 Send a photo (or a JPEG/PNG/WEBP file).",
+    avatar_not_found: "❌ Avatar not found.",
+    avatar_busy_training: "⏳ The avatar is training — this is available once training ends.",
+    avatar_expired: "⌛ This step is done already. Open 🎭 My avatars.",
+    avatar_delete_confirm: |name| {
+        format!(
+            "🗑️ <b>Delete the avatar “{}”?</b>\n\nGallery images stay.",
+            escape(name)
+        )
+    },
+    avatar_deleted: "🗑️ Avatar deleted",
+    avatar_main_set: |name| format!("⭐ Main avatar: {}", clip(name, 50)),
+    avatar_ask_rename: |name| format!("✏️ New name for “{}”? (2–50 characters)", escape(name)),
+    avatar_renamed: |name| format!("✏️ The avatar is now called “{}”.", escape(name)),
+    avatar_training_started: |name, minutes| {
+        format!(
+            "⏳ <b>Training “{}” has started</b>\n\nIt usually takes up to {minutes} min. \
+             I will write here when the avatar is ready.",
+            escape(name)
+        )
+    },
+    training_started_answer: "⏳ Training started",
+    avatar_too_few: |n, min| format!("📸 {n} photos uploaded; at least {min} are needed."),
+    avatar_ready: |name| {
+        format!(
+            "🎉 <b>Your avatar is ready!</b>\n\n“{}” is trained — create the first image with it.",
+            escape(name)
+        )
+    },
+    avatar_failed: |name, coins| {
+        format!(
+            "❌ <b>Training “{}” failed.</b>\n\n💰 {} returned to your balance. \
+             Try creating the avatar again with other photos.",
+            escape(name),
+            (EN.coins)(coins)
+        )
+    },
 };
 
 /// "40 s", "2 min", "1 min 30 s".

@@ -6,7 +6,10 @@
 mod en;
 mod ru;
 
-use crate::{gallery::Period, generation::FailReason, ledger::Kind};
+use crate::{
+    avatar::photos::Refusal, config::AvatarSettings, gallery::Period, generation::FailReason,
+    ledger::Kind,
+};
 
 pub use en::EN;
 pub use ru::RU;
@@ -151,6 +154,8 @@ pub struct Texts {
     pub avatar_unavailable: &'static str,
     /// A second 🔄 tap while the first is still starting.
     pub regen_busy: &'static str,
+    /// The answer to a 🔄 tap that started a repeat.
+    pub regen_started: &'static str,
 
     // Gallery.
     /// No images yet.
@@ -197,6 +202,81 @@ pub struct Texts {
     pub filter_reset_done: &'static str,
     /// An avatar id in a filter button that is not (or no longer) the presser's.
     pub filter_avatar_gone: &'static str,
+
+    // Avatars.
+    pub btn_my_avatars: &'static str,
+    pub btn_create_avatar: &'static str,
+    pub btn_continue_upload: &'static str,
+    pub btn_rename: &'static str,
+    pub btn_make_main: &'static str,
+    pub btn_male: &'static str,
+    pub btn_female: &'static str,
+    pub btn_done: &'static str,
+    pub btn_delete_photo: &'static str,
+    /// "👀 Photos (N)".
+    pub btn_view_photos: fn(u64) -> String,
+    /// "✅ Start training — price".
+    pub btn_start_training: fn(i64) -> String,
+    pub avatars_empty: &'static str,
+    pub avatar_card: fn(&AvatarView<'_>) -> String,
+    pub avatar_ask_name: &'static str,
+    /// A name of the wrong length: its length in characters.
+    pub avatar_name_length: fn(usize) -> String,
+    /// The gender question: the name.
+    pub avatar_ask_gender: fn(&str) -> String,
+    pub avatar_upload_status: fn(&UploadStatus<'_>) -> String,
+    /// The photo viewer's caption: position (1-based), count.
+    pub avatar_photo_caption: fn(usize, usize) -> String,
+    /// Why a photo was refused, with the limits.
+    pub photo_refused: fn(Refusal, &AvatarSettings) -> String,
+    /// A photo when no draft is waiting for one.
+    pub photo_not_expected: &'static str,
+    /// Text (or a non-image) while photos are expected.
+    pub photo_not_image_hint: &'static str,
+    pub avatar_not_found: &'static str,
+    pub avatar_busy_training: &'static str,
+    /// A gender or rename button whose question is gone (a double tap, an old message).
+    pub avatar_expired: &'static str,
+    pub avatar_delete_confirm: fn(&str) -> String,
+    pub avatar_deleted: &'static str,
+    pub avatar_main_set: fn(&str) -> String,
+    pub avatar_ask_rename: fn(&str) -> String,
+    pub avatar_renamed: fn(&str) -> String,
+    /// Training started: the name, the typical wait in minutes.
+    pub avatar_training_started: fn(&str, u64) -> String,
+    pub training_started_answer: &'static str,
+    /// Training asked with too few photos: how many, the minimum.
+    pub avatar_too_few: fn(u64, u32) -> String,
+    /// "🎉 Ваш аватар готов!": the name.
+    pub avatar_ready: fn(&str) -> String,
+    /// Training failed: the name, the coins returned.
+    pub avatar_failed: fn(&str, i64) -> String,
+}
+
+/// An avatar card.
+pub struct AvatarView<'a> {
+    pub name: &'a str,
+    pub main: bool,
+    /// `draft`, `training`, `ready` or `failed`.
+    pub status: &'a str,
+    /// Minutes since training started (training only).
+    pub training_minutes: i64,
+    /// Photos uploaded (drafts).
+    pub photos: u64,
+    pub min_photos: u32,
+    pub created: &'a str,
+    pub position: usize,
+    pub count: usize,
+}
+
+/// The photo step's status message.
+pub struct UploadStatus<'a> {
+    pub name: &'a str,
+    pub count: u64,
+    pub min: u32,
+    pub max: u32,
+    pub price: i64,
+    pub balance: i64,
 }
 
 /// The avatar part of a gallery filter, as shown.

@@ -1,7 +1,7 @@
 //! Russian texts (the default language).
 
 use super::{AvatarShown, Texts, clip, escape, ru_plural};
-use crate::{gallery::Period, generation::FailReason, ledger::Kind};
+use crate::{avatar::photos::Refusal, gallery::Period, generation::FailReason, ledger::Kind};
 
 pub static RU: Texts = Texts {
     welcome: |name| {
@@ -216,6 +216,7 @@ pub static RU: Texts = Texts {
     status_not_found: "❌ Генерация не найдена.",
     avatar_unavailable: "🎭 Аватар этой генерации удалён или ещё не готов. Выберите другой: 🎨",
     regen_busy: "⏳ Уже запускаю — результат придёт в чат.",
+    regen_started: "🔄 Повторная генерация запущена",
     gallery_empty: "🖼️ <b>Галерея пуста</b>\n\nЗдесь будут все ваши изображения. Создайте первое: 🎨",
     gallery_caption: |c| {
         format!(
@@ -319,6 +320,124 @@ pub static RU: Texts = Texts {
     },
     filter_reset_done: "♻️ Фильтр сброшен",
     filter_avatar_gone: "❌ Аватар не найден.",
+    btn_my_avatars: "🎭 Мои аватары",
+    btn_create_avatar: "➕ Создать аватар",
+    btn_continue_upload: "📸 Продолжить загрузку",
+    btn_rename: "✏️ Переименовать",
+    btn_make_main: "⭐ Сделать основным",
+    btn_male: "👨 Мужской",
+    btn_female: "👩 Женский",
+    btn_done: "✅ Готово",
+    btn_delete_photo: "🗑️ Удалить фото",
+    btn_view_photos: |n| format!("👀 Посмотреть фото ({n})"),
+    btn_start_training: |price| format!("✅ Начать обучение — {}", (RU.coins)(price)),
+    avatars_empty: "🎭 <b>Аватары</b>\n\nУ вас пока нет аватаров. Аватар — это ваша личная модель: \
+        загрузите 10–20 своих фото, и бот научится рисовать вас.",
+    avatar_card: |a| {
+        let status = match a.status {
+            "ready" => "✅ Готов".to_owned(),
+            "training" => format!("⏳ Обучается ({} мин)", a.training_minutes.max(0)),
+            "failed" => "❌ Обучение не удалось".to_owned(),
+            _ => format!("📝 Черновик: {} из {} фото", a.photos, a.min_photos),
+        };
+        format!(
+            "🎭 <b>{}</b>{}\n\n{status}\n📅 Создан: {}\n\nАватар {} из {}",
+            escape(a.name),
+            if a.main { " ⭐" } else { "" },
+            a.created,
+            a.position,
+            a.count
+        )
+    },
+    avatar_ask_name: "🎭 <b>Новый аватар</b>\n\nКак его назвать? Напишите имя (2–50 символов).",
+    avatar_name_length: |n| {
+        format!(
+            "❌ В имени {n} {}, а нужно от 2 до 50. Попробуйте ещё раз.",
+            ru_plural(n as i64, "символ", "символа", "символов")
+        )
+    },
+    avatar_ask_gender: |name| {
+        format!(
+            "🎭 <b>{}</b>\n\nКто на фото? Это поможет модели.",
+            escape(name)
+        )
+    },
+    avatar_upload_status: |s| {
+        let next = if s.count >= u64::from(s.min) {
+            format!(
+                "Можно начинать обучение: {}. У вас: {}.",
+                (RU.coins)(s.price),
+                (RU.coins)(s.balance)
+            )
+        } else {
+            format!("Нужно ещё минимум {}.", u64::from(s.min) - s.count)
+        };
+        format!(
+            "📸 <b>Фото для аватара «{}»</b>\n\nЗагружено: <b>{} из {}</b> (нужно {}–{}).\n{next}\n\n\
+             Присылайте фото или файлы JPEG/PNG/WEBP до 20 МБ, где хорошо видно лицо, \
+             сторона не меньше 512 px, без повторов.",
+            escape(s.name),
+            s.count,
+            s.max,
+            s.min,
+            s.max
+        )
+    },
+    avatar_photo_caption: |i, n| format!("📸 Фото {i} из {n}"),
+    photo_refused: |why, limits| match why {
+        Refusal::NotImage => "❌ Это не изображение. Нужны JPEG, PNG или WEBP.".to_owned(),
+        Refusal::TooBig => format!(
+            "❌ Файл больше {} МБ.",
+            limits.max_photo_bytes / (1024 * 1024)
+        ),
+        Refusal::TooSmall { width, height } => format!(
+            "❌ Фото {width}×{height}: меньшая сторона должна быть не меньше {} px.",
+            limits.min_side
+        ),
+        Refusal::Duplicate => "❌ Это фото уже загружено.".to_owned(),
+        Refusal::Full => format!(
+            "❌ Уже загружено {} фото — это максимум. Можно начинать обучение.",
+            limits.max_photos
+        ),
+    },
+    photo_not_expected: "📸 Сейчас фото не ждём. Чтобы создать аватар: 🎭 Мои аватары → ➕ Создать аватар.",
+    photo_not_image_hint: "📸 Пришлите фото (или файл JPEG/PNG/WEBP).",
+    avatar_not_found: "❌ Аватар не найден.",
+    avatar_busy_training: "⏳ Аватар обучается — это действие будет доступно после обучения.",
+    avatar_expired: "⌛ Этот шаг уже пройден. Откройте 🎭 Мои аватары.",
+    avatar_delete_confirm: |name| {
+        format!(
+            "🗑️ <b>Удалить аватар «{}»?</b>\n\nИзображения в галерее останутся.",
+            escape(name)
+        )
+    },
+    avatar_deleted: "🗑️ Аватар удалён",
+    avatar_main_set: |name| format!("⭐ Основной аватар: {}", clip(name, 50)),
+    avatar_ask_rename: |name| format!("✏️ Новое имя для «{}»? (2–50 символов)", escape(name)),
+    avatar_renamed: |name| format!("✏️ Теперь аватар называется «{}».", escape(name)),
+    avatar_training_started: |name, minutes| {
+        format!(
+            "⏳ <b>Обучение аватара «{}» началось</b>\n\nОбычно это занимает до {minutes} мин. \
+             Когда аватар будет готов, я напишу сюда.",
+            escape(name)
+        )
+    },
+    training_started_answer: "⏳ Обучение началось",
+    avatar_too_few: |n, min| format!("📸 Загружено {n} фото, нужно минимум {min}."),
+    avatar_ready: |name| {
+        format!(
+            "🎉 <b>Ваш аватар готов!</b>\n\n«{}» обучен — создайте первое изображение с ним.",
+            escape(name)
+        )
+    },
+    avatar_failed: |name, coins| {
+        format!(
+            "❌ <b>Обучение аватара «{}» не удалось.</b>\n\n💰 {} возвращены на баланс. \
+             Попробуйте создать аватар ещё раз, с другими фото.",
+            escape(name),
+            (RU.coins)(coins)
+        )
+    },
 };
 
 /// "40 с", "2 мин", "1 мин 30 с".

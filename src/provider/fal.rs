@@ -9,10 +9,11 @@ use serde_json::Value;
 use url::Url;
 
 use crate::{
-    config::{FalSettings, Secret},
+    config::{FalSettings, Secret, Trainer},
     provider::{
-        AspectRatio,
+        AspectRatio, TrainingOutcome, TrainingRequest, TrainingStatus,
         fal_signature::{FalVerifier, SignatureError},
+        training,
     },
 };
 
@@ -101,6 +102,19 @@ struct Input<'a> {
     output_format: &'static str,
 }
 
+/// The trainers' input: the portrait trainer names the trigger `trigger_phrase`, the fast one
+/// `trigger_word`.
+#[derive(Serialize)]
+struct TrainerInput<'a> {
+    images_data_url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger_phrase: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger_word: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<u32>,
+}
+
 #[derive(Deserialize)]
 struct Submitted {
     request_id: String,
@@ -167,6 +181,114 @@ impl FalClient {
         })
     }
 
+    /// The trainer avatars are trained on.
+    #[must_use]
+    pub fn trainer_model(&self) -> &'static str {
+        self.settings.trainer.model()
+    }
+
+    /// Submits an avatar training with `fal_webhook`; returns fal's request id.
+    pub async fn submit_training(
+        &self,
+        job: &TrainingRequest,
+        webhook: &Url,
+    ) -> Result<String, ProviderError> {
+        let portrait = self.settings.trainer == Trainer::Portrait;
+        let input = TrainerInput {
+            images_data_url: &job.images_url,
+            trigger_phrase: portrait.then_some(job.trigger.as_str()),
+            trigger_word: (!portrait).then_some(job.trigger.as_str()),
+            steps: job.steps,
+        };
+        self.post(self.trainer_model(), webhook, &input).await
+    }
+
+    /// Verifies a training callback and reads it.
+    pub async fn training_callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<TrainingOutcome, ProviderError> {
+        let hook = self.verified(headers, body, now).await?;
+        Ok(training::outcome(
+            hook.request_id,
+            &hook.status,
+            hook.payload,
+            hook.error,
+        ))
+    }
+
+    /// Asks once where a training stands.
+    pub async fn training_status(
+        &self,
+        model: &str,
+        request_id: &str,
+    ) -> Result<TrainingStatus, ProviderError> {
+        let request = request_id.to_owned();
+        Ok(match self.finished(model, request_id).await? {
+            None => TrainingStatus::Pending,
+            Some(Ok(payload)) => {
+                TrainingStatus::Done(training::outcome(request, "OK", Some(payload), None))
+            }
+            Some(Err(detail)) => {
+                TrainingStatus::Done(training::outcome(request, "ERROR", None, Some(detail)))
+            }
+        })
+    }
+
+    async fn post<T: Serialize + Sync>(
+        &self,
+        model: &str,
+        webhook: &Url,
+        input: &T,
+    ) -> Result<String, ProviderError> {
+        let mut url = self.url(model)?;
+        url.query_pairs_mut()
+            .append_pair("fal_webhook", webhook.as_str());
+        let response = self
+            .http
+            .post(url)
+            .header("Authorization", format!("Key {}", self.key.expose()))
+            .timeout(Duration::from_secs(30))
+            .json(input)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(e.without_url().to_string()))?;
+        let submitted: Submitted = read(response).await?;
+        Ok(submitted.request_id)
+    }
+
+    /// A verified callback's body.
+    async fn verified(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Webhook, ProviderError> {
+        self.verifier.verify(headers, body, now).await?;
+        serde_json::from_slice(body).map_err(|e| ProviderError::Malformed(e.to_string()))
+    }
+
+    /// A finished job's result (or the provider's error text); none while it runs.
+    async fn finished(
+        &self,
+        model: &str,
+        request_id: &str,
+    ) -> Result<Option<Result<Value, String>>, ProviderError> {
+        // The status and result routes take the app id without the model's subpath
+        // ("fal-ai/flux/dev" → "fal-ai/flux").
+        let app: Vec<&str> = model.split('/').take(2).collect();
+        let base = format!("{}/requests/{request_id}", app.join("/"));
+        let status: Value = self.get(&format!("{base}/status")).await?;
+        match status.get("status").and_then(Value::as_str) {
+            Some("COMPLETED") => {}
+            _ => return Ok(None),
+        }
+        // The result endpoint answers the model's output, or an error body when it failed.
+        Ok(Some(self.get_raw(&base).await?))
+    }
+
     /// Submits to the queue with `fal_webhook`; returns fal's request id.
     pub async fn submit(&self, job: &JobRequest, webhook: &Url) -> Result<String, ProviderError> {
         let (width, height) = job.aspect.size();
@@ -189,20 +311,7 @@ impl FalClient {
             enable_safety_checker: true,
             output_format: "jpeg",
         };
-        let mut url = self.url(self.model_for(job))?;
-        url.query_pairs_mut()
-            .append_pair("fal_webhook", webhook.as_str());
-        let response = self
-            .http
-            .post(url)
-            .header("Authorization", format!("Key {}", self.key.expose()))
-            .timeout(Duration::from_secs(30))
-            .json(&input)
-            .send()
-            .await
-            .map_err(|e| ProviderError::Unavailable(e.without_url().to_string()))?;
-        let submitted: Submitted = read(response).await?;
-        Ok(submitted.request_id)
+        self.post(self.model_for(job), webhook, &input).await
     }
 
     /// Verifies a callback (see `fal_signature`) and reads it; `now` is Unix seconds.
@@ -212,9 +321,7 @@ impl FalClient {
         body: &[u8],
         now: i64,
     ) -> Result<Outcome, ProviderError> {
-        self.verifier.verify(headers, body, now).await?;
-        let hook: Webhook =
-            serde_json::from_slice(body).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let hook = self.verified(headers, body, now).await?;
         Ok(outcome(
             hook.request_id,
             &hook.status,
@@ -225,17 +332,9 @@ impl FalClient {
 
     /// Asks once where a job stands (for a callback that never came).
     pub async fn status(&self, model: &str, request_id: &str) -> Result<Status, ProviderError> {
-        // The status and result routes take the app id without the model's subpath
-        // ("fal-ai/flux/dev" → "fal-ai/flux").
-        let app: Vec<&str> = model.split('/').take(2).collect();
-        let base = format!("{}/requests/{request_id}", app.join("/"));
-        let status: Value = self.get(&format!("{base}/status")).await?;
-        match status.get("status").and_then(Value::as_str) {
-            Some("COMPLETED") => {}
-            _ => return Ok(Status::Pending),
-        }
-        // The result endpoint answers the model's output, or an error body when it failed.
-        let result = self.get_raw(&base).await?;
+        let Some(result) = self.finished(model, request_id).await? else {
+            return Ok(Status::Pending);
+        };
         Ok(Status::Done(match result {
             Ok(payload) => outcome(request_id.to_owned(), "OK", Some(payload), None),
             Err(detail) => outcome(request_id.to_owned(), "ERROR", None, Some(detail)),

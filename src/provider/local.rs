@@ -27,9 +27,10 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::provider::{
-    ImageProvider, JobRequest, Outcome, ProviderError, ProviderImage, Status,
+    ImageProvider, JobRequest, Outcome, ProviderError, ProviderImage, Status, TrainingOutcome,
+    TrainingRequest, TrainingStatus,
     fal_signature::{FalVerifier, REQUEST_ID, SIGNATURE, TIMESTAMP, USER_ID},
-    render,
+    render, training,
 };
 
 /// Jobs are forgotten this long after they were submitted (their images with them).
@@ -49,6 +50,12 @@ struct Job {
     submitted: Instant,
 }
 
+/// A training: running (none) or finished with the trainer's verdict.
+struct Training {
+    result: Option<Result<(), String>>,
+    submitted: Instant,
+}
+
 struct Inner {
     http: reqwest::Client,
     key: SigningKey,
@@ -57,6 +64,7 @@ struct Inner {
     base: Url,
     delay: Duration,
     jobs: Mutex<HashMap<String, Job>>,
+    trainings: Mutex<HashMap<String, Training>>,
 }
 
 #[derive(Clone)]
@@ -79,6 +87,7 @@ impl LocalProvider {
                 base,
                 delay,
                 jobs: Mutex::new(HashMap::new()),
+                trainings: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -88,6 +97,7 @@ impl LocalProvider {
         Router::new()
             .route("/local-provider/jwks.json", get(jwks))
             .route("/local-provider/files/{request_id}/{file}", get(file))
+            .route("/local-provider/loras/{request_id}/{file}", get(lora_file))
             .with_state(self.clone())
     }
 
@@ -113,17 +123,53 @@ impl LocalProvider {
             .collect()
     }
 
+    fn trainings(&self) -> std::sync::MutexGuard<'_, HashMap<String, Training>> {
+        self.inner
+            .trainings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// fal's webhook body and headers for a finished job.
     fn signed_callback(&self, request_id: &str, images: &[ProviderImage]) -> (Vec<u8>, HeaderMap) {
         let images: Vec<Value> = images
             .iter()
             .map(|i| json!({"url": i.url, "width": i.width, "height": i.height, "content_type": i.content_type}))
             .collect();
+        self.signed(request_id, "OK", &json!({ "images": images }), None)
+    }
+
+    /// The trainer's output, as fal shapes it.
+    fn lora_payload(&self, request_id: &str) -> Value {
+        let file = |name: &str| {
+            join(
+                &self.inner.base,
+                &format!("/local-provider/loras/{request_id}/{name}"),
+            )
+            .to_string()
+        };
+        json!({
+            "diffusers_lora_file": { "url": file(LORA_FILE), "content_type": "application/octet-stream",
+                "file_name": LORA_FILE },
+            "config_file": { "url": file(CONFIG_FILE), "content_type": "application/json",
+                "file_name": CONFIG_FILE },
+        })
+    }
+
+    /// A signed fal webhook: body and headers.
+    fn signed(
+        &self,
+        request_id: &str,
+        status: &str,
+        payload: &Value,
+        error: Option<&str>,
+    ) -> (Vec<u8>, HeaderMap) {
         let body = json!({
             "request_id": request_id,
             "gateway_request_id": request_id,
-            "status": "OK",
-            "payload": { "images": images },
+            "status": status,
+            "payload": payload,
+            "error": error,
         })
         .to_string()
         .into_bytes();
@@ -162,10 +208,66 @@ impl LocalProvider {
             job.done = true;
             self.images(&request_id, job)
         };
+        // Signed afresh each time, so the timestamp stays within the replay window.
+        self.call_back(&webhook, || self.signed_callback(&request_id, &images))
+            .await;
+    }
+
+    /// "Trains": fetches the photo archive through the URL it was given (as fal does), checks
+    /// that it is a zip of images, waits the render delay and calls back with a LoRA file.
+    async fn run_training(self, request_id: String, job: TrainingRequest, webhook: Url) {
+        tokio::time::sleep(self.inner.delay).await;
+        let verdict = self.fetch_archive(&job.images_url).await;
+        if let Some(training) = self.trainings().get_mut(&request_id) {
+            training.result = Some(verdict.clone());
+        }
+        let payload = match &verdict {
+            Ok(()) => self.lora_payload(&request_id),
+            Err(e) => json!({ "detail": e }),
+        };
+        let (status, error) = match &verdict {
+            Ok(()) => ("OK", None),
+            Err(e) => ("ERROR", Some(e.as_str())),
+        };
+        self.call_back(&webhook, || {
+            self.signed(&request_id, status, &payload, error)
+        })
+        .await;
+    }
+
+    async fn fetch_archive(&self, url: &str) -> Result<(), String> {
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| format!("could not download the images: {}", e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "could not download the images: HTTP {}",
+                response.status()
+            ));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("could not download the images: {}", e.without_url()))?;
+        let images = tokio::task::spawn_blocking(move || count_images(&bytes))
+            .await
+            .map_err(|e| e.to_string())??;
+        if images == 0 {
+            return Err("the archive holds no images".into());
+        }
+        Ok(())
+    }
+
+    /// Posts a callback, retrying a few times as fal does.
+    async fn call_back(&self, webhook: &Url, sign: impl Fn() -> (Vec<u8>, HeaderMap)) {
         let mut pause = Duration::from_secs(1);
         for attempt in 1..=CALLBACK_ATTEMPTS {
-            // Signed afresh each time, so the timestamp stays within the replay window.
-            let (body, headers) = self.signed_callback(&request_id, &images);
+            let (body, headers) = sign();
             let sent = self
                 .inner
                 .http
@@ -265,6 +367,91 @@ impl ImageProvider for LocalProvider {
         }
     }
 
+    fn trainer_model(&self) -> String {
+        "local/trainer".into()
+    }
+
+    async fn submit_training(
+        &self,
+        job: &TrainingRequest,
+        webhook: &Url,
+    ) -> Result<String, ProviderError> {
+        let request_id = format!("local-train-{:032x}", rand::random::<u128>());
+        {
+            let mut trainings = self.trainings();
+            if trainings.len() >= MAX_JOBS {
+                trainings.retain(|_, t| t.submitted.elapsed() < KEEP);
+            }
+            if trainings.len() >= MAX_JOBS {
+                return Err(ProviderError::Unavailable(
+                    "the local provider is full; try again later".into(),
+                ));
+            }
+            trainings.insert(
+                request_id.clone(),
+                Training {
+                    result: None,
+                    submitted: Instant::now(),
+                },
+            );
+        }
+        tokio::spawn(
+            self.clone()
+                .run_training(request_id.clone(), job.clone(), webhook.clone()),
+        );
+        Ok(request_id)
+    }
+
+    async fn training_callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<TrainingOutcome, ProviderError> {
+        self.inner.verifier.verify(headers, body, now).await?;
+        let hook: Value =
+            serde_json::from_slice(body).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let request_id = hook
+            .get("request_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::Malformed("no request_id".into()))?
+            .to_owned();
+        let status = hook.get("status").and_then(Value::as_str).unwrap_or("");
+        let error = hook.get("error").and_then(Value::as_str).map(str::to_owned);
+        Ok(training::outcome(
+            request_id,
+            status,
+            hook.get("payload").cloned(),
+            error,
+        ))
+    }
+
+    async fn training_status(
+        &self,
+        _model: &str,
+        request_id: &str,
+    ) -> Result<TrainingStatus, ProviderError> {
+        let request = request_id.to_owned();
+        let result = self.trainings().get(request_id).map(|t| t.result.clone());
+        Ok(match result {
+            Some(Some(Ok(()))) => TrainingStatus::Done(training::outcome(
+                request.clone(),
+                "OK",
+                Some(self.lora_payload(&request)),
+                None,
+            )),
+            Some(Some(Err(error))) => TrainingStatus::Done(TrainingOutcome::Failed {
+                request_id: request,
+                error,
+            }),
+            Some(None) => TrainingStatus::Pending,
+            None => TrainingStatus::Done(TrainingOutcome::Failed {
+                request_id: request,
+                error: "the training was lost (the provider restarted)".into(),
+            }),
+        })
+    }
+
     async fn status(&self, _model: &str, request_id: &str) -> Result<Status, ProviderError> {
         let jobs = self.jobs();
         Ok(match jobs.get(request_id) {
@@ -278,6 +465,49 @@ impl ImageProvider for LocalProvider {
                 error: "the job was lost (the provider restarted)".into(),
             }),
         })
+    }
+}
+
+const LORA_FILE: &str = "pytorch_lora_weights.safetensors";
+const CONFIG_FILE: &str = "config.json";
+
+/// Images (JPEG, PNG or WEBP by their first bytes) in a zip.
+fn count_images(bytes: &[u8]) -> Result<usize, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("the images are not a zip archive: {e}"))?;
+    let mut images = 0;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| format!("unreadable archive entry: {e}"))?;
+        let mut head = [0u8; 12];
+        let read = std::io::Read::read(&mut entry, &mut head).unwrap_or(0);
+        if crate::avatar::photos::Format::sniff(&head[..read]).is_some() {
+            images += 1;
+        }
+    }
+    Ok(images)
+}
+
+/// The "trained" files: small, deterministic, as served by a real trainer's storage.
+async fn lora_file(
+    State(provider): State<LocalProvider>,
+    Path((request_id, file)): Path<(String, String)>,
+) -> Response {
+    let trained = matches!(
+        provider.trainings().get(&request_id).map(|t| &t.result),
+        Some(Some(Ok(())))
+    );
+    match (trained, file.as_str()) {
+        (true, LORA_FILE) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            format!("local LoRA weights for {request_id}"),
+        )
+            .into_response(),
+        (true, CONFIG_FILE) => {
+            Json(json!({ "trainer": "local", "request_id": request_id })).into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, "no such file").into_response(),
     }
 }
 

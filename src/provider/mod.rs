@@ -5,12 +5,14 @@ pub mod fal;
 pub mod fal_signature;
 pub mod local;
 pub mod render;
+pub mod training;
 
 use async_trait::async_trait;
 use axum::http::HeaderMap;
 use url::Url;
 
 pub use fal::{JobRequest, Outcome, ProviderError, ProviderImage, Status};
+pub use training::{TrainingOutcome, TrainingRequest, TrainingStatus};
 
 /// What the generation pipeline needs from a provider. Nothing here waits for a job: results
 /// arrive at our webhook route, and `status` is asked once, when a callback is overdue.
@@ -35,6 +37,31 @@ pub trait ImageProvider: Send + Sync {
 
     /// Where a job stands, asked once.
     async fn status(&self, model: &str, request_id: &str) -> Result<Status, ProviderError>;
+
+    /// The model avatars are trained on (stored with the avatar, needed to ask its status).
+    fn trainer_model(&self) -> String;
+
+    /// Queues an avatar training; the provider posts the outcome to `webhook`.
+    async fn submit_training(
+        &self,
+        job: &TrainingRequest,
+        webhook: &Url,
+    ) -> Result<String, ProviderError>;
+
+    /// Verifies a training callback's signature and reads it; `now` is Unix seconds.
+    async fn training_callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<TrainingOutcome, ProviderError>;
+
+    /// Where a training stands, asked once.
+    async fn training_status(
+        &self,
+        model: &str,
+        request_id: &str,
+    ) -> Result<TrainingStatus, ProviderError>;
 }
 
 #[async_trait]
@@ -62,6 +89,35 @@ impl ImageProvider for fal::FalClient {
 
     async fn status(&self, model: &str, request_id: &str) -> Result<Status, ProviderError> {
         Self::status(self, model, request_id).await
+    }
+
+    fn trainer_model(&self) -> String {
+        Self::trainer_model(self).to_owned()
+    }
+
+    async fn submit_training(
+        &self,
+        job: &TrainingRequest,
+        webhook: &Url,
+    ) -> Result<String, ProviderError> {
+        Self::submit_training(self, job, webhook).await
+    }
+
+    async fn training_callback(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: i64,
+    ) -> Result<TrainingOutcome, ProviderError> {
+        Self::training_callback(self, headers, body, now).await
+    }
+
+    async fn training_status(
+        &self,
+        model: &str,
+        request_id: &str,
+    ) -> Result<TrainingStatus, ProviderError> {
+        Self::training_status(self, model, request_id).await
     }
 }
 

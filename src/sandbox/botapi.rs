@@ -20,13 +20,16 @@ use serde_json::{Value, json};
 
 use super::params::{self, Params};
 use super::text::{self, Formatted, utf16_len};
-use super::{ApiError, Invoice, Msg, Photo, Shared, State, Webhook};
+use super::{ApiError, Invoice, Msg, Photo, Shared, State, Upload, Webhook};
 
 /// Supported methods in Telegram's spelling (lookup is case-insensitive).
 const METHODS: &str = "getMe sendMessage editMessageText editMessageCaption editMessageMedia \
     editMessageReplyMarkup deleteMessage sendPhoto sendMediaGroup sendChatAction \
     answerCallbackQuery setMyCommands getMyCommands setWebhook deleteWebhook getWebhookInfo \
-    sendInvoice answerPreCheckoutQuery refundStarPayment";
+    sendInvoice answerPreCheckoutQuery refundStarPayment getFile";
+
+/// Bots may download files up to this size (getFile refuses larger ones).
+const DOWNLOAD_LIMIT: u64 = 20 * 1024 * 1024;
 
 const CHAT_ACTIONS: &str = "typing upload_photo record_video upload_video record_voice \
     upload_voice upload_document choose_sticker find_location record_video_note upload_video_note";
@@ -187,6 +190,7 @@ fn dispatch(sh: &Shared, method: &str, p: &Params) -> Result<Value, ApiError> {
                 .find(|c| c["scope"] == scope && c["language_code"] == lang);
             Ok(current.map_or(json!([]), |c| c["commands"].clone()))
         }
+        "getFile" => get_file(sh, p),
         "setWebhook" => set_webhook(sh, p),
         "deleteWebhook" => {
             sh.lock().webhook = None;
@@ -462,6 +466,9 @@ fn resolve_photo(
             return Ok(photo);
         }
         Some("") => return Err(ApiError::bad("there is no photo in the request")),
+        Some(r) if st.uploads.get(r).is_some_and(|u| u.document) => {
+            return Err(ApiError::bad("can't use file of type Document as Photo"));
+        }
         Some(r) => {
             let known = st.files.get(r).cloned();
             return known.ok_or_else(|| ApiError::bad("wrong file identifier/HTTP URL specified"));
@@ -477,6 +484,132 @@ fn resolve_photo(
     let photo = new_photo(st, width, height, upload.len() as u64);
     st.files.insert(photo.file_id.clone(), photo.clone());
     Ok(photo)
+}
+
+/// getFile: a file a user sent, ready to download for an hour (here: for good).
+fn get_file(sh: &Shared, p: &Params) -> Result<Value, ApiError> {
+    let file_id = p
+        .str("file_id")
+        .ok_or_else(|| ApiError::bad("file_id not specified"))?;
+    let st = sh.lock();
+    let upload = st
+        .uploads
+        .get(file_id.trim())
+        .ok_or_else(|| ApiError::bad("invalid file_id"))?;
+    let size = upload.bytes.len() as u64;
+    if size > DOWNLOAD_LIMIT {
+        return Err(ApiError::bad("file is too big"));
+    }
+    Ok(
+        json!({"file_id": file_id, "file_unique_id": upload.file_unique_id,
+        "file_size": size, "file_path": upload.path}),
+    )
+}
+
+/// `GET /sandbox/file/bot<token>/<file_path>`: the bytes of a file getFile described.
+pub(crate) async fn download(
+    AxState(sh): AxState<Arc<Shared>>,
+    Path((bot_token, path)): Path<(String, String)>,
+) -> Response {
+    let not_found = || {
+        let body = json!({"ok": false, "error_code": 404, "description": "Not Found"});
+        (StatusCode::NOT_FOUND, Json(body)).into_response()
+    };
+    if bot_token.strip_prefix("bot") != Some(sh.token.as_str()) {
+        return not_found();
+    }
+    let st = sh.lock();
+    let Some(upload) = st
+        .uploads
+        .values()
+        .find(|u| u.path == path && u.bytes.len() as u64 <= DOWNLOAD_LIMIT)
+    else {
+        return not_found();
+    };
+    let bytes = upload.bytes.clone();
+    drop(st);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Keeps a user's file for getFile; returns its file_id and file_unique_id.
+pub(crate) fn register_upload(
+    st: &mut State,
+    bytes: Bytes,
+    document: bool,
+    ext: &str,
+) -> (String, String) {
+    st.file_counter += 1;
+    let n = st.file_counter;
+    let (prefix, dir) = if document {
+        ("BQACAgIAAx", "documents")
+    } else {
+        ("AgACAgIAAx", "photos")
+    };
+    let file_id = format!("{prefix}{:016x}{n:06}", rand::random::<u64>());
+    let unique = format!("AQAD{n:08}");
+    let upload = Upload {
+        file_unique_id: unique.clone(),
+        path: format!("{dir}/file_{n}.{ext}"),
+        bytes,
+        document,
+    };
+    st.uploads.insert(file_id.clone(), upload);
+    (file_id, unique)
+}
+
+/// A user's photo as Telegram lists it: a small thumbnail, then the picture itself; both
+/// downloadable, both sendable back by file_id. `None` when the bytes are not an image.
+pub(crate) fn user_photo(st: &mut State, bytes: Bytes) -> Option<(Photo, Photo)> {
+    let (width, height) = image_size(&bytes)?;
+    let ext = match bytes.first() {
+        Some(0xff) => "jpg",
+        Some(0x89) => "png",
+        _ => "webp",
+    };
+    let scale = |side: u32| {
+        let long = width.max(height).max(1);
+        (u64::from(side) * 90 / u64::from(long)).max(1) as u32
+    };
+    let (tw, th) = (scale(width), scale(height));
+    let thumb_bytes = Bytes::from(blank_png(tw, th));
+    let size = bytes.len() as u64;
+    let thumb_size = thumb_bytes.len() as u64;
+    let photo = |st: &mut State, bytes: Bytes, ext: &str, w: u32, h: u32, size: u64| {
+        let (file_id, file_unique_id) = register_upload(st, bytes, false, ext);
+        let photo = Photo {
+            file_id: file_id.clone(),
+            file_unique_id,
+            width: w,
+            height: h,
+            size,
+            url: None,
+        };
+        st.files.insert(file_id, photo.clone());
+        photo
+    };
+    let thumb = photo(st, thumb_bytes, "png", tw, th, thumb_size);
+    let full = photo(st, bytes, ext, width, height, size);
+    Some((thumb, full))
+}
+
+/// A grey PNG of the given size (thumbnails; the sandbox has no image scaler).
+fn blank_png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let pixels = vec![128u8; (width as usize) * (height as usize)];
+    let written = encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&pixels));
+    if written.is_err() {
+        return Vec::new();
+    }
+    out
 }
 
 fn new_photo(st: &mut State, width: u32, height: u32, size: u64) -> Photo {

@@ -85,7 +85,11 @@ impl Sandbox {
             .route("/sandbox/users/{id}/messages", post(users::send_message))
             .route("/sandbox/users/{id}/press", post(users::press))
             .route("/sandbox/users/{id}/pay", post(users::pay))
+            .route("/sandbox/users/{id}/media", post(users::send_media))
+            .route("/sandbox/file/{bot_token}/{*path}", get(botapi::download))
+            .route("/sandbox//file/{bot_token}/{*path}", get(botapi::download))
             .route("/sandbox/users/{id}/chat", get(users::chat))
+            .route("/sandbox/updates/{update_id}", get(users::update))
             .route(
                 "/sandbox/updates/{update_id}/redeliver",
                 post(users::redeliver),
@@ -152,6 +156,8 @@ pub(crate) struct State {
     webhook: Option<Webhook>,
     chats: HashMap<i64, Chat>,
     files: HashMap<String, Photo>,
+    /// What users sent (photos, their thumbnails, documents) by file_id, for getFile.
+    uploads: HashMap<String, Upload>,
     callbacks: HashMap<String, Callback>,
     pre_checkouts: HashMap<String, PreCheckout>,
     /// Stars charges by `telegram_payment_charge_id`, for refundStarPayment.
@@ -273,6 +279,9 @@ pub(crate) struct Msg {
     text: Option<Formatted>,
     caption: Option<Formatted>,
     photo: Option<Photo>,
+    /// A user's photo: the small size Telegram lists before the original.
+    thumb: Option<Photo>,
+    document: Option<Document>,
     media_group_id: Option<String>,
     /// Rows of inline keyboard buttons; `None` when there is no keyboard.
     keyboard: Option<Value>,
@@ -298,8 +307,15 @@ impl Msg {
             }
         }
         if let Some(p) = &self.photo {
-            m["photo"] = json!([{"file_id": p.file_id, "file_unique_id": p.file_unique_id,
-                "file_size": p.size, "width": p.width, "height": p.height}]);
+            let size = |p: &Photo| {
+                json!({"file_id": p.file_id, "file_unique_id": p.file_unique_id,
+                "file_size": p.size, "width": p.width, "height": p.height})
+            };
+            m["photo"] = json!(self.thumb.iter().chain([p]).map(size).collect::<Vec<_>>());
+        }
+        if let Some(d) = &self.document {
+            m["document"] = json!({"file_id": d.file_id, "file_unique_id": d.file_unique_id,
+                "file_name": d.file_name, "mime_type": d.mime_type, "file_size": d.size});
         }
         if let Some(c) = &self.caption {
             m["caption"] = json!(c.text);
@@ -341,6 +357,25 @@ pub(crate) struct Photo {
     size: u64,
     /// Set when the bot sent the photo by URL (never fetched).
     url: Option<String>,
+}
+
+/// A file a user sent (as a photo or a document), served by getFile and `/file/bot<token>/…`.
+pub(crate) struct Upload {
+    file_unique_id: String,
+    /// `photos/file_7.jpg`, `documents/file_8.png`: Telegram's `file_path` shape.
+    path: String,
+    bytes: Bytes,
+    document: bool,
+}
+
+/// A document message's file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Document {
+    file_id: String,
+    file_unique_id: String,
+    file_name: Option<String>,
+    mime_type: Option<String>,
+    size: u64,
 }
 
 /// A callback query delivered to the bot and, once answered, the answer.

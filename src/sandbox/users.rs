@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::text::{Formatted, utf16_len};
 use super::{
-    Callback, Charge, Chat, JsonError, Msg, Payment, PreCheckout, Shared, State, Webhook,
+    Callback, Charge, Chat, Document, JsonError, Msg, Payment, PreCheckout, Shared, State, Webhook,
     parse_body,
 };
 
@@ -99,6 +99,141 @@ pub(crate) async fn send_message(
         (webhook, reply, update)
     };
     Ok(deliver_and_reply(&sh, &webhook, "message", &update, reply).await)
+}
+
+/// One file of [`UserMedia`].
+#[derive(Deserialize)]
+pub(crate) struct UserFile {
+    /// `photo` (what a client sends from the gallery) or `document` (a file as it is).
+    kind: FileKind,
+    /// The bytes, base64.
+    data: String,
+    file_name: Option<String>,
+    mime_type: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FileKind {
+    Photo,
+    Document,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UserMedia {
+    /// One file is one message; 2–10 are an album (one media_group_id, one update each).
+    files: Vec<UserFile>,
+    caption: Option<String>,
+    language_code: Option<String>,
+}
+
+/// Telegram's limit on a photo upload; larger pictures go as documents.
+const PHOTO_LIMIT: usize = 10 * 1024 * 1024;
+
+/// `POST /sandbox/users/{id}/media`: the user sends photos or files; an album arrives as
+/// parallel updates, the way Telegram delivers them.
+pub(crate) async fn send_media(
+    AxState(sh): Sh,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, JsonError> {
+    use base64::Engine as _;
+    let id = parse_id(&id)?;
+    let req = parse_body::<UserMedia>(&body)?;
+    let bad = |msg: &str| JsonError::new(StatusCode::BAD_REQUEST, msg);
+    if req.files.is_empty() || req.files.len() > 10 {
+        return Err(bad("send 1..=10 files (an album holds at most 10)"));
+    }
+    if req.caption.as_deref().is_some_and(|c| utf16_len(c) > 1024) {
+        return Err(bad("caption must be at most 1024 UTF-16 code units"));
+    }
+    let mut decoded = Vec::with_capacity(req.files.len());
+    for file in &req.files {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(file.data.as_bytes())
+            .map_err(|_| bad("data must be base64"))?;
+        if bytes.is_empty() {
+            return Err(bad("a file must not be empty"));
+        }
+        if file.kind == FileKind::Photo && bytes.len() > PHOTO_LIMIT {
+            return Err(bad("photos are at most 10 MB: send it as a document"));
+        }
+        decoded.push(Bytes::from(bytes));
+    }
+    let (webhook, sent) = {
+        let mut st = sh.lock();
+        let webhook = st.webhook.clone().ok_or_else(no_webhook)?;
+        let group = (req.files.len() > 1).then(|| format!("{}", rand::random::<u64>()));
+        let mut msgs = Vec::with_capacity(req.files.len());
+        for (i, (file, bytes)) in req.files.iter().zip(decoded).enumerate() {
+            let mut msg = Msg {
+                media_group_id: group.clone(),
+                ..Msg::default()
+            };
+            if i == 0 {
+                msg.caption = req.caption.clone().map(|text| Formatted {
+                    text,
+                    entities: Vec::new(),
+                });
+            }
+            match file.kind {
+                FileKind::Photo => {
+                    let (thumb, photo) = super::botapi::user_photo(&mut st, bytes)
+                        .ok_or_else(|| bad("a photo must be a JPEG, PNG or WebP image"))?;
+                    msg.thumb = Some(thumb);
+                    msg.photo = Some(photo);
+                }
+                FileKind::Document => {
+                    let ext = file
+                        .file_name
+                        .as_deref()
+                        .and_then(|n| n.rsplit_once('.'))
+                        .map_or("bin", |(_, e)| e)
+                        .to_owned();
+                    let size = bytes.len() as u64;
+                    let (file_id, file_unique_id) =
+                        super::botapi::register_upload(&mut st, bytes, true, &ext);
+                    msg.document = Some(Document {
+                        file_id,
+                        file_unique_id,
+                        file_name: file.file_name.clone(),
+                        mime_type: file.mime_type.clone(),
+                        size,
+                    });
+                }
+            }
+            msgs.push(msg);
+        }
+        let bot_user = sh.bot_user();
+        let mut sent = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            let update_id = st.next_update_id();
+            let chat = st.chats.entry(id).or_insert_with(|| Chat::new(id));
+            if let Some(lang) = &req.language_code {
+                chat.user.language_code = Some(lang.clone());
+            }
+            let msg = chat.push(msg).clone();
+            let update = json!({ "update_id": update_id, "message": msg.to_json(chat, &bot_user) });
+            st.updates.insert(update_id, update.clone());
+            sent.push((update_id, msg.id, update));
+        }
+        (webhook, sent)
+    };
+    let deliveries = sent
+        .iter()
+        .map(|(_, _, update)| deliver(&sh, &webhook, "message", update));
+    let statuses = futures::future::join_all(deliveries).await;
+    let updates: Vec<Value> = sent
+        .iter()
+        .zip(statuses)
+        .map(|((update_id, message_id, _), status)| match status {
+            Ok(status) => json!({"update_id": update_id, "message_id": message_id,
+                "webhook_status": status}),
+            Err(e) => json!({"update_id": update_id, "message_id": message_id,
+                "error": format!("webhook delivery failed: {e}")}),
+        })
+        .collect();
+    Ok(Json(json!({ "updates": updates })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -372,6 +507,19 @@ pub(crate) async fn chat(AxState(sh): Sh, Path(id): Path<String>) -> Result<Resp
         "chat_actions": chat.chat_actions,
     }))
     .into_response())
+}
+
+/// `GET /sandbox/updates/{update_id}`: an update as it was posted.
+pub(crate) async fn update(
+    AxState(sh): Sh,
+    Path(update_id): Path<String>,
+) -> Result<Json<Value>, JsonError> {
+    let st = sh.lock();
+    let update = update_id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| st.updates.get(&id).cloned());
+    update.map(Json).ok_or_else(|| not_found("unknown update"))
 }
 
 /// `POST /sandbox/updates/{update_id}/redeliver`: Telegram retrying an update.

@@ -67,6 +67,28 @@ pub enum Callback {
     GalleryFilterAspect(u8),
     /// ♻️ no filter.
     GalleryFilterReset,
+    /// The avatar card at this position (newest first; out-of-range positions wrap).
+    AvatarCard(u32),
+    /// ➕ start creating an avatar.
+    AvatarCreate,
+    /// The gender of the avatar being created: an index into `avatar::Gender::ALL`.
+    AvatarGender(u8),
+    /// Go on uploading photos to this draft.
+    AvatarUpload(i64),
+    /// The photos of draft `id`, one at a time, at a position.
+    AvatarPhotos(i64, u32),
+    /// Remove photo `id` (shown at a position) from its draft.
+    AvatarPhotoDelete(i64, u32),
+    /// Close the photo viewer of draft `id`.
+    AvatarPhotosDone(i64),
+    /// Train this draft (paid).
+    AvatarTrain(i64),
+    /// Make this avatar the main one.
+    AvatarMain(i64),
+    AvatarRename(i64),
+    /// 🗑️ asks to confirm deleting avatar `id`.
+    AvatarDelete(i64),
+    AvatarDeleteConfirmed(i64),
 }
 
 /// Which avatar's images the gallery shows.
@@ -118,6 +140,18 @@ impl Callback {
             Self::GalleryFilterPeriod(i) => format!("galf_per:{i}"),
             Self::GalleryFilterAspect(i) => format!("galf_ar:{i}"),
             Self::GalleryFilterReset => "galf_reset".into(),
+            Self::AvatarCard(i) => format!("av:{i}"),
+            Self::AvatarCreate => "av_new".into(),
+            Self::AvatarGender(i) => format!("av_g:{i}"),
+            Self::AvatarUpload(id) => format!("av_up:{id}"),
+            Self::AvatarPhotos(id, i) => format!("av_ph:{id}:{i}"),
+            Self::AvatarPhotoDelete(id, i) => format!("av_phdel:{id}:{i}"),
+            Self::AvatarPhotosDone(id) => format!("av_phok:{id}"),
+            Self::AvatarTrain(id) => format!("av_train:{id}"),
+            Self::AvatarMain(id) => format!("av_main:{id}"),
+            Self::AvatarRename(id) => format!("av_ren:{id}"),
+            Self::AvatarDelete(id) => format!("av_del:{id}"),
+            Self::AvatarDeleteConfirmed(id) => format!("av_del_yes:{id}"),
         }
     }
 
@@ -151,6 +185,7 @@ impl Callback {
             "galf_fav" => Some(Self::GalleryFilterFavorites),
             "galf_avs" => Some(Self::GalleryFilterAvatars),
             "galf_reset" => Some(Self::GalleryFilterReset),
+            "av_new" => Some(Self::AvatarCreate),
             _ => None,
         };
         match arg {
@@ -172,6 +207,24 @@ impl Callback {
                     "base" => Some(Self::GalleryFilterAvatar(AvatarPick::Base)),
                     id => parse_id(id).map(|id| Self::GalleryFilterAvatar(AvatarPick::Avatar(id))),
                 },
+                "av" => parse_position(arg).map(Self::AvatarCard),
+                "av_g" => parse_index(arg).map(Self::AvatarGender),
+                "av_up" => parse_id(arg).map(Self::AvatarUpload),
+                "av_phok" => parse_id(arg).map(Self::AvatarPhotosDone),
+                "av_train" => parse_id(arg).map(Self::AvatarTrain),
+                "av_main" => parse_id(arg).map(Self::AvatarMain),
+                "av_ren" => parse_id(arg).map(Self::AvatarRename),
+                "av_del" => parse_id(arg).map(Self::AvatarDelete),
+                "av_del_yes" => parse_id(arg).map(Self::AvatarDeleteConfirmed),
+                "av_ph" | "av_phdel" => {
+                    let (id, position) = arg.split_once(':')?;
+                    let (id, position) = (parse_id(id)?, parse_position(position)?);
+                    Some(if name == "av_ph" {
+                        Self::AvatarPhotos(id, position)
+                    } else {
+                        Self::AvatarPhotoDelete(id, position)
+                    })
+                }
                 "galf_per" => parse_index(arg).map(Self::GalleryFilterPeriod),
                 "galf_ar" => parse_index(arg).map(Self::GalleryFilterAspect),
                 "gal_fav" | "gal_del" | "gal_del_yes" => {
@@ -223,7 +276,19 @@ impl Callback {
             | Self::GalleryFilterAvatar(_)
             | Self::GalleryFilterPeriod(_)
             | Self::GalleryFilterAspect(_)
-            | Self::GalleryFilterReset => {}
+            | Self::GalleryFilterReset
+            | Self::AvatarCard(_)
+            | Self::AvatarCreate
+            | Self::AvatarGender(_)
+            | Self::AvatarUpload(_)
+            | Self::AvatarPhotos(..)
+            | Self::AvatarPhotoDelete(..)
+            | Self::AvatarPhotosDone(_)
+            | Self::AvatarTrain(_)
+            | Self::AvatarMain(_)
+            | Self::AvatarRename(_)
+            | Self::AvatarDelete(_)
+            | Self::AvatarDeleteConfirmed(_) => {}
         }
         vec![
             Self::MainMenu,
@@ -264,6 +329,18 @@ impl Callback {
             Self::GalleryFilterPeriod(u8::MAX),
             Self::GalleryFilterAspect(0),
             Self::GalleryFilterReset,
+            Self::AvatarCard(u32::MAX),
+            Self::AvatarCreate,
+            Self::AvatarGender(u8::MAX),
+            Self::AvatarUpload(i64::MAX),
+            Self::AvatarPhotos(i64::MAX, u32::MAX),
+            Self::AvatarPhotoDelete(i64::MAX, u32::MAX),
+            Self::AvatarPhotosDone(i64::MAX),
+            Self::AvatarTrain(i64::MAX),
+            Self::AvatarMain(i64::MAX),
+            Self::AvatarRename(i64::MAX),
+            Self::AvatarDelete(i64::MAX),
+            Self::AvatarDeleteConfirmed(i64::MAX),
         ]
     }
 }
@@ -371,6 +448,14 @@ mod tests {
             "galf_per:300",
             "galf_ar:x",
             "galf_reset:1",
+            "av:-1",
+            "av_new:1",
+            "av_g:",
+            "av_up:0",
+            "av_ph:1",
+            "av_phdel:x:1",
+            "av_del_yes:-5",
+            "av_train:1:2",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");

@@ -9,7 +9,7 @@ use teloxide::{
 
 use crate::{
     app::AppState,
-    balance,
+    avatar, balance,
     dialogue::{self, Dialogue},
     gallery::{self, filter::Change},
     generation::flow::{self, Choice},
@@ -135,10 +135,19 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
             Command::Gallery => gallery::show(&ctx, None, 0).await,
         };
     }
+    let carries_file = message.photo().is_some() || message.document().is_some();
     match (dialogue::get(&state.db, ctx.user.telegram_id).await?, text) {
+        (Some(Dialogue::AvatarPhotos { avatar_id }), _) => {
+            avatar::photos::receive(&ctx, message, avatar_id).await
+        }
+        (_, _) if carries_file => avatar::photos::receive_unexpected(&ctx, message).await,
         (Some(Dialogue::PromoCode), Some(text)) => promo::on_text(&ctx, text).await,
         (Some(Dialogue::GenerationPrompt { avatar_id }), Some(text)) => {
             flow::on_prompt(&ctx, avatar_id, text).await
+        }
+        (Some(Dialogue::AvatarName), Some(text)) => avatar::screens::on_name(&ctx, text).await,
+        (Some(Dialogue::AvatarRename { avatar_id }), Some(text)) => {
+            avatar::screens::on_rename(&ctx, avatar_id, text).await
         }
         _ => menu::unknown_text(&ctx).await,
     }
@@ -256,8 +265,36 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
         }
         Callback::GalleryFilterReset => gallery::filter::reset(&ctx, query, origin).await,
         Callback::Avatars => {
-            ui::answer(ctx.bot(), query, Some(ctx.t().coming_soon), false).await;
-            Ok(())
+            ui::answer(ctx.bot(), query, None, false).await;
+            // Leaving for the list ends a name, gender, rename or photo step.
+            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+            avatar::screens::show(&ctx, origin, 0).await
+        }
+        Callback::AvatarCard(position) => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            avatar::screens::show(&ctx, origin, position).await
+        }
+        Callback::AvatarCreate => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            avatar::screens::create(&ctx, origin).await
+        }
+        Callback::AvatarGender(i) => avatar::screens::on_gender(&ctx, query, origin, i).await,
+        Callback::AvatarUpload(id) => avatar::screens::upload(&ctx, query, origin, id).await,
+        Callback::AvatarPhotos(id, position) => {
+            avatar::screens::view_photos(&ctx, query, origin, id, position).await
+        }
+        Callback::AvatarPhotoDelete(id, position) => {
+            avatar::screens::delete_photo(&ctx, query, origin, id, position).await
+        }
+        Callback::AvatarPhotosDone(id) => {
+            avatar::screens::photos_done(&ctx, query, origin, id).await
+        }
+        Callback::AvatarTrain(id) => avatar::screens::train(&ctx, query, origin, id).await,
+        Callback::AvatarMain(id) => avatar::screens::make_main(&ctx, query, origin, id).await,
+        Callback::AvatarRename(id) => avatar::screens::rename(&ctx, query, id).await,
+        Callback::AvatarDelete(id) => avatar::screens::delete(&ctx, query, origin, id).await,
+        Callback::AvatarDeleteConfirmed(id) => {
+            avatar::screens::delete_confirmed(&ctx, query, origin, id).await
         }
     }
 }

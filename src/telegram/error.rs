@@ -17,6 +17,12 @@ pub enum HandlerError {
     /// teloxide removes the token (or the whole URL) from network errors; see the test below.
     #[error("bot api: {0}")]
     Telegram(#[from] RequestError),
+    /// A file the user sent could not be downloaded from Telegram (network, a 5xx): retried.
+    #[error("file download: {0}")]
+    Download(#[from] teloxide::DownloadError),
+    /// Our own disk refused a file (full, permissions): retried, and an operator should look.
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
 }
 
 /// What the webhook route should do with a failed update.
@@ -43,7 +49,11 @@ impl HandlerError {
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Db(_) | Self::Kv(_) | Self::Ledger(LedgerError::Db(_)) => Outcome::Transient,
+            Self::Db(_)
+            | Self::Kv(_)
+            | Self::Ledger(LedgerError::Db(_))
+            | Self::Download(_)
+            | Self::Storage(_) => Outcome::Transient,
             // A bad amount or a reused key is a bug; a redelivery would hit it again.
             Self::Ledger(_) => Outcome::Permanent,
             Self::Telegram(RequestError::RetryAfter(secs)) => {

@@ -107,6 +107,17 @@ struct Job {
     height: u32,
     num_images: u64,
     status: JobStatus,
+    /// A trainer job: the zip URL and, once fetched, how many images it held.
+    training: Option<Training>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Training {
+    pub images_url: String,
+    /// Images found in the zip (None until fetched).
+    pub photos: Option<usize>,
+    /// The fewest images the trainer takes (portrait 10, fast 4).
+    min_photos: usize,
 }
 
 struct Inner {
@@ -175,6 +186,57 @@ impl FakeFal {
 
     pub fn status_calls(&self) -> usize {
         self.0.status_calls.load(Ordering::SeqCst)
+    }
+
+    /// A trainer job's archive as fetched (None: not a trainer job).
+    pub fn training(&self, request_id: &str) -> Option<Training> {
+        self.with_job(request_id, |job| job.training.clone())
+    }
+
+    /// Fetches a trainer job's zip the way fal does and counts its images; an error is what
+    /// fal's callback would say.
+    async fn fetch_archive(&self, id: &str) -> Result<(), String> {
+        let Some(training) = self.training(id) else {
+            return Ok(());
+        };
+        let response = self
+            .0
+            .http
+            .get(&training.images_url)
+            .send()
+            .await
+            .map_err(|e| format!("Failed to download images_data_url: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "Failed to download images_data_url: HTTP {}",
+                response.status().as_u16()
+            ));
+        }
+        let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec()))
+            .map_err(|e| format!("images_data_url is not a zip archive: {e}"))?;
+        let photos = archive
+            .file_names()
+            .filter_map(Result::ok)
+            .filter(|n| {
+                let n = n.to_ascii_lowercase();
+                [".jpg", ".jpeg", ".png", ".webp"]
+                    .iter()
+                    .any(|e| n.ends_with(e))
+            })
+            .count();
+        self.with_job(id, |job| {
+            if let Some(t) = job.training.as_mut() {
+                t.photos = Some(photos);
+            }
+        });
+        if photos < training.min_photos {
+            return Err(format!(
+                "At least {} images are required, got {photos}",
+                training.min_photos
+            ));
+        }
+        Ok(())
     }
 
     /// Sets what the status and result routes answer for an earlier submit.
@@ -248,6 +310,16 @@ impl FakeFal {
 
     /// The model's output, as the OK callback and the result route carry it.
     fn payload(&self, id: &str, job: &Job) -> Value {
+        if job.training.is_some() {
+            let file = |name: &str, kind: &str| {
+                json!({ "url": format!("{}/files/{id}/{name}", self.0.base),
+                    "content_type": kind, "file_name": name, "file_size": 1024 })
+            };
+            return json!({
+                "diffusers_lora_file": file("pytorch_lora_weights.safetensors", "application/octet-stream"),
+                "config_file": file("config.json", "application/json"),
+            });
+        }
         let images: Vec<Value> = (0..job.num_images)
             .map(|i| {
                 json!({ "url": format!("{}/files/{id}/{i}.png", self.0.base),
@@ -269,14 +341,41 @@ impl FakeFal {
             Ok(_) => return detail(422, json!("body must be a JSON object")),
             Err(e) => return detail(422, json!(format!("invalid JSON: {e}"))),
         };
+        let trainer = path.contains("trainer") || path.contains("training");
+        let training = if trainer {
+            let Some(images_url) = input["images_data_url"].as_str() else {
+                let msg = "images_data_url required";
+                return detail(
+                    422,
+                    json!([{ "loc": ["body", "images_data_url"], "msg": msg, "type": "missing" }]),
+                );
+            };
+            let portrait = path.contains("portrait");
+            let trigger = if portrait {
+                "trigger_phrase"
+            } else {
+                "trigger_word"
+            };
+            if !input[trigger].is_string() {
+                let msg = format!("{trigger} required by this fake");
+                return detail(422, json!([{ "loc": ["body", trigger], "msg": msg }]));
+            }
+            Some(Training {
+                images_url: images_url.to_owned(),
+                photos: None,
+                min_photos: if portrait { 10 } else { 4 },
+            })
+        } else {
+            None
+        };
         let num_images = input["num_images"].as_u64().unwrap_or(1);
         let size = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
         let (width, height) = match &input["image_size"] {
             Value::Null => (Some(1024), Some(768)), // fal's default, landscape_4_3
             image_size => (size(&image_size["width"]), size(&image_size["height"])),
         };
-        let (Some(prompt), Some(width), Some(height), 1..=4) =
-            (input["prompt"].as_str(), width, height, num_images)
+        let prompt = input["prompt"].as_str().or(training.as_ref().map(|_| ""));
+        let (Some(prompt), Some(width), Some(height), 1..=4) = (prompt, width, height, num_images)
         else {
             let msg = "prompt required, image_size {width, height}, num_images 1..=4";
             return detail(
@@ -301,6 +400,7 @@ impl FakeFal {
             height,
             num_images,
             status: JobStatus::InProgress,
+            training,
         };
         self.0.jobs.lock().unwrap().insert(id.clone(), job);
         let (path, request_id) = (path.to_owned(), id.clone());
@@ -323,12 +423,20 @@ impl FakeFal {
         };
         match result.filter(|_| webhook_given) {
             Some(result) if mode == Mode::CallbackBeforeResponse => {
+                let result = match self.fetch_archive(&id).await {
+                    Ok(()) => result,
+                    Err(e) => CallbackResult::Error(e),
+                };
                 self.send_callback(&id, result, SendOpts::default()).await;
             }
             Some(result) => {
                 let (fake, id) = (self.clone(), id.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                    let result = match fake.fetch_archive(&id).await {
+                        Ok(()) => result,
+                        Err(e) => CallbackResult::Error(e),
+                    };
                     fake.send_callback(&id, result, SendOpts::default()).await;
                 });
             }
@@ -498,6 +606,8 @@ mod tests {
             lora_scale: 1.0,
             num_inference_steps: 28,
             guidance_scale: 3.5,
+            trainer: aisha::config::Trainer::Portrait,
+            training_steps: None,
         };
         let verifier = FalVerifier::new(reqwest::Client::new(), fake.jwks_url().parse().unwrap());
         let fal = FalClient::new(

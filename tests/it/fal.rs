@@ -329,6 +329,8 @@ mod queue {
             lora_scale: 1.0,
             num_inference_steps: 28,
             guidance_scale: 3.5,
+            trainer: aisha::config::Trainer::Portrait,
+            training_steps: None,
         }
     }
 

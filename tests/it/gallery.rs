@@ -737,3 +737,69 @@ async fn english_gallery_and_results_stay_put(storage: Storage) {
     assert!(words(&stats).contains("Images: 1"), "{stats:#}");
     app.stop().await;
 }
+
+both_storages!(a_repeat_is_paid_once_and_a_screen_switch_shows_one_card);
+
+/// 🔄 answers with its outcome, and the same tap delivered again (Telegram retrying after a
+/// timeout, once the double-tap guard has expired) starts and charges nothing. Two taps that
+/// switch a text screen to a card leave one card.
+async fn a_repeat_is_paid_once_and_a_screen_switch_shows_one_card(storage: Storage) {
+    use figment::providers::Serialized;
+
+    let Some(app) = TestApp::spawn_with(storage, |f| {
+        f.merge(Serialized::default("generation.repeat_guard_secs", 1))
+    })
+    .await
+    else {
+        return;
+    };
+    let user = 9020;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 20).await;
+    generate(&app, user, "once more", 0, 1).await;
+    let chat = wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    outbox_settles(&app).await;
+    let photo = card(&chat);
+    let photo_id = photo["message_id"].as_i64().unwrap();
+    let repeat = labelled(&photo, "🔄 Повторить еще раз");
+    let pressed = app.press(user, photo_id, &repeat).await;
+    assert_eq!(pressed["answer"]["text"], "🔄 Повторная генерация запущена");
+    wait_for(&app, user, "the repeat", |m| photos(m).len() == 2).await;
+    outbox_settles(&app).await;
+    assert_eq!(crate::generation::balance(&app, user).await, 10);
+    // The guard has expired; the same callback query arrives again.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let update_id = pressed["update_id"].as_i64().unwrap();
+    let mut again = app.sandbox_get(&format!("/updates/{update_id}")).await;
+    again["update_id"] = serde_json::json!(update_id + 100_000);
+    let status = app
+        .post_webhook(again.to_string(), Some(crate::helpers::SECRET))
+        .await
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(crate::generation::generations(&app).await.len(), 2);
+    assert_eq!(crate::generation::balance(&app, user).await, 10);
+    // A filter nothing matches leaves a text screen; ♻️ tapped twice at once shows one card.
+    app.send_text(user, "/gallery").await;
+    let chat = wait_for(&app, user, "the card", |m| {
+        words(&card(m)).contains("1 из 2")
+    })
+    .await;
+    let card_id = card(&chat)["message_id"].as_i64().unwrap();
+    app.press(user, card_id, "galf_fav").await;
+    app.press(user, card_id, "gal:0").await;
+    let empty = app.bot_messages(user).await.last().cloned().unwrap();
+    assert!(words(&empty).contains("Ничего не найдено"), "{empty:#}");
+    let empty_id = empty["message_id"].as_i64().unwrap();
+    let cards_before = photos(&app.bot_messages(user).await).len();
+    let reset = labelled(&empty, "♻️ Сбросить");
+    futures::future::join(
+        app.press(user, empty_id, &reset),
+        app.press(user, empty_id, &reset),
+    )
+    .await;
+    let after = app.bot_messages(user).await;
+    assert_eq!(photos(&after).len(), cards_before + 1, "one new card");
+    assert!(shown(&after, empty_id).is_null(), "the text gave way");
+    app.stop().await;
+}

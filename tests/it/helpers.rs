@@ -192,6 +192,10 @@ impl TestApp {
                 "delivery.images_dir",
                 dir.path().join("images"),
             ))
+            .merge(Serialized::default(
+                "avatar.photos_dir",
+                dir.path().join("avatars"),
+            ))
             .merge(Serialized::default("local_provider.delay_ms", 100));
         if let Some(redis) = redis {
             figment = figment.merge(Serialized::default("redis_url", redis));

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod avatars;
 mod coins;
 mod fake_fal;
 mod fal;

@@ -1,0 +1,126 @@
+//! The photo archive a trainer downloads: a zip (stored entries: the photos are compressed
+//! already) written next to the photos, served by our own server at an expiring signed URL
+//! under `PUBLIC_URL`, so it works with any provider and nobody else can read it.
+//!
+//! `GET /avatar-archives/{avatar id}/{expires}/{signature}`: 404 unless the signature (an HMAC
+//! of the id and expiry) is ours, 410 once expired, otherwise the zip, streamed from disk.
+
+use std::{
+    io::{BufReader, Write},
+    path::{Path, PathBuf},
+};
+
+use axum::{
+    body::Body,
+    extract::{Path as UrlPath, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use entity::avatar_photo;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use url::Url;
+
+use crate::app::AppState;
+
+const FILE: &str = "photos.zip";
+
+/// Writes the archive of these photos; returns its path. Blocking: run off the async workers.
+pub fn build(dir: &Path, photos: &[avatar_photo::Model], root: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(FILE);
+    let partial = dir.join(format!("{FILE}.partial"));
+    let file = std::fs::File::create(&partial)?;
+    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for (i, photo) in photos.iter().enumerate() {
+        let ext = Path::new(&photo.file_path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("jpg");
+        zip.start_file(format!("{:02}.{ext}", i + 1), options)
+            .map_err(std::io::Error::other)?;
+        let mut source = BufReader::new(std::fs::File::open(root.join(&photo.file_path))?);
+        std::io::copy(&mut source, &mut zip)?;
+    }
+    zip.finish().map_err(std::io::Error::other)?.flush()?;
+    std::fs::rename(&partial, &path)?;
+    Ok(path)
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(state: &AppState, avatar_id: i64, expires: i64) -> HmacSha256 {
+    let key = state
+        .settings
+        .provider_webhook_secret
+        .as_ref()
+        .unwrap_or(&state.webhook_secret);
+    let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes())
+        .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
+    mac.update(format!("avatar-archive:{avatar_id}:{expires}").as_bytes());
+    mac
+}
+
+/// The URL the trainer fetches the photos from, good for `avatar.archive_ttl_secs`.
+#[must_use]
+pub fn url(state: &AppState, avatar_id: i64) -> Option<Url> {
+    let ttl = i64::try_from(state.settings.avatar.archive_ttl_secs).unwrap_or(86_400);
+    let expires = chrono::Utc::now().timestamp() + ttl;
+    let signature = hex::encode(mac(state, avatar_id, expires).finalize().into_bytes());
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    Url::parse(&format!(
+        "{base}/avatar-archives/{avatar_id}/{expires}/{signature}"
+    ))
+    .ok()
+}
+
+/// Serves an archive to whoever holds its signed URL.
+pub async fn serve(
+    State(state): State<AppState>,
+    UrlPath((id, expires, signature)): UrlPath<(String, String, String)>,
+) -> Response {
+    let not_found = || (StatusCode::NOT_FOUND, "not found").into_response();
+    let (Ok(id), Ok(expires), Ok(signature)) = (
+        id.parse::<i64>(),
+        expires.parse::<i64>(),
+        hex::decode(&signature),
+    ) else {
+        return not_found();
+    };
+    if mac(&state, id, expires).verify_slice(&signature).is_err() {
+        return not_found();
+    }
+    if expires < chrono::Utc::now().timestamp() {
+        return (StatusCode::GONE, "this link has expired").into_response();
+    }
+    let path = super::dir(&state.settings, id).join(FILE);
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        // Trained (and cleaned up) or deleted since.
+        Err(_) => return not_found(),
+    };
+    let length = file.metadata().await.map(|m| m.len()).ok();
+    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/zip"),
+    );
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, length.into());
+    }
+    response
+}
+
+/// Removes an archive (after training, or when its avatar goes).
+pub async fn remove(state: &AppState, avatar_id: i64) {
+    let path = super::dir(&state.settings, avatar_id).join(FILE);
+    if let Err(e) = tokio::fs::remove_file(&path).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(avatar = avatar_id, error = %e, "could not remove a training archive");
+    }
+}

@@ -1,0 +1,248 @@
+//! 🎭 Avatars: a name, a gender and 10–20 photos make a draft; training it (paid once) sends
+//! the photos to the provider as a zip behind a signed URL; the provider's webhook makes it
+//! ready (or failed and refunded). Every action checks that the avatar is the presser's.
+
+pub mod archive;
+pub mod photos;
+pub mod screens;
+pub mod training;
+
+use chrono::Utc;
+use entity::{avatar, avatar_photo};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
+};
+
+use std::path::Path;
+
+use teloxide::types::InputFile;
+
+use crate::i18n::Lang;
+
+pub const DRAFT: &str = "draft";
+pub const TRAINING: &str = "training";
+pub const READY: &str = "ready";
+pub const FAILED: &str = "failed";
+
+/// Name length bounds, in characters.
+pub const NAME_CHARS: std::ops::RangeInclusive<usize> = 2..=50;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gender {
+    Male,
+    Female,
+}
+
+impl Gender {
+    pub const ALL: [Self; 2] = [Self::Male, Self::Female];
+
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Male => "male",
+            Self::Female => "female",
+        }
+    }
+
+    /// The word trained into the trigger (and so put in front of every prompt).
+    #[must_use]
+    fn word(self) -> &'static str {
+        match self {
+            Self::Male => "man",
+            Self::Female => "woman",
+        }
+    }
+}
+
+/// A name as typed, trimmed; `Err(chars)` when its length is out of bounds.
+pub fn valid_name(text: &str) -> Result<String, usize> {
+    let name: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let chars = name.chars().count();
+    if NAME_CHARS.contains(&chars) {
+        Ok(name)
+    } else {
+        Err(chars)
+    }
+}
+
+/// A new unique trigger: a rare token the LoRA learns, then the gender's word, e.g.
+/// "TOK_k3x9q2vd woman". The token is random; the table's unique index backs it.
+#[must_use]
+pub fn new_trigger(gender: Gender) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let token: String = (0..8)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect();
+    format!("TOK_{token} {}", gender.word())
+}
+
+/// The user's avatar with this id (others' ids read as none).
+pub async fn owned<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    id: i64,
+) -> Result<Option<avatar::Model>, DbErr> {
+    avatar::Entity::find_by_id(id)
+        .filter(avatar::Column::UserId.eq(user_id))
+        .one(db)
+        .await
+}
+
+/// The user's avatars, newest first.
+pub async fn list<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<Vec<avatar::Model>, DbErr> {
+    avatar::Entity::find()
+        .filter(avatar::Column::UserId.eq(user_id))
+        .order_by_desc(avatar::Column::Id)
+        .all(db)
+        .await
+}
+
+/// A new draft.
+pub async fn create_draft<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    name: &str,
+    gender: Gender,
+    chat_id: i64,
+    lang: Lang,
+) -> Result<avatar::Model, DbErr> {
+    let now = Utc::now();
+    avatar::ActiveModel {
+        user_id: Set(user_id),
+        name: Set(name.to_owned()),
+        status: Set(DRAFT.to_owned()),
+        trigger_phrase: Set(None),
+        lora_url: Set(None),
+        is_main: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        gender: Set(Some(gender.key().to_owned())),
+        chat_id: Set(Some(chat_id)),
+        lang: Set(Some(crate::generation::lang_code(lang).to_owned())),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// How many photos a draft has.
+pub async fn photo_count<C: ConnectionTrait>(db: &C, avatar_id: i64) -> Result<u64, DbErr> {
+    avatar_photo::Entity::find()
+        .filter(avatar_photo::Column::AvatarId.eq(avatar_id))
+        .count(db)
+        .await
+}
+
+/// A draft's photos, in the order they came.
+pub async fn photos<C: ConnectionTrait>(
+    db: &C,
+    avatar_id: i64,
+) -> Result<Vec<avatar_photo::Model>, DbErr> {
+    avatar_photo::Entity::find()
+        .filter(avatar_photo::Column::AvatarId.eq(avatar_id))
+        .order_by_asc(avatar_photo::Column::Id)
+        .all(db)
+        .await
+}
+
+/// A stored photo as Telegram can take it: by file_id when Telegram has it as a photo, else
+/// uploaded from disk (an image the user sent as a file).
+#[must_use]
+pub fn picture(dir: &Path, file_id: Option<&str>, path: &str) -> InputFile {
+    match file_id {
+        Some(id) => InputFile::file_id(id.to_owned().into()),
+        None => InputFile::file(dir.join(path)),
+    }
+}
+
+/// The picture on an avatar's card: the kept cover, or a draft's first photo.
+pub async fn cover<C: ConnectionTrait>(
+    db: &C,
+    dir: &Path,
+    avatar: &avatar::Model,
+) -> Result<Option<InputFile>, DbErr> {
+    if let Some(path) = &avatar.cover_path {
+        return Ok(Some(picture(dir, avatar.cover_file_id.as_deref(), path)));
+    }
+    let first = avatar_photo::Entity::find()
+        .filter(avatar_photo::Column::AvatarId.eq(avatar.id))
+        .order_by_asc(avatar_photo::Column::Id)
+        .one(db)
+        .await?;
+    Ok(first.map(|p| picture(dir, p.telegram_file_id.as_deref(), &p.file_path)))
+}
+
+/// Makes `avatar_id` the user's main avatar (only a ready one can be).
+pub async fn make_main<C: ConnectionTrait>(
+    db: &C,
+    user_id: i64,
+    avatar_id: i64,
+) -> Result<bool, DbErr> {
+    let Some(avatar) = owned(db, user_id, avatar_id).await? else {
+        return Ok(false);
+    };
+    if avatar.status != READY {
+        return Ok(false);
+    }
+    // Two statements, each a plain update: all off, then this one on.
+    avatar::Entity::update_many()
+        .col_expr(avatar::Column::IsMain, Expr::val(false))
+        .filter(avatar::Column::UserId.eq(user_id))
+        .filter(avatar::Column::Id.ne(avatar_id))
+        .exec(db)
+        .await?;
+    avatar::Entity::update_many()
+        .col_expr(avatar::Column::IsMain, Expr::val(true))
+        .filter(avatar::Column::Id.eq(avatar_id))
+        .exec(db)
+        .await?;
+    Ok(true)
+}
+
+/// After the main avatar is deleted: the newest ready one takes its place.
+pub async fn elect_main<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<(), DbErr> {
+    let has_main = avatar::Entity::find()
+        .filter(avatar::Column::UserId.eq(user_id))
+        .filter(avatar::Column::IsMain.eq(true))
+        .count(db)
+        .await?
+        > 0;
+    if has_main {
+        return Ok(());
+    }
+    let newest = avatar::Entity::find()
+        .filter(avatar::Column::UserId.eq(user_id))
+        .filter(avatar::Column::Status.eq(READY))
+        .order_by_desc(avatar::Column::Id)
+        .one(db)
+        .await?;
+    if let Some(avatar) = newest {
+        make_main(db, user_id, avatar.id).await?;
+    }
+    Ok(())
+}
+
+/// Where an avatar's photos live.
+#[must_use]
+pub fn dir(settings: &crate::config::Settings, avatar_id: i64) -> std::path::PathBuf {
+    settings.avatar.photos_dir.join(avatar_id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_triggers() {
+        assert_eq!(valid_name("  Анна   Мария "), Ok("Анна Мария".into()));
+        assert_eq!(valid_name("A"), Err(1));
+        assert_eq!(valid_name(&"я".repeat(51)), Err(51));
+        assert!(valid_name(&"я".repeat(50)).is_ok());
+        let a = new_trigger(Gender::Female);
+        let b = new_trigger(Gender::Female);
+        assert!(a.starts_with("TOK_") && a.ends_with(" woman"), "{a}");
+        assert_ne!(a, b);
+        assert!(new_trigger(Gender::Male).ends_with(" man"));
+    }
+}

@@ -1,0 +1,485 @@
+//! Training an avatar: charged once (key `training:<avatar id>`) in the same transaction that
+//! moves the draft to `training`; then the archive, its signed URL and the submit. The provider's
+//! webhook settles it: ready (the LoRA stored, main if the user had none, "🎉" pushed through the
+//! outbox) or failed (refunded once by key, the user told). A training whose callback never
+//! comes is asked about once at its deadline. Never a placeholder success.
+
+use chrono::{Duration, Utc};
+use entity::avatar;
+use hmac::{Hmac, KeyInit, Mac};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
+    sea_query::{Expr, Func},
+};
+use sha2::Sha256;
+use url::Url;
+
+use super::{DRAFT, FAILED, READY, TRAINING, archive};
+use crate::{
+    app::AppState,
+    delivery::{self, push::Push},
+    generation::{
+        PipelineError,
+        deadline::{self, Job},
+    },
+    i18n::{Lang, Texts},
+    ledger::{self, Charge, Kind},
+    provider::{ProviderError, TrainingOutcome, TrainingRequest, TrainingStatus},
+    telegram::callback::Callback,
+};
+
+/// How starting a training went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Started {
+    Started(Box<avatar::Model>),
+    /// Not a draft of the user's with enough photos (trained already, a double tap, gone).
+    NotReady,
+    TooFewPhotos(u64),
+    Insufficient {
+        need: i64,
+        have: i64,
+    },
+}
+
+/// Charges and moves the draft to `training` in one transaction. Submitting follows (`submit`).
+pub async fn start(
+    state: &AppState,
+    user_id: i64,
+    avatar_id: i64,
+) -> Result<Started, PipelineError> {
+    let settings = &state.settings;
+    let txn = state.db.begin().await?;
+    // The row lock orders this against photo uploads and a second tap (SQLite has one writer).
+    let mut find = avatar::Entity::find_by_id(avatar_id).filter(avatar::Column::UserId.eq(user_id));
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        find = find.lock_exclusive();
+    }
+    let Some(draft) = find.one(&txn).await? else {
+        return Ok(Started::NotReady);
+    };
+    if draft.status != DRAFT {
+        return Ok(Started::NotReady);
+    }
+    let photos = super::photo_count(&txn, avatar_id).await?;
+    if photos < u64::from(settings.avatar.min_photos) {
+        return Ok(Started::TooFewPhotos(photos));
+    }
+    let cost = settings.prices.avatar_training;
+    let charged = ledger::charge(
+        &txn,
+        user_id,
+        cost,
+        Kind::AvatarTraining,
+        Some(&format!("avatar:{avatar_id}")),
+        &format!("training:{avatar_id}"),
+    )
+    .await?;
+    if let Charge::Insufficient { balance } = charged {
+        txn.rollback().await?;
+        return Ok(Started::Insufficient {
+            need: cost,
+            have: balance,
+        });
+    }
+    let gender = match draft.gender.as_deref() {
+        Some("male") => super::Gender::Male,
+        _ => super::Gender::Female,
+    };
+    let now = Utc::now();
+    let deadline = now
+        + Duration::seconds(i64::try_from(settings.avatar.training_deadline_secs).unwrap_or(3600));
+    let updated = avatar::Entity::update_many()
+        .col_expr(avatar::Column::Status, Expr::val(TRAINING))
+        .col_expr(
+            avatar::Column::TriggerPhrase,
+            Expr::val(super::new_trigger(gender)),
+        )
+        .col_expr(avatar::Column::Cost, Expr::val(cost))
+        .col_expr(avatar::Column::Provider, Expr::val(state.provider.name()))
+        .col_expr(
+            avatar::Column::Model,
+            Expr::val(state.provider.trainer_model()),
+        )
+        .col_expr(avatar::Column::TrainingStartedAt, Expr::val(now))
+        .col_expr(avatar::Column::DeadlineAt, Expr::val(deadline))
+        .col_expr(avatar::Column::UpdatedAt, Expr::val(now))
+        .filter(avatar::Column::Id.eq(avatar_id))
+        .filter(avatar::Column::Status.eq(DRAFT))
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(avatar) = updated.into_iter().next() else {
+        txn.rollback().await?;
+        return Ok(Started::NotReady);
+    };
+    txn.commit().await?;
+    deadline::watch(state, Job::Training(avatar.id), deadline).await;
+    Ok(Started::Started(Box::new(avatar)))
+}
+
+/// Packs the photos and submits the training. Never fails the update: the coins are taken and
+/// the deadline is set, so whatever goes wrong here ends as a failure with a refund.
+pub async fn submit(state: &AppState, avatar: &avatar::Model) {
+    if let Err(e) = try_submit(state, avatar).await {
+        tracing::error!(avatar = avatar.id, error = %e, "after training submit: left to the deadline check");
+    }
+}
+
+async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), PipelineError> {
+    let photos = super::photos(&state.db, avatar.id).await?;
+    let dir = super::dir(&state.settings, avatar.id);
+    let root = state.settings.avatar.photos_dir.clone();
+    let built = tokio::task::spawn_blocking(move || archive::build(&dir, &photos, &root)).await;
+    let archive_ok = match built {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::error!(avatar = avatar.id, error = %e, "could not pack the photos");
+            false
+        }
+        Err(e) => {
+            tracing::error!(avatar = avatar.id, error = %e, "packing the photos panicked");
+            false
+        }
+    };
+    let submitted = match (
+        archive_ok,
+        archive::url(state, avatar.id),
+        webhook_url(state, avatar.id),
+    ) {
+        (true, Some(images), Some(webhook)) => {
+            let job = TrainingRequest {
+                images_url: images.to_string(),
+                trigger: avatar.trigger_phrase.clone().unwrap_or_default(),
+                steps: state.settings.fal.training_steps,
+            };
+            state.provider.submit_training(&job, &webhook).await
+        }
+        _ => Err(ProviderError::Rejected {
+            status: 0,
+            detail: "the photos could not be packed or PUBLIC_URL makes no URL".into(),
+        }),
+    };
+    match submitted {
+        Ok(request_id) => {
+            // The callback may have come first and stored it already: keep that one.
+            avatar::Entity::update_many()
+                .col_expr(
+                    avatar::Column::RequestId,
+                    Func::coalesce([Expr::col(avatar::Column::RequestId), Expr::val(request_id)])
+                        .into(),
+                )
+                .filter(avatar::Column::Id.eq(avatar.id))
+                .exec(&state.db)
+                .await?;
+        }
+        Err(e) => {
+            tracing::warn!(avatar = avatar.id, error = %e, "training submit failed");
+            fail(state, avatar.id, "submit", None).await?;
+        }
+    }
+    Ok(())
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn webhook_mac(state: &AppState, provider: &str, avatar_id: i64) -> HmacSha256 {
+    let key = state
+        .settings
+        .provider_webhook_secret
+        .as_ref()
+        .unwrap_or(&state.webhook_secret);
+    let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes())
+        .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
+    mac.update(format!("training-webhook:{provider}:{avatar_id}").as_bytes());
+    mac
+}
+
+/// Checks the token of a training webhook URL (in constant time).
+#[must_use]
+pub fn webhook_token_ok(state: &AppState, provider: &str, avatar_id: i64, token: &str) -> bool {
+    hex::decode(token).is_ok_and(|bytes| {
+        webhook_mac(state, provider, avatar_id)
+            .verify_slice(&bytes)
+            .is_ok()
+    })
+}
+
+/// Our webhook URL for a training; like a generation's, the token makes it ours alone.
+#[must_use]
+pub fn webhook_url(state: &AppState, avatar_id: i64) -> Option<Url> {
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    let provider = state.provider.name();
+    let token = hex::encode(
+        webhook_mac(state, provider, avatar_id)
+            .finalize()
+            .into_bytes(),
+    );
+    Url::parse(&format!(
+        "{base}/webhooks/{provider}/avatars/{avatar_id}/{token}"
+    ))
+    .ok()
+}
+
+/// What settling a training did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Settled {
+    Ready,
+    Failed,
+    /// Settled before (a duplicate callback) or gone: nothing changed.
+    AlreadySettled,
+}
+
+/// The outbox key of a training's message (ready or failed: one of the two).
+fn delivery_key(avatar_id: i64) -> String {
+    format!("training:{avatar_id}")
+}
+
+fn texts(avatar: &avatar::Model) -> &'static Texts {
+    Lang::from_code(avatar.lang.as_deref()).texts()
+}
+
+fn row(items: &[(&str, Callback)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(label, action)| ((*label).to_owned(), action.encode()))
+        .collect()
+}
+
+/// Applies a provider's verdict on a training.
+pub async fn settle(
+    state: &AppState,
+    avatar_id: i64,
+    outcome: TrainingOutcome,
+) -> Result<Settled, PipelineError> {
+    let (request_id, lora_url, config_url) = match outcome {
+        TrainingOutcome::Completed {
+            request_id,
+            lora_url,
+            config_url,
+        } => (request_id, lora_url, config_url),
+        TrainingOutcome::Failed { request_id, error } => {
+            return fail(
+                state,
+                avatar_id,
+                &format!("provider: {error}"),
+                Some(&request_id),
+            )
+            .await;
+        }
+    };
+    let now = Utc::now();
+    let txn = state.db.begin().await?;
+    let updated = avatar::Entity::update_many()
+        .col_expr(avatar::Column::Status, Expr::val(READY))
+        .col_expr(avatar::Column::LoraUrl, Expr::val(lora_url))
+        .col_expr(avatar::Column::LoraConfigUrl, Expr::val(config_url))
+        .col_expr(avatar::Column::TrainedAt, Expr::val(now))
+        .col_expr(avatar::Column::UpdatedAt, Expr::val(now))
+        .col_expr(
+            avatar::Column::RequestId,
+            Func::coalesce([
+                Expr::col(avatar::Column::RequestId),
+                Expr::val(request_id.clone()),
+            ])
+            .into(),
+        )
+        .filter(avatar::Column::Id.eq(avatar_id))
+        .filter(avatar::Column::Status.eq(TRAINING))
+        .filter(
+            Condition::any()
+                .add(avatar::Column::RequestId.is_null())
+                .add(avatar::Column::RequestId.eq(request_id)),
+        )
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(avatar) = updated.into_iter().next() else {
+        txn.rollback().await?;
+        return Ok(Settled::AlreadySettled);
+    };
+    // The first ready avatar becomes the main one.
+    let has_main = avatar::Entity::find()
+        .select_only()
+        .column(avatar::Column::Id)
+        .filter(avatar::Column::UserId.eq(avatar.user_id))
+        .filter(avatar::Column::IsMain.eq(true))
+        .into_tuple::<i64>()
+        .one(&txn)
+        .await?
+        .is_some();
+    if !has_main {
+        avatar::Entity::update_many()
+            .col_expr(avatar::Column::IsMain, Expr::val(true))
+            .filter(avatar::Column::Id.eq(avatar.id))
+            .exec(&txn)
+            .await?;
+    }
+    let t = texts(&avatar);
+    let push = Push::Text {
+        text: (t.avatar_ready)(&avatar.name),
+        buttons: vec![row(&[
+            (t.btn_create_image, Callback::GenAvatar(avatar.id)),
+            (t.btn_my_avatars, Callback::Avatars),
+        ])],
+        replaces: None,
+    };
+    announce(state, txn, &avatar, &push).await?;
+    cleanup(state, &avatar).await;
+    Ok(Settled::Ready)
+}
+
+/// Queues the training's message with the change it reports; the deadline stops watching it.
+async fn announce(
+    state: &AppState,
+    txn: sea_orm::DatabaseTransaction,
+    avatar: &avatar::Model,
+    push: &Push,
+) -> Result<(), PipelineError> {
+    if let Some(chat) = avatar.chat_id {
+        delivery::enqueue(&txn, &delivery_key(avatar.id), chat, push).await?;
+    }
+    txn.commit().await?;
+    state.outbox.nudge();
+    deadline::settled(state, Job::Training(avatar.id)).await;
+    Ok(())
+}
+
+/// Fails a training: refund once (by key), record why, tell the user. With the provider's
+/// `request_id` (a failure callback), only the job it names is failed.
+pub async fn fail(
+    state: &AppState,
+    avatar_id: i64,
+    reason: &str,
+    request_id: Option<&str>,
+) -> Result<Settled, PipelineError> {
+    let txn = state.db.begin().await?;
+    let mut update = avatar::Entity::update_many()
+        .col_expr(avatar::Column::Status, Expr::val(FAILED))
+        .col_expr(
+            avatar::Column::Error,
+            Expr::val(reason.chars().take(300).collect::<String>()),
+        )
+        .col_expr(avatar::Column::UpdatedAt, Expr::val(Utc::now()));
+    if let Some(request_id) = request_id {
+        update = update.filter(
+            Condition::any()
+                .add(avatar::Column::RequestId.is_null())
+                .add(avatar::Column::RequestId.eq(request_id)),
+        );
+    }
+    let updated = update
+        .filter(avatar::Column::Id.eq(avatar_id))
+        .filter(avatar::Column::Status.eq(TRAINING))
+        .exec_with_returning(&txn)
+        .await?;
+    let Some(avatar) = updated.into_iter().next() else {
+        txn.rollback().await?;
+        return Ok(Settled::AlreadySettled);
+    };
+    let cost = avatar.cost.unwrap_or(0);
+    if cost > 0 {
+        ledger::credit(
+            &txn,
+            avatar.user_id,
+            cost,
+            Kind::Refund,
+            Some(&format!("avatar:{}", avatar.id)),
+            &format!("refund:training:{}", avatar.id),
+        )
+        .await?;
+    }
+    let t = texts(&avatar);
+    let push = Push::Text {
+        text: (t.avatar_failed)(&avatar.name, cost),
+        buttons: vec![row(&[(t.btn_my_avatars, Callback::Avatars)])],
+        replaces: None,
+    };
+    announce(state, txn, &avatar, &push).await?;
+    cleanup(state, &avatar).await;
+    Ok(Settled::Failed)
+}
+
+/// After training: the archive and every photo but the first (the cover) leave storage.
+/// Best effort: a leftover file is only disk space.
+async fn cleanup(state: &AppState, avatar: &avatar::Model) {
+    archive::remove(state, avatar.id).await;
+    let photos = match super::photos(&state.db, avatar.id).await {
+        Ok(photos) => photos,
+        Err(e) => {
+            tracing::warn!(avatar = avatar.id, error = %e, "could not list photos to clean up");
+            return;
+        }
+    };
+    // The first photo Telegram has as a photo (shown by file_id), else the first one.
+    let Some(keep) = photos
+        .iter()
+        .position(|p| p.telegram_file_id.is_some())
+        .or((!photos.is_empty()).then_some(0))
+    else {
+        return;
+    };
+    let cover = &photos[keep];
+    let rest: Vec<_> = photos.iter().filter(|p| p.id != cover.id).collect();
+    let kept = avatar::Entity::update_many()
+        .col_expr(
+            avatar::Column::CoverFileId,
+            Expr::val(cover.telegram_file_id.clone()),
+        )
+        .col_expr(
+            avatar::Column::CoverPath,
+            Expr::val(cover.file_path.clone()),
+        )
+        .filter(avatar::Column::Id.eq(avatar.id))
+        .exec(&state.db)
+        .await;
+    if let Err(e) = kept {
+        tracing::warn!(avatar = avatar.id, error = %e, "could not keep the cover");
+        return;
+    }
+    let ids: Vec<i64> = rest.iter().map(|p| p.id).collect();
+    if let Err(e) = entity::avatar_photo::Entity::delete_many()
+        .filter(entity::avatar_photo::Column::Id.is_in(ids))
+        .exec(&state.db)
+        .await
+    {
+        tracing::warn!(avatar = avatar.id, error = %e, "could not forget the trained photos");
+        return;
+    }
+    let root = &state.settings.avatar.photos_dir;
+    for photo in rest {
+        if let Err(e) = tokio::fs::remove_file(root.join(&photo.file_path)).await {
+            tracing::warn!(avatar = avatar.id, error = %e, "could not remove a trained photo");
+        }
+    }
+}
+
+/// The deadline passed without a callback: the provider is asked once.
+pub async fn check(state: &AppState, avatar_id: i64, retries: u32) -> Result<(), PipelineError> {
+    let Some(avatar) = avatar::Entity::find_by_id(avatar_id).one(&state.db).await? else {
+        return Ok(());
+    };
+    if avatar.status != TRAINING {
+        return Ok(());
+    }
+    let Some(request_id) = avatar.request_id.as_deref() else {
+        fail(state, avatar_id, "submit", None).await?;
+        return Ok(());
+    };
+    let model = avatar.model.as_deref().unwrap_or_default();
+    match state.provider.training_status(model, request_id).await {
+        Ok(TrainingStatus::Done(outcome)) => {
+            settle(state, avatar_id, outcome).await?;
+        }
+        Ok(TrainingStatus::Pending) => {
+            fail(state, avatar_id, "timeout", None).await?;
+        }
+        Err(ProviderError::Unavailable(e)) if deadline::may_retry(retries) => {
+            tracing::warn!(avatar = avatar_id, error = %e, "provider unreachable at the training deadline; asking again later");
+            deadline::retry_later(state, Job::Training(avatar_id), retries);
+        }
+        Err(e) => {
+            tracing::warn!(avatar = avatar_id, error = %e, "training deadline check: giving up");
+            fail(state, avatar_id, "timeout", None).await?;
+        }
+    }
+    Ok(())
+}
