@@ -265,13 +265,23 @@ async fn photos_are_checked_and_refusals_say_why(storage: Storage) {
         replies(m).iter().any(|t| t.contains("уже загружено"))
     })
     .await;
-    // Up to twenty, then the twenty-first is refused.
+    // Up to twenty: eleven, then an album of ten at once (parallel updates) stops at twenty.
     album(&app, user, 101..111).await;
-    album(&app, user, 111..120).await;
+    wait_photos(&app, id, 11).await;
+    album(&app, user, 111..121).await;
     wait_photos(&app, id, 20).await;
+    wait_for(&app, user, "the album's refusal", |m| {
+        replies(m).iter().any(|t| t.contains("это максимум"))
+    })
+    .await;
+    // Then the twenty-first alone is refused too.
     send(&app, user, &[("document", photo(200))]).await;
     wait_for(&app, user, "full", |m| {
-        replies(m).iter().any(|t| t.contains("это максимум"))
+        replies(m)
+            .iter()
+            .filter(|t| t.contains("это максимум"))
+            .count()
+            == 2
     })
     .await;
     assert_eq!(photo_rows(&app, id).await.len(), 20);
@@ -413,6 +423,7 @@ both_storages!(
     fal_trains_from_the_archive_and_generation_uses_the_lora,
     a_failed_training_is_refunded_and_told,
     a_lost_training_callback_is_settled_at_the_deadline,
+    a_refused_training_submit_is_refunded,
 );
 
 async fn fal_trains_from_the_archive_and_generation_uses_the_lora(storage: Storage) {
@@ -534,6 +545,19 @@ async fn a_failed_training_is_refunded_and_told(storage: Storage) {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(balance(&app, user).await, 150);
+    // A late success for the refunded training makes nothing ready for free.
+    fal.send_callback(&submit.request_id, CallbackResult::Ok, SendOpts::default())
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = avatar::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "failed");
+    assert!(row.lora_url.is_none());
+    let told = app.bot_messages(user).await;
+    assert!(!told.iter().any(|m| text(m).contains("Ваш аватар готов")));
     app.stop().await;
 }
 
@@ -558,5 +582,27 @@ async fn a_lost_training_callback_is_settled_at_the_deadline(storage: Storage) {
     })
     .await;
     assert_eq!(balance(&app, user).await, 0);
+    app.stop().await;
+}
+
+/// fal refuses the submit: failed, refunded once, told.
+async fn a_refused_training_submit_is_refunded(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::SubmitFails { status: 422 });
+    let Some(app) = on_fal(storage, &fal).await else {
+        return;
+    };
+    let user = 9109;
+    let id = new_draft(&app, user, "Отказ").await;
+    grant(&app, user, 150).await;
+    album(&app, user, 900..910).await;
+    wait_photos(&app, id, 10).await;
+    train(&app, user, id).await;
+    wait_avatar(&app, id, "failed", |a| a.status == "failed").await;
+    wait_for(&app, user, "the failure notice", |m| {
+        m.iter().any(|m| text(m).contains("не удалось"))
+    })
+    .await;
+    assert_eq!(balance(&app, user).await, 150);
     app.stop().await;
 }
