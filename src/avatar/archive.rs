@@ -10,6 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use crate::generation::{HmacSha256, keyed_mac};
 use axum::{
     body::Body,
     extract::{Path as UrlPath, State},
@@ -17,8 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use entity::avatar_photo;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use url::Url;
 
 use crate::app::AppState;
@@ -50,18 +50,8 @@ pub fn build(dir: &Path, photos: &[avatar_photo::Model], root: &Path) -> std::io
     Ok(path)
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 fn mac(state: &AppState, avatar_id: i64, expires: i64) -> HmacSha256 {
-    let key = state
-        .settings
-        .provider_webhook_secret
-        .as_ref()
-        .unwrap_or(&state.webhook_secret);
-    let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes())
-        .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
-    mac.update(format!("avatar-archive:{avatar_id}:{expires}").as_bytes());
-    mac
+    keyed_mac(state, &format!("avatar-archive:{avatar_id}:{expires}"))
 }
 
 /// The URL the trainer fetches the photos from, good for `avatar.archive_ttl_secs`.

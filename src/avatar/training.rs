@@ -4,15 +4,15 @@
 //! outbox) or failed (refunded once by key, the user told). A training whose callback never
 //! comes is asked about once at its deadline. Never a placeholder success.
 
+use crate::generation::{HmacSha256, keyed_mac};
 use chrono::{Duration, Utc};
 use entity::avatar;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
     TransactionTrait,
     sea_query::{Expr, Func},
 };
-use sha2::Sha256;
 use url::Url;
 
 use super::{DRAFT, FAILED, READY, TRAINING, archive};
@@ -180,18 +180,8 @@ async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), Pipe
     Ok(())
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 fn webhook_mac(state: &AppState, provider: &str, avatar_id: i64) -> HmacSha256 {
-    let key = state
-        .settings
-        .provider_webhook_secret
-        .as_ref()
-        .unwrap_or(&state.webhook_secret);
-    let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes())
-        .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
-    mac.update(format!("training-webhook:{provider}:{avatar_id}").as_bytes());
-    mac
+    keyed_mac(state, &format!("training-webhook:{provider}:{avatar_id}"))
 }
 
 /// Checks the token of a training webhook URL (in constant time).

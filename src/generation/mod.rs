@@ -229,9 +229,12 @@ fn deadline_secs(state: &AppState) -> i64 {
     i64::try_from(state.settings.generation.deadline_secs).unwrap_or(600)
 }
 
-type HmacSha256 = Hmac<Sha256>;
+pub type HmacSha256 = Hmac<Sha256>;
 
-fn webhook_mac(state: &AppState, provider: &str, generation_id: i64) -> HmacSha256 {
+/// An HMAC of `message` under the provider webhook secret: the tokens in our webhook URLs and
+/// the signatures of archive URLs (each `message` names its purpose, so none stands for another).
+#[must_use]
+pub fn keyed_mac(state: &AppState, message: &str) -> HmacSha256 {
     let key = state
         .settings
         .provider_webhook_secret
@@ -240,8 +243,15 @@ fn webhook_mac(state: &AppState, provider: &str, generation_id: i64) -> HmacSha2
     // HMAC takes keys of any length, so the fallback (a zero key) is never used.
     let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes())
         .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
-    mac.update(format!("provider-webhook:{provider}:{generation_id}").as_bytes());
+    mac.update(message.as_bytes());
     mac
+}
+
+fn webhook_mac(state: &AppState, provider: &str, generation_id: i64) -> HmacSha256 {
+    keyed_mac(
+        state,
+        &format!("provider-webhook:{provider}:{generation_id}"),
+    )
 }
 
 /// The token in a generation's webhook URL: only we can make it, and it is good for that one
