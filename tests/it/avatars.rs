@@ -163,6 +163,7 @@ both_storages!(
     photos_are_checked_and_refusals_say_why,
     another_users_avatar_is_not_found,
     the_photo_step_survives_a_restart,
+    an_abandoned_draft_is_listed_continued_and_deleted,
 );
 
 async fn ten_photos_make_an_avatar_that_generation_uses(storage: Storage) {
@@ -604,5 +605,55 @@ async fn a_refused_training_submit_is_refunded(storage: Storage) {
     })
     .await;
     assert_eq!(balance(&app, user).await, 150);
+    app.stop().await;
+}
+
+/// A draft left half-way shows in 🎭 with its count; 📸 picks the photo step up again; 🗑️ (after
+/// confirming) removes it and its files.
+async fn an_abandoned_draft_is_listed_continued_and_deleted(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 9110;
+    let id = new_draft(&app, user, "Брошенный").await;
+    album(&app, user, 1000..1004).await;
+    wait_photos(&app, id, 4).await;
+    // Elsewhere now: the menu, then 🎭.
+    app.send_text(user, "/start").await;
+    let menu = app.bot_messages(user).await.last().cloned().unwrap();
+    app.press(user, menu["message_id"].as_i64().unwrap(), "avatar_menu")
+        .await;
+    let chat = app.bot_messages(user).await;
+    let card = with_button(&chat, &format!("av_up:{id}")).expect("📸 on the draft's card");
+    assert!(text(&card).contains("Черновик: 4 из 10"), "{card:#}");
+    let card_id = card["message_id"].as_i64().unwrap();
+    app.press(user, card_id, &format!("av_up:{id}")).await;
+    album(&app, user, 1004..1010).await;
+    wait_photos(&app, id, 10).await;
+    // Delete it: asked first, then gone with its files.
+    app.send_text(user, "/start").await;
+    let menu = app.bot_messages(user).await.last().cloned().unwrap();
+    app.press(user, menu["message_id"].as_i64().unwrap(), "avatar_menu")
+        .await;
+    let chat = app.bot_messages(user).await;
+    let card = with_button(&chat, &format!("av_del:{id}")).expect("🗑️ on the card");
+    let on = card["message_id"].as_i64().unwrap();
+    app.press(user, on, &format!("av_del:{id}")).await;
+    let asked = app.bot_messages(user).await;
+    assert!(
+        asked
+            .iter()
+            .any(|m| text(m).contains("Удалить аватар «Брошенный»")),
+        "{asked:#?}"
+    );
+    assert_eq!(
+        avatars_of(&app, user).await.len(),
+        1,
+        "not before confirming"
+    );
+    app.press(user, on, &format!("av_del_yes:{id}")).await;
+    assert!(avatars_of(&app, user).await.is_empty());
+    assert!(photo_rows(&app, id).await.is_empty());
+    assert!(!app.settings.avatar.photos_dir.join(id.to_string()).exists());
     app.stop().await;
 }
