@@ -248,8 +248,7 @@ pub async fn upload(
     avatar_id: i64,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let Some(draft) = super::owned(&ctx.state.db, ctx.user.id, avatar_id).await? else {
-        ui::answer(ctx.bot(), query, Some(t.avatar_not_found), true).await;
+    let Some(draft) = owned_or_told(ctx, query, avatar_id).await? else {
         return Ok(());
     };
     if draft.status != DRAFT {
@@ -444,6 +443,20 @@ pub async fn train(
     Ok(())
 }
 
+/// The presser's avatar; anything else (another user's id, one deleted since) is answered
+/// "not found" in an alert, and `None` ends the handler.
+async fn owned_or_told(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    avatar_id: i64,
+) -> Result<Option<avatar::Model>, HandlerError> {
+    let found = super::owned(&ctx.state.db, ctx.user.id, avatar_id).await?;
+    if found.is_none() {
+        ui::answer(ctx.bot(), query, Some(ctx.t().avatar_not_found), true).await;
+    }
+    Ok(found)
+}
+
 /// ⭐ make main.
 pub async fn make_main(
     ctx: &Ctx<'_>,
@@ -452,8 +465,7 @@ pub async fn make_main(
     avatar_id: i64,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let Some(avatar) = super::owned(&ctx.state.db, ctx.user.id, avatar_id).await? else {
-        ui::answer(ctx.bot(), query, Some(t.avatar_not_found), true).await;
+    let Some(avatar) = owned_or_told(ctx, query, avatar_id).await? else {
         return Ok(());
     };
     if !super::make_main(&ctx.state.db, ctx.user.id, avatar_id).await? {
@@ -477,8 +489,7 @@ pub async fn rename(
     avatar_id: i64,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let Some(avatar) = super::owned(&ctx.state.db, ctx.user.id, avatar_id).await? else {
-        ui::answer(ctx.bot(), query, Some(t.avatar_not_found), true).await;
+    let Some(avatar) = owned_or_told(ctx, query, avatar_id).await? else {
         return Ok(());
     };
     ui::answer(ctx.bot(), query, None, false).await;
@@ -537,8 +548,7 @@ pub async fn delete(
     avatar_id: i64,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let Some(avatar) = super::owned(&ctx.state.db, ctx.user.id, avatar_id).await? else {
-        ui::answer(ctx.bot(), query, Some(t.avatar_not_found), true).await;
+    let Some(avatar) = owned_or_told(ctx, query, avatar_id).await? else {
         return Ok(());
     };
     if avatar.status == TRAINING {

@@ -50,6 +50,23 @@ struct Job {
     submitted: Instant,
 }
 
+/// Keeps a job table bounded: when full, jobs older than `KEEP` are forgotten; still full, the
+/// submit is refused (the caller refunds).
+fn make_room<T>(
+    table: &mut HashMap<String, T>,
+    submitted: impl Fn(&T) -> Instant,
+) -> Result<(), ProviderError> {
+    if table.len() >= MAX_JOBS {
+        table.retain(|_, job| submitted(job).elapsed() < KEEP);
+    }
+    if table.len() >= MAX_JOBS {
+        return Err(ProviderError::Unavailable(
+            "the local provider is full; try again later".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A training: running (none) or finished with the trainer's verdict.
 struct Training {
     result: Option<Result<(), String>>,
@@ -311,14 +328,7 @@ impl ImageProvider for LocalProvider {
         let request_id = format!("local-{:032x}", rand::random::<u128>());
         {
             let mut jobs = self.jobs();
-            if jobs.len() >= MAX_JOBS {
-                jobs.retain(|_, j| j.submitted.elapsed() < KEEP);
-            }
-            if jobs.len() >= MAX_JOBS {
-                return Err(ProviderError::Unavailable(
-                    "the local provider is full; try again later".into(),
-                ));
-            }
+            make_room(&mut jobs, |j| j.submitted)?;
             jobs.insert(
                 request_id.clone(),
                 Job {
@@ -379,14 +389,7 @@ impl ImageProvider for LocalProvider {
         let request_id = format!("local-train-{:032x}", rand::random::<u128>());
         {
             let mut trainings = self.trainings();
-            if trainings.len() >= MAX_JOBS {
-                trainings.retain(|_, t| t.submitted.elapsed() < KEEP);
-            }
-            if trainings.len() >= MAX_JOBS {
-                return Err(ProviderError::Unavailable(
-                    "the local provider is full; try again later".into(),
-                ));
-            }
+            make_room(&mut trainings, |t| t.submitted)?;
             trainings.insert(
                 request_id.clone(),
                 Training {
