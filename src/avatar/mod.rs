@@ -185,16 +185,13 @@ pub async fn make_main<C: ConnectionTrait>(
     if avatar.status != READY {
         return Ok(false);
     }
-    // Two statements, each a plain update: all off, then this one on.
+    // One statement: this one on, every other off, so two taps at once leave one main.
     avatar::Entity::update_many()
-        .col_expr(avatar::Column::IsMain, Expr::val(false))
+        .col_expr(
+            avatar::Column::IsMain,
+            sea_orm::ExprTrait::eq(Expr::col(avatar::Column::Id), avatar_id),
+        )
         .filter(avatar::Column::UserId.eq(user_id))
-        .filter(avatar::Column::Id.ne(avatar_id))
-        .exec(db)
-        .await?;
-    avatar::Entity::update_many()
-        .col_expr(avatar::Column::IsMain, Expr::val(true))
-        .filter(avatar::Column::Id.eq(avatar_id))
         .exec(db)
         .await?;
     Ok(true)

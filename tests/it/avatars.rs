@@ -164,6 +164,7 @@ both_storages!(
     another_users_avatar_is_not_found,
     the_photo_step_survives_a_restart,
     an_abandoned_draft_is_listed_continued_and_deleted,
+    one_main_avatar_whatever_the_taps,
 );
 
 async fn ten_photos_make_an_avatar_that_generation_uses(storage: Storage) {
@@ -655,5 +656,36 @@ async fn an_abandoned_draft_is_listed_continued_and_deleted(storage: Storage) {
     assert!(avatars_of(&app, user).await.is_empty());
     assert!(photo_rows(&app, id).await.is_empty());
     assert!(!app.settings.avatar.photos_dir.join(id.to_string()).exists());
+    app.stop().await;
+}
+
+/// ⭐ on two avatars at once, again and again: exactly one main avatar at the end.
+async fn one_main_avatar_whatever_the_taps(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 9111;
+    app.send_text(user, "/start").await;
+    let a = crate::generation::ready_avatar(&app, user, "Первый", "TOK_a man", "https://x/a").await;
+    let b = crate::generation::ready_avatar(&app, user, "Второй", "TOK_b man", "https://x/b").await;
+    let menu = app.bot_messages(user).await[0]["message_id"]
+        .as_i64()
+        .unwrap();
+    for _ in 0..5 {
+        futures::future::join(
+            app.press(user, menu, &format!("av_main:{}", a.id)),
+            app.press(user, menu, &format!("av_main:{}", b.id)),
+        )
+        .await;
+        let mains = avatars_of(&app, user)
+            .await
+            .iter()
+            .filter(|x| x.is_main)
+            .count();
+        assert_eq!(mains, 1);
+    }
+    app.press(user, menu, &format!("av_main:{}", a.id)).await;
+    let now = avatars_of(&app, user).await;
+    assert!(now[0].is_main && !now[1].is_main);
     app.stop().await;
 }
