@@ -64,7 +64,12 @@ impl Sandbox {
             rate_limits: AtomicBool::new(config.rate_limits),
             http,
             answered: tokio::sync::Notify::new(),
-            state: Mutex::new(State::default()),
+            // Telegram numbers a bot's updates sequentially from a number of its choosing (and
+            // picks a new random one after a week without updates), never from 1.
+            state: Mutex::new(State {
+                last_update_id: rand::random_range(1_000_000..1_000_000_000),
+                ..State::default()
+            }),
         };
         Self {
             shared: Arc::new(shared),
