@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use teloxide::Bot;
 
 use crate::{
+    config::Settings,
+    kv::{Kv, KvScopes, KvStore},
     ledger::{self, Kind},
     payments::{self, Refunded},
     promo,
@@ -223,4 +225,29 @@ pub async fn refund_stars(
         )),
         Refunded::AlreadyRefunded => Ok(format!("{charge_id} was already refunded; nothing to do")),
     }
+}
+
+/// `admin drop-cache`: deletes every key of this bot's database scopes (all databases it ever
+/// ran against) from Redis, by SCAN and UNLINK under the prefix: never other keys, never
+/// FLUSHDB. What goes: short locks and flags named after row ids, which after a restore may name
+/// other rows. Safe while replicas run: each of them writes what it needs again, and the
+/// database's own keys (ledger idempotency keys, generation start keys) still stop any second
+/// charge. The bot's update marks stay: they describe Telegram traffic, which a restore does not
+/// change.
+pub async fn drop_cache(settings: &Settings) -> anyhow::Result<String> {
+    if settings.redis_url.is_none() {
+        return Ok(
+            "No REDIS_URL: the cache lives inside the running process and goes with it. \
+                   Restart the bot instead."
+                .to_owned(),
+        );
+    }
+    let base = Kv::from_settings(settings).context("REDIS_URL")?;
+    base.ping().await.context("Redis is unreachable")?;
+    let scope = KvScopes::databases(&base, settings.bot_id());
+    let dropped = scope.drop_all().await.context("dropping the cache")?;
+    Ok(format!(
+        "dropped {dropped} cached key(s) under {}*",
+        scope.prefix()
+    ))
 }

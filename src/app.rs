@@ -19,7 +19,7 @@ use crate::{
     delivery::Outbox,
     generation::{deadline::Deadlines, estimate::Estimate},
     http,
-    kv::Kv,
+    kv::{Kv, KvScopes},
     metrics,
     provider::{ImageProvider, fal::FalClient, fal_signature::FalVerifier, local::LocalProvider},
     sandbox::{Sandbox, SandboxConfig},
@@ -34,7 +34,8 @@ pub const SANDBOX_TOKEN: &str = "1:SANDBOX";
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: DatabaseConnection,
-    pub kv: Kv,
+    /// The shared key-value store, one handle per scope (bot / this database): see `kv`.
+    pub kv: KvScopes,
     pub bot: Bot,
     /// The secret Telegram must present on the webhook: the configured one, or one generated
     /// for the sandbox.
@@ -79,7 +80,14 @@ impl Application {
         db::migrate(&db)
             .await
             .context("database migrations failed")?;
-        let kv = Kv::from_settings(&settings).context("REDIS_URL")?;
+        let identity = db::identity(&db)
+            .await
+            .context("reading the database identity")?;
+        let kv = KvScopes::new(
+            &Kv::from_settings(&settings).context("REDIS_URL")?,
+            settings.bot_id(),
+            &identity,
+        );
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.telegram.request_timeout_secs))
             .build()

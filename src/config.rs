@@ -246,6 +246,15 @@ pub struct LogSettings {
     pub filter: String,
 }
 
+/// The bot id of a token `<digits>:<secret>`; `None` when it is not shaped so.
+fn bot_id_of(token: &str) -> Option<u64> {
+    let (id, secret) = token.split_once(':')?;
+    if secret.is_empty() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
+}
+
 /// Why the settings could not be loaded; the message always names the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -328,9 +337,12 @@ impl Settings {
             }
         }
         if let Some(token) = &self.telegram_bot_token
-            && (token.expose().is_empty() || token.expose().contains(['/', ' ']))
+            && (token.expose().contains(['/', ' ']) || bot_id_of(token.expose()).is_none())
         {
-            return Err(invalid("TELEGRAM_BOT_TOKEN", "is not a bot token"));
+            return Err(invalid(
+                "TELEGRAM_BOT_TOKEN",
+                "is not a bot token (<bot id>:<secret>, as @BotFather gives it)",
+            ));
         }
         if !matches!(self.public_url.scheme(), "http" | "https") {
             return Err(invalid("PUBLIC_URL", "must be an http(s) URL"));
@@ -436,6 +448,16 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The bot's Telegram user id: the number before the token's colon (public; it names the
+    /// bot's keys in a shared cache). The sandbox's bot is 1.
+    #[must_use]
+    pub fn bot_id(&self) -> u64 {
+        self.telegram_bot_token
+            .as_ref()
+            .and_then(|t| bot_id_of(t.expose()))
+            .unwrap_or(1)
     }
 
     /// True when no bot token is configured and the built-in sandbox plays Telegram.
@@ -577,6 +599,15 @@ impl<'de> Deserialize<'de> for Secret {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_bot_id_is_the_number_before_the_colon() {
+        assert_eq!(super::bot_id_of("123456:ABC-def"), Some(123_456));
+        assert_eq!(super::bot_id_of("ABC"), None);
+        assert_eq!(super::bot_id_of("12x:ABC"), None);
+        assert_eq!(super::bot_id_of("123:"), None);
+        assert_eq!(super::bot_id_of(":ABC"), None);
+    }
+
     use super::*;
 
     fn dir() -> std::path::PathBuf {

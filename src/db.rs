@@ -6,7 +6,7 @@ use std::{
 };
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
 
 use crate::config::Settings;
 
@@ -57,9 +57,38 @@ pub fn statements() -> u64 {
     STATEMENTS.load(Ordering::Relaxed)
 }
 
+/// True when the database refused a write because the data breaks a constraint (a foreign key
+/// to a row that is gone, a check, a not-null or unique rule). Unlike a dropped connection, the
+/// same write will fail again: retrying it for hours is an outage, not a recovery.
+#[must_use]
+pub fn is_integrity_violation(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::error::ErrorKind};
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(e) = e.as_ref() else {
+        return false;
+    };
+    !matches!(e.kind(), ErrorKind::Other)
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+/// The identity the schema was created with (see the migration `database_identity`): what
+/// namespaces everything kept outside the database about its rows.
+pub async fn identity<C: ConnectionTrait>(db: &C) -> Result<String, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT identity FROM database_identity WHERE id = 1",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("database_identity".into()))?;
+    row.try_get("", "identity")
 }
 
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -4,6 +4,18 @@
 //! Redis (deadpool-redis) when `REDIS_URL` is set; otherwise an in-process map with the same
 //! semantics, which is only correct for a single instance. Both bound their memory: Redis by TTLs,
 //! the in-process map by TTLs plus a maximum number of entries.
+//!
+//! Every key lives in one of two scopes ([`KvScopes`]), so nothing outlives or crosses what it
+//! describes (several deployments may share one Redis and one `cache.key_prefix`):
+//! - the bot's, `<prefix>bot:<bot id>:` — facts about Telegram traffic, true whatever database
+//!   is behind the bot: update de-duplication marks, the wrong-promo-code counter per Telegram
+//!   user;
+//! - the database's, `<prefix>bot:<bot id>:db:<database identity>:` — anything that names a row
+//!   (locks and flags keyed by user, generation or avatar ids, deadline broadcasts). The identity
+//!   is made with the schema and stored in it, so a new or another database never reads these.
+//!
+//! No database fact that money or ownership rests on is cached at all: the user's row (and with
+//! it their id) is read from the database on every update (see `users`).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -135,6 +147,97 @@ impl Kv {
     #[must_use]
     pub fn channel(&self, channel: &str) -> String {
         self.key(channel)
+    }
+
+    /// The same store with `namespace` appended to the key prefix.
+    #[must_use]
+    pub fn scoped(&self, namespace: &str) -> Self {
+        Self {
+            prefix: format!("{}{namespace}", self.prefix).into(),
+            backend: self.backend.clone(),
+        }
+    }
+
+    /// The key prefix this handle writes under.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Deletes every key under this handle's prefix and returns how many went. On Redis: SCAN
+    /// (never KEYS, which blocks the server) in batches, each batch UNLINKed (freed in the
+    /// background); keys outside the prefix — another deployment's, another app's — are never
+    /// touched, and nothing like FLUSHDB is used.
+    pub async fn drop_all(&self) -> Result<u64, KvError> {
+        let pattern = format!("{}*", glob_escape(&self.prefix));
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                let mut cursor: u64 = 0;
+                let mut dropped = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn)
+                        .await?;
+                    if !keys.is_empty() {
+                        let n: u64 = redis::cmd("UNLINK")
+                            .arg(&keys)
+                            .query_async(&mut conn)
+                            .await?;
+                        dropped += n;
+                    }
+                    if next == 0 {
+                        return Ok(dropped);
+                    }
+                    cursor = next;
+                }
+            }
+            Backend::Memory(m) => Ok(m.drop_prefix(&self.prefix)),
+        }
+    }
+}
+
+/// Escapes Redis glob characters, so a prefix matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The store split by what its keys describe; see the module docs.
+#[derive(Clone)]
+pub struct KvScopes {
+    /// Keys about the bot's Telegram traffic (update marks, per-Telegram-user counters).
+    pub bot: Kv,
+    /// Keys that name database rows: readable only with the database they were written against.
+    pub db: Kv,
+}
+
+impl KvScopes {
+    /// `bot_id` is the number before the colon of the bot token (public: it is the bot's user
+    /// id); `database` is [`crate::db::identity`].
+    #[must_use]
+    pub fn new(base: &Kv, bot_id: u64, database: &str) -> Self {
+        let bot = base.scoped(&format!("bot:{bot_id}:"));
+        let db = Self::databases(base, bot_id).scoped(&format!("{database}:"));
+        Self { bot, db }
+    }
+
+    /// The bot's database scopes, every database's together: what `aisha admin drop-cache`
+    /// clears.
+    #[must_use]
+    pub fn databases(base: &Kv, bot_id: u64) -> Kv {
+        base.scoped(&format!("bot:{bot_id}:db:"))
     }
 }
 
@@ -395,6 +498,20 @@ impl MemoryKv {
         false
     }
 
+    fn drop_prefix(&self, prefix: &str) -> u64 {
+        let mut inner = self.lock();
+        let keys: Vec<String> = inner
+            .map
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        for key in &keys {
+            inner.remove(key);
+        }
+        u64::try_from(keys.len()).unwrap_or(u64::MAX)
+    }
+
     fn incr(&self, key: String, ttl: Duration) -> i64 {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -441,6 +558,41 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert_eq!(kv.get("a").await.unwrap(), None);
         assert!(kv.set_nx("a", "1", Duration::from_secs(1)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn scopes_never_read_each_other_and_drop_only_their_own() {
+        let base = Kv::in_memory("p:", 100);
+        let ttl = Duration::from_secs(60);
+        let one = KvScopes::new(&base, 7, "aaa");
+        let other_db = KvScopes::new(&base, 7, "bbb");
+        let other_bot = KvScopes::new(&base, 8, "aaa");
+        one.db.set("lock:x", "1", ttl).await.unwrap();
+        one.bot.set("update:1", "done", ttl).await.unwrap();
+        other_bot.db.set("lock:x", "2", ttl).await.unwrap();
+        assert_eq!(other_db.db.get("lock:x").await.unwrap(), None);
+        assert_eq!(
+            other_db.bot.get("update:1").await.unwrap().as_deref(),
+            Some("done")
+        );
+        assert_eq!(other_bot.bot.get("update:1").await.unwrap(), None);
+        assert_eq!(one.db.prefix(), "p:bot:7:db:aaa:");
+        // drop-cache for bot 7: its databases' keys go, its update marks and bot 8 stay.
+        assert_eq!(KvScopes::databases(&base, 7).drop_all().await.unwrap(), 1);
+        assert_eq!(one.db.get("lock:x").await.unwrap(), None);
+        assert_eq!(
+            one.bot.get("update:1").await.unwrap().as_deref(),
+            Some("done")
+        );
+        assert_eq!(
+            other_bot.db.get("lock:x").await.unwrap().as_deref(),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn glob_characters_in_a_prefix_match_only_themselves() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 
     #[test]

@@ -52,6 +52,9 @@ enum Admin {
     /// Promo codes.
     #[command(subcommand)]
     Promo(Promo),
+    /// Drop this bot's cached database facts from Redis (locks and flags named after row ids).
+    /// Run it after restoring the database from a backup; safe while the bot runs.
+    DropCache,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +162,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
                 Admin::Promo(Promo::List) => admin::promo_list(&conn).await?,
                 Admin::Promo(Promo::Disable { code }) => admin::promo_disable(&conn, &code).await?,
+                Admin::DropCache => admin::drop_cache(&settings).await?,
             };
             println!("{}", out.trim_end());
             Ok(())

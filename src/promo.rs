@@ -149,7 +149,7 @@ const WRONG_WINDOW: Duration = Duration::from_secs(3600);
 /// [`MAX_WRONG`] wrong codes an hour.
 pub async fn on_text(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let kv = &ctx.state.kv;
+    let kv = &ctx.state.kv.bot;
     let wrong_key = format!("promo_wrong:{}", ctx.user.telegram_id);
     let wrong = kv
         .get(&wrong_key)

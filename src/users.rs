@@ -1,20 +1,20 @@
 //! Registering Telegram users and reading their language.
 //!
 //! Every update needs the user's row. Writing it on every update would be the busiest statement
-//! of the bot, so a short-lived cache entry (Redis, or the in-process cache) remembers that the
-//! user was written recently with exactly these names and language: then no statement runs.
-//! `last_seen_at` is therefore fresh to within [`SEEN_TTL`].
+//! of the bot, so it is read (one index look-up) and written only when something changed:
+//! `last_seen_at` is fresh to within [`SEEN_TTL`]. Nothing about users is cached outside the
+//! database (see [`seen`]).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::user;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict};
-use sha2::{Digest, Sha256};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    sea_query::OnConflict,
+};
 
-use crate::kv::{Kv, KvStore};
-
-/// How long a written user row is trusted without writing it again.
+/// How long a user row goes without its `last_seen_at` being written again.
 pub const SEEN_TTL: Duration = Duration::from_secs(600);
 
 /// Inserts the user or refreshes their names, language and last-seen time, in one statement.
@@ -53,65 +53,32 @@ fn telegram_id(from: &teloxide::types::User) -> i64 {
     i64::try_from(from.id.0).unwrap_or(i64::MAX)
 }
 
-/// What Telegram says about the user, hashed: a change (a new name, another language) misses
-/// the cache and is written.
-fn fingerprint(from: &teloxide::types::User) -> String {
-    let mut hash = Sha256::new();
-    for part in [
-        Some(from.first_name.as_str()),
-        from.last_name.as_deref(),
-        from.username.as_deref(),
-        from.language_code.as_deref(),
-    ] {
-        hash.update(part.unwrap_or("\u{0}").as_bytes());
-        hash.update([0xff]);
-    }
-    hex::encode(&hash.finalize()[..12])
-}
-
-/// The user's row: from the cache when it was written recently with the same details,
-/// otherwise upserted (and remembered). A cache failure falls back to the database.
+/// The user's row as the database has it now, written first when it is new, when Telegram
+/// reports other names or another language, or when `last_seen_at` is older than [`SEEN_TTL`].
+///
+/// Read every time, never cached: everything money and ownership rest on (`users.id` above all)
+/// comes from the database behind this request, so no cache kept from another database (a
+/// restore, a new server, a staging copy) can hand one user's id to another. The read is one
+/// unique-index look-up; the write happens about once per user per [`SEEN_TTL`].
 pub async fn seen(
     db: &DatabaseConnection,
-    kv: &Kv,
     from: &teloxide::types::User,
 ) -> Result<user::Model, DbErr> {
-    let key = format!("user:{}", telegram_id(from));
-    let print = fingerprint(from);
-    if let Ok(Some(cached)) = kv.get(&key).await
-        && let Some(model) = from_cache(&cached, &print, from)
-    {
-        return Ok(model);
+    let found = user::Entity::find()
+        .filter(user::Column::TelegramId.eq(telegram_id(from)))
+        .one(db)
+        .await?;
+    match found {
+        Some(row) if current(&row, from, Utc::now()) => Ok(row),
+        _ => upsert(db, from).await,
     }
-    let model = upsert(db, from).await?;
-    let value = format!(
-        "{print}|{}|{}|{}",
-        model.id,
-        model.created_at.to_rfc3339(),
-        model.last_seen_at.to_rfc3339()
-    );
-    if let Err(e) = kv.set(&key, &value, SEEN_TTL).await {
-        tracing::warn!(error = %e, "could not cache a user row");
-    }
-    Ok(model)
 }
 
-fn from_cache(cached: &str, print: &str, from: &teloxide::types::User) -> Option<user::Model> {
-    let mut parts = cached.split('|');
-    if parts.next()? != print {
-        return None;
-    }
-    let id = parts.next()?.parse().ok()?;
-    let created_at = DateTime::parse_from_rfc3339(parts.next()?).ok()?.to_utc();
-    let last_seen_at = DateTime::parse_from_rfc3339(parts.next()?).ok()?.to_utc();
-    Some(user::Model {
-        id,
-        telegram_id: telegram_id(from),
-        first_name: from.first_name.clone(),
-        last_name: from.last_name.clone(),
-        username: from.username.clone(),
-        language_code: from.language_code.clone(),
-        created_at,
-        last_seen_at,
-    })
+/// True when the stored row says what Telegram says and was seen recently.
+fn current(row: &user::Model, from: &teloxide::types::User, now: DateTime<Utc>) -> bool {
+    row.first_name == from.first_name
+        && row.last_name == from.last_name
+        && row.username == from.username
+        && row.language_code == from.language_code
+        && now - row.last_seen_at < chrono::Duration::from_std(SEEN_TTL).unwrap_or_default()
 }

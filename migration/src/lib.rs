@@ -9,6 +9,7 @@ mod m20261124_000004_gallery;
 mod m20261124_000005_gallery_filters;
 mod m20261124_000006_avatar_training;
 mod m20261124_000007_generation_start_key;
+mod m20261128_000008_database_identity;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_gallery_filters::Migration),
             Box::new(m20261124_000006_avatar_training::Migration),
             Box::new(m20261124_000007_generation_start_key::Migration),
+            Box::new(m20261128_000008_database_identity::Migration),
         ]
     }
 }

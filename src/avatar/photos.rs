@@ -285,13 +285,13 @@ const SETTLE: Duration = Duration::from_millis(400);
 /// Refreshes the status message soon; photos arriving meanwhile share the edit.
 pub async fn schedule_status(state: &AppState, avatar_id: i64) {
     let key = format!("avatar-status:{avatar_id}");
-    match state.kv.set_nx(&key, "1", Duration::from_secs(30)).await {
+    match state.kv.db.set_nx(&key, "1", Duration::from_secs(30)).await {
         Ok(true) => {
             let state = state.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(SETTLE).await;
                 // Cleared before counting: a photo stored after this schedules its own edit.
-                if let Err(e) = state.kv.del(&key).await {
+                if let Err(e) = state.kv.db.del(&key).await {
                     tracing::warn!(error = %e, "could not clear the status flag (it expires)");
                 }
                 if let Err(e) = refresh_status(&state, avatar_id, false).await {

@@ -145,10 +145,10 @@ pub async fn settled(state: &AppState, id: Job) {
 }
 
 async fn broadcast(state: &AppState, message: &str) {
-    if !state.kv.is_redis() {
+    if !state.kv.db.is_redis() {
         return;
     }
-    if let Err(e) = state.kv.publish(CHANNEL, message).await {
+    if let Err(e) = state.kv.db.publish(CHANNEL, message).await {
         // The other replicas then learn of it only at their next start: not lost, only later.
         tracing::warn!(error = %e, "could not broadcast a deadline change");
     }
@@ -182,7 +182,7 @@ pub async fn listen(state: AppState, stop: CancellationToken) {
     else {
         return;
     };
-    let channel = state.kv.channel(CHANNEL);
+    let channel = state.kv.db.channel(CHANNEL);
     let mut first = true;
     loop {
         if !first {
@@ -300,6 +300,7 @@ async fn check(state: &AppState, id: Job, retries: u32) -> Result<(), PipelineEr
     // Every replica watches every job; one of them asks.
     let lock = match state
         .kv
+        .db
         .try_lock(&format!("deadline:{}", id.encode()), CHECK_LOCK)
         .await
     {
@@ -316,7 +317,7 @@ async fn check(state: &AppState, id: Job, retries: u32) -> Result<(), PipelineEr
         Job::Training(id) => crate::avatar::training::check(state, id, retries).await,
     };
     if let Some(lock) = lock
-        && let Err(e) = state.kv.unlock(lock).await
+        && let Err(e) = state.kv.db.unlock(lock).await
     {
         tracing::warn!(error = %e, "could not release a deadline lock (it expires)");
     }

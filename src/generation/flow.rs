@@ -494,6 +494,7 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
     let lock_name = format!("regenerate:{}:{id}", ctx.user.id);
     let Some(lock) = state
         .kv
+        .db
         .try_lock(
             &lock_name,
             std::time::Duration::from_secs(state.settings.generation.repeat_guard_secs.max(1)),
@@ -546,7 +547,7 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         }
         Ok(Created::Insufficient { need, have }) => {
             // Nothing started: a tap right after a top-up must not be taken for a double tap.
-            state.kv.unlock(lock).await?;
+            state.kv.db.unlock(lock).await?;
             let (text, kb) = balance::insufficient(t, need, have);
             ui::answer(ctx.bot(), query, Some(&text), true).await;
             ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
@@ -554,7 +555,7 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         }
         Err(e) => {
             // Nothing started: the retry (Telegram redelivers) must not be told "starting".
-            if let Err(unlock) = state.kv.unlock(lock).await {
+            if let Err(unlock) = state.kv.db.unlock(lock).await {
                 tracing::warn!(error = %unlock, "could not release the repeat guard (it expires)");
             }
             return Err(e);

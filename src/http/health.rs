@@ -32,8 +32,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         db.map_err(|_| "timed out".to_owned())
             .and_then(|r| r.map_err(|e| e.to_string())),
     );
-    if state.kv.is_redis() {
-        let redis = tokio::time::timeout(CHECK_TIMEOUT, state.kv.ping()).await;
+    if state.kv.db.is_redis() {
+        let redis = tokio::time::timeout(CHECK_TIMEOUT, state.kv.db.ping()).await;
         record(
             &mut checks,
             &mut failed,

@@ -26,7 +26,11 @@ use crate::{
     app::AppState,
     http::error::ApiError,
     kv::{KvError, KvStore},
-    telegram::{dispatch, error::Outcome, setup::ALLOWED_UPDATES},
+    telegram::{
+        dispatch,
+        error::{HandlerError, Outcome},
+        setup::ALLOWED_UPDATES,
+    },
 };
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -73,6 +77,7 @@ pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<Stat
     );
     if !state
         .kv
+        .bot
         .set_nx(&key, PROCESSING, processing_ttl)
         .await
         .map_err(|e| unavailable(&e, retry_after))?
@@ -80,6 +85,7 @@ pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<Stat
         metrics::counter!("telegram_updates_duplicate_total").increment(1);
         let seen = state
             .kv
+            .bot
             .get(&key)
             .await
             .map_err(|e| unavailable(&e, retry_after))?;
@@ -93,15 +99,15 @@ pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<Stat
     metrics::counter!("telegram_updates_total", "kind" => dispatch::kind_label(&update))
         .increment(1);
 
-    if let Err(err) = dispatch::handle(&state, update).await {
+    if let Err(err) = handle(&state, update).await {
         let token = state.bot.token();
         match err.outcome() {
             Outcome::Permanent => {
-                tracing::warn!(error = %err.redacted(token), "update ended with a permanent Bot API error");
+                tracing::warn!(error = %err.redacted(token), "update ended with a permanent error");
             }
             outcome => {
                 // Forget the attempt so the redelivery is handled.
-                if let Err(e) = state.kv.del(&key).await {
+                if let Err(e) = state.kv.bot.del(&key).await {
                     tracing::warn!(error = %e, "could not release the update key");
                 }
                 let retry_after = match outcome {
@@ -116,11 +122,37 @@ pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<Stat
         }
     }
     let dedupe_ttl = Duration::from_secs(state.settings.cache.update_dedupe_ttl_secs);
-    if let Err(e) = state.kv.set(&key, DONE, dedupe_ttl).await {
+    if let Err(e) = state.kv.bot.set(&key, DONE, dedupe_ttl).await {
         // Handled already; failing now would make Telegram deliver it a second time.
         tracing::warn!(error = %e, "could not mark the update as done");
     }
     Ok(StatusCode::OK)
+}
+
+/// Handles the update; when the database refuses its data (a constraint), tries once more from
+/// the start (the user's row is read again, so a row deleted or replaced meanwhile is fixed by
+/// then), and if it is refused again tells the user: such an update is answered, not redelivered
+/// for a day.
+async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError> {
+    let first = dispatch::handle(state, update.clone()).await;
+    let Err(err) = first else {
+        return Ok(());
+    };
+    if !err.is_integrity_violation() {
+        return Err(err);
+    }
+    let token = state.bot.token();
+    tracing::warn!(error = %err.redacted(token), "the database refused an update's data; trying once more");
+    metrics::counter!("telegram_updates_retried_total", "reason" => "integrity").increment(1);
+    let second = dispatch::handle(state, update.clone()).await;
+    if let Err(err) = &second
+        && err.is_integrity_violation()
+    {
+        tracing::error!(error = %err.redacted(token), "the database refused an update's data twice; answered, not retried");
+        metrics::counter!("telegram_updates_failed_total", "reason" => "integrity").increment(1);
+        dispatch::report_failure(state, &update).await;
+    }
+    second
 }
 
 /// An Update, or a 400. teloxide turns an update whose payload fails to parse into

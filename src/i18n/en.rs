@@ -23,6 +23,7 @@ pub static EN: Texts = Texts {
            <b>Commands</b>\n/start — main menu\n/help — this help",
     unknown_callback: "❌ Unknown command. Use the menu buttons.",
     unknown_text: "🤔 I understand buttons and commands. Open the main menu 👇",
+    action_failed: "⚠️ This action could not be done; nothing was changed. Try again or send /start.",
     coming_soon: "🚧 Coming soon! This section is still being built.",
     btn_create_image: "🎨 Create image",
     btn_avatars: "🎭 My avatars",

@@ -50,6 +50,9 @@ pub struct Texts {
     pub unknown_callback: &'static str,
     /// Reply to a message the bot has no use for.
     pub unknown_text: &'static str,
+    /// Said when an update could not be handled and retrying cannot help (data the database
+    /// refuses); nothing was done.
+    pub action_failed: &'static str,
     /// Callback answer for a menu entry whose feature is not built yet.
     pub coming_soon: &'static str,
     pub btn_create_image: &'static str,

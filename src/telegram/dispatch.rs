@@ -28,11 +28,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// Registers (or refreshes) the user; for a user not seen in the last minutes this is also
-    /// the update's first database touch, so a database outage surfaces here as a retryable
-    /// error.
+    /// Reads (and when new or changed, writes) the user's row: the update's first database
+    /// touch, so a database outage surfaces here as a retryable error. The id every handler
+    /// uses for money and ownership comes from this read, never from a cache.
     async fn new(state: &'a AppState, from: &User, chat: ChatId) -> Result<Self, HandlerError> {
-        let user = users::seen(&state.db, &state.kv, from).await?;
+        let user = users::seen(&state.db, from).await?;
         let lang = Lang::from_code(user.language_code.as_deref());
         Ok(Self {
             state,
@@ -73,6 +73,29 @@ pub async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError
         UpdateKind::CallbackQuery(query) => on_callback(state, &query).await,
         UpdateKind::PreCheckoutQuery(query) => payments::on_pre_checkout(state, &query).await,
         _ => Ok(()),
+    }
+}
+
+/// Tells the user that their update could not be handled (best effort): an alert on the button
+/// they pressed, or a message. For updates that end permanently without an answer of their own.
+pub async fn report_failure(state: &AppState, update: &Update) {
+    let lang = |from: &User| Lang::from_code(from.language_code.as_deref());
+    match &update.kind {
+        UpdateKind::CallbackQuery(query) => {
+            let text = lang(&query.from).texts().action_failed;
+            ui::answer(&state.bot, query, Some(text), true).await;
+        }
+        UpdateKind::Message(message) if message.chat.is_private() => {
+            let Some(from) = message.from.as_ref() else {
+                return;
+            };
+            let t = lang(from).texts();
+            let menu = crate::telegram::keyboards::back_to_menu(t);
+            if let Err(e) = ui::send(&state.bot, message.chat.id, t.action_failed, menu).await {
+                tracing::warn!(error = %e, "could not tell the user their update failed");
+            }
+        }
+        _ => {}
     }
 }
 

@@ -6,8 +6,8 @@ use crate::{kv::KvError, ledger::LedgerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Any database error is retried: a data error is a bug to fix, and Telegram's redelivery
-    /// (bounded at about 24 h) then finds the fixed version rather than a dropped update.
+    /// A database error is retried (Telegram redelivers), except a constraint the data breaks:
+    /// that one would fail the same way for the ~24 h Telegram keeps redelivering.
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("cache: {0}")]
@@ -46,9 +46,20 @@ const SERVER_SIDE: [&str; 5] = [
 ];
 
 impl HandlerError {
+    /// The database refused the data (see [`crate::db::is_integrity_violation`]): worth one
+    /// fresh attempt (the user's row is read again), never a redelivery loop.
+    #[must_use]
+    pub fn is_integrity_violation(&self) -> bool {
+        match self {
+            Self::Db(e) | Self::Ledger(LedgerError::Db(e)) => crate::db::is_integrity_violation(e),
+            _ => false,
+        }
+    }
+
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         match self {
+            _ if self.is_integrity_violation() => Outcome::Permanent,
             Self::Db(_)
             | Self::Kv(_)
             | Self::Ledger(LedgerError::Db(_))

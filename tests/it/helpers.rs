@@ -303,8 +303,30 @@ impl TestApp {
 
     /// Runs the real `aisha` binary against this app's database and sandbox Telegram.
     pub async fn run_cli(&self, args: &[&str]) -> (bool, String, String) {
+        self.run_cli_with(args, &[]).await
+    }
+
+    /// Like [`run_cli`](Self::run_cli), with this app's Redis and cache prefix too.
+    pub async fn run_cli_with_cache(&self, args: &[&str]) -> (bool, String, String) {
+        let redis = self
+            .settings
+            .redis_url
+            .as_ref()
+            .map(|u| u.expose().to_owned());
+        let mut env = vec![(
+            "AISHA_CACHE__KEY_PREFIX",
+            self.settings.cache.key_prefix.clone(),
+        )];
+        if let Some(redis) = redis {
+            env.push(("REDIS_URL", redis));
+        }
+        self.run_cli_with(args, &env).await
+    }
+
+    async fn run_cli_with(&self, args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_aisha"))
             .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("DATABASE_URL", self.settings.database_url.expose())
             .env("TELEGRAM_BOT_TOKEN", TOKEN)
             .env("TELEGRAM_WEBHOOK_SECRET", SECRET)

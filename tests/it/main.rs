@@ -8,6 +8,7 @@
 mod helpers;
 
 mod avatars;
+mod cache;
 mod coins;
 mod fake_fal;
 mod fal;
