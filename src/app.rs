@@ -5,10 +5,7 @@
 use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusHandle;
 use rand::{Rng, distr::Alphanumeric};
-use sea_orm::DatabaseConnection;
-use teloxide::Bot;
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -23,33 +20,12 @@ use crate::{
     metrics,
     provider::{ImageProvider, fal::FalClient, fal_signature::FalVerifier, local::LocalProvider},
     sandbox::{Sandbox, SandboxConfig},
+    state::AppState,
     telegram::{self, callback::Callback},
 };
 
 /// The token the bot uses with the built-in sandbox. Not a real token: the sandbox accepts only it.
 pub const SANDBOX_TOKEN: &str = "1:SANDBOX";
-
-/// Shared by every request handler. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: DatabaseConnection,
-    /// The shared key-value store, one handle per scope (bot / this database): see `kv`.
-    pub kv: KvScopes,
-    pub bot: Bot,
-    /// The secret Telegram must present on the webhook: the configured one, or one generated
-    /// for the sandbox.
-    pub webhook_secret: Arc<Secret>,
-    /// Bounds the updates handled at once; see `http::webhook`.
-    pub updates_in_flight: Arc<Semaphore>,
-    pub metrics: PrometheusHandle,
-    /// For providers and image downloads (Telegram has its own, with its own timeout).
-    pub http: reqwest::Client,
-    pub provider: Arc<dyn ImageProvider>,
-    pub outbox: Arc<Outbox>,
-    pub deadlines: Arc<Deadlines>,
-    pub estimate: Arc<Estimate>,
-}
 
 pub struct Application {
     listener: TcpListener,

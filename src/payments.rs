@@ -21,7 +21,7 @@ use teloxide::{
 };
 
 use crate::{
-    app::AppState,
+    state::AppState,
     i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
     telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},

@@ -21,7 +21,7 @@ use entity::avatar_photo;
 use hmac::Mac;
 use url::Url;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 const FILE: &str = "photos.zip";
 

@@ -18,12 +18,8 @@ use std::path::Path;
 
 use teloxide::types::InputFile;
 
-use crate::i18n::Lang;
+use crate::{domain::AvatarStatus, i18n::Lang};
 
-pub const DRAFT: &str = "draft";
-pub const TRAINING: &str = "training";
-pub const READY: &str = "ready";
-pub const FAILED: &str = "failed";
 
 /// Name length bounds, in characters.
 pub const NAME_CHARS: std::ops::RangeInclusive<usize> = 2..=50;
@@ -111,7 +107,7 @@ pub async fn create_draft<C: ConnectionTrait>(
     avatar::ActiveModel {
         user_id: Set(user_id),
         name: Set(name.to_owned()),
-        status: Set(DRAFT.to_owned()),
+        status: Set(AvatarStatus::Draft.into()),
         trigger_phrase: Set(None),
         lora_url: Set(None),
         is_main: Set(false),
@@ -182,7 +178,7 @@ pub async fn make_main<C: ConnectionTrait>(
     let Some(avatar) = owned(db, user_id, avatar_id).await? else {
         return Ok(false);
     };
-    if avatar.status != READY {
+    if avatar.status != AvatarStatus::Ready {
         return Ok(false);
     }
     // One statement: this one on, every other off, so two taps at once leave one main.
@@ -210,7 +206,7 @@ pub async fn elect_main<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<(), 
     }
     let newest = avatar::Entity::find()
         .filter(avatar::Column::UserId.eq(user_id))
-        .filter(avatar::Column::Status.eq(READY))
+        .filter(avatar::Column::Status.eq(AvatarStatus::Ready))
         .order_by_desc(avatar::Column::Id)
         .one(db)
         .await?;

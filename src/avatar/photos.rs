@@ -23,9 +23,9 @@ use teloxide::{
     types::{ChatId, InlineKeyboardMarkup, Message, MessageId, ParseMode, ReplyParameters},
 };
 
-use super::DRAFT;
+use crate::domain::{AvatarStatus, PhotoRules};
 use crate::{
-    app::AppState,
+    state::AppState,
     i18n::{Lang, UploadStatus},
     kv::KvStore,
     telegram::{
@@ -68,15 +68,7 @@ impl Format {
     }
 }
 
-/// Why a photo was not taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    NotImage,
-    TooBig,
-    TooSmall { width: u32, height: u32 },
-    Duplicate,
-    Full,
-}
+pub use crate::domain::PhotoRefusal as Refusal;
 
 /// A checked photo, ready to store.
 struct Checked {
@@ -145,7 +137,7 @@ pub async fn receive(ctx: &Ctx<'_>, message: &Message, avatar_id: i64) -> Result
     let settings = &state.settings.avatar;
     let Some(draft) = super::owned(&state.db, ctx.user.id, avatar_id)
         .await?
-        .filter(|a| a.status == DRAFT)
+        .filter(|a| a.status == AvatarStatus::Draft)
     else {
         crate::dialogue::clear(&state.db, ctx.user.telegram_id).await?;
         return reply(ctx, message, t.photo_not_expected).await;
@@ -153,7 +145,13 @@ pub async fn receive(ctx: &Ctx<'_>, message: &Message, avatar_id: i64) -> Result
     let Some(attached) = attachment(message) else {
         return reply(ctx, message, t.photo_not_image_hint).await;
     };
-    let refuse = |why| async move { reply(ctx, message, &(t.photo_refused)(why, settings)).await };
+    let rules = PhotoRules {
+        min_photos: settings.min_photos,
+        max_photos: settings.max_photos,
+        max_photo_bytes: settings.max_photo_bytes,
+        min_side: settings.min_side,
+    };
+    let refuse = |why| async move { reply(ctx, message, &(t.photo_refused)(why, &rules)).await };
     if attached.size > settings.max_photo_bytes {
         return refuse(Refusal::TooBig).await;
     }
@@ -233,7 +231,7 @@ async fn store(
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         find = find.lock_exclusive();
     }
-    let Some(avatar) = find.one(&txn).await?.filter(|a| a.status == DRAFT) else {
+    let Some(avatar) = find.one(&txn).await?.filter(|a| a.status == AvatarStatus::Draft) else {
         return Ok(Stored::Refused(Refusal::Full));
     };
     let same = avatar_photo::Entity::find()
@@ -354,7 +352,7 @@ pub async fn refresh_status(
     let Some(draft) = avatar::Entity::find_by_id(avatar_id)
         .one(&state.db)
         .await?
-        .filter(|a| a.status == DRAFT)
+        .filter(|a| a.status == AvatarStatus::Draft)
     else {
         return Ok(());
     };

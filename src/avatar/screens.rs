@@ -7,7 +7,8 @@ use entity::{avatar, avatar_photo};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message};
 
-use super::{DRAFT, Gender, READY, TRAINING, photos, training};
+use super::{Gender, photos, training};
+use crate::domain::AvatarStatus;
 use crate::{
     balance,
     dialogue::{self, Dialogue},
@@ -61,7 +62,7 @@ pub async fn show(
     let count = avatars.len();
     let index = usize::try_from(position).unwrap_or(0) % count;
     let a = &avatars[index];
-    let photos = if a.status == DRAFT {
+    let photos = if a.status == AvatarStatus::Draft {
         super::photo_count(db, a.id).await?
     } else {
         0
@@ -89,14 +90,14 @@ pub async fn show(
             button("➡️", at(index + 1)),
         ]);
     }
-    match a.status.as_str() {
-        READY => {
+    match AvatarStatus::parse(&a.status) {
+        Some(AvatarStatus::Ready) => {
             rows.push(vec![button(t.btn_create_image, Callback::GenAvatar(a.id))]);
             if !a.is_main {
                 rows.push(vec![button(t.btn_make_main, Callback::AvatarMain(a.id))]);
             }
         }
-        DRAFT => rows.push(vec![button(
+        Some(AvatarStatus::Draft) => rows.push(vec![button(
             t.btn_continue_upload,
             Callback::AvatarUpload(a.id),
         )]),
@@ -251,7 +252,7 @@ pub async fn upload(
     let Some(draft) = owned_or_told(ctx, query, avatar_id).await? else {
         return Ok(());
     };
-    if draft.status != DRAFT {
+    if draft.status != AvatarStatus::Draft {
         ui::answer(ctx.bot(), query, Some(t.avatar_expired), false).await;
         return show_avatar(ctx, origin, draft.id).await;
     }
@@ -270,7 +271,7 @@ pub async fn view_photos(
     let t = ctx.t();
     let draft = super::owned(&ctx.state.db, ctx.user.id, avatar_id)
         .await?
-        .filter(|a| a.status == DRAFT);
+        .filter(|a| a.status == AvatarStatus::Draft);
     let Some(draft) = draft else {
         ui::answer(ctx.bot(), query, Some(t.avatar_not_found), true).await;
         return Ok(());
@@ -351,7 +352,7 @@ pub async fn delete_photo(
     let draft = match &photo {
         Some(p) => super::owned(db, ctx.user.id, p.avatar_id)
             .await?
-            .filter(|a| a.status == DRAFT),
+            .filter(|a| a.status == AvatarStatus::Draft),
         None => None,
     };
     let (Some(photo), Some(draft)) = (photo, draft) else {
@@ -424,7 +425,7 @@ pub async fn train(
         training::Started::NotReady => {
             let known = super::owned(&state.db, ctx.user.id, avatar_id).await?;
             let said = match known {
-                Some(a) if a.status == TRAINING => t.training_started_answer,
+                Some(a) if a.status == AvatarStatus::Training => t.training_started_answer,
                 Some(_) => t.avatar_expired,
                 None => t.avatar_not_found,
             };
@@ -551,7 +552,7 @@ pub async fn delete(
     let Some(avatar) = owned_or_told(ctx, query, avatar_id).await? else {
         return Ok(());
     };
-    if avatar.status == TRAINING {
+    if avatar.status == AvatarStatus::Training {
         ui::answer(ctx.bot(), query, Some(t.avatar_busy_training), true).await;
         return Ok(());
     }
@@ -587,13 +588,13 @@ pub async fn delete_confirmed(
         ui::answer(ctx.bot(), query, Some(t.avatar_not_found), false).await;
         return show(ctx, origin, 0).await;
     };
-    if avatar.status == TRAINING {
+    if avatar.status == AvatarStatus::Training {
         ui::answer(ctx.bot(), query, Some(t.avatar_busy_training), true).await;
         return Ok(());
     }
     avatar::Entity::delete_many()
         .filter(avatar::Column::Id.eq(avatar.id))
-        .filter(avatar::Column::Status.ne(TRAINING))
+        .filter(avatar::Column::Status.ne(AvatarStatus::Training))
         .exec(db)
         .await?;
     super::elect_main(db, ctx.user.id).await?;

@@ -15,9 +15,10 @@ use sea_orm::{
 };
 use url::Url;
 
-use super::{DRAFT, FAILED, READY, TRAINING, archive};
+use super::archive;
+use crate::domain::AvatarStatus;
 use crate::{
-    app::AppState,
+    state::AppState,
     delivery::{self, push::Push},
     generation::{
         PipelineError,
@@ -58,7 +59,7 @@ pub async fn start(
     let Some(draft) = find.one(&txn).await? else {
         return Ok(Started::NotReady);
     };
-    if draft.status != DRAFT {
+    if draft.status != AvatarStatus::Draft {
         return Ok(Started::NotReady);
     }
     let photos = super::photo_count(&txn, avatar_id).await?;
@@ -90,7 +91,7 @@ pub async fn start(
     let deadline = now
         + Duration::seconds(i64::try_from(settings.avatar.training_deadline_secs).unwrap_or(3600));
     let updated = avatar::Entity::update_many()
-        .col_expr(avatar::Column::Status, Expr::val(TRAINING))
+        .col_expr(avatar::Column::Status, Expr::val(AvatarStatus::Training))
         .col_expr(
             avatar::Column::TriggerPhrase,
             Expr::val(super::new_trigger(gender)),
@@ -105,7 +106,7 @@ pub async fn start(
         .col_expr(avatar::Column::DeadlineAt, Expr::val(deadline))
         .col_expr(avatar::Column::UpdatedAt, Expr::val(now))
         .filter(avatar::Column::Id.eq(avatar_id))
-        .filter(avatar::Column::Status.eq(DRAFT))
+        .filter(avatar::Column::Status.eq(AvatarStatus::Draft))
         .exec_with_returning(&txn)
         .await?;
     let Some(avatar) = updated.into_iter().next() else {
@@ -260,7 +261,7 @@ pub async fn settle(
     let now = Utc::now();
     let txn = state.db.begin().await?;
     let updated = avatar::Entity::update_many()
-        .col_expr(avatar::Column::Status, Expr::val(READY))
+        .col_expr(avatar::Column::Status, Expr::val(AvatarStatus::Ready))
         .col_expr(avatar::Column::LoraUrl, Expr::val(lora_url))
         .col_expr(avatar::Column::LoraConfigUrl, Expr::val(config_url))
         .col_expr(avatar::Column::TrainedAt, Expr::val(now))
@@ -274,7 +275,7 @@ pub async fn settle(
             .into(),
         )
         .filter(avatar::Column::Id.eq(avatar_id))
-        .filter(avatar::Column::Status.eq(TRAINING))
+        .filter(avatar::Column::Status.eq(AvatarStatus::Training))
         .filter(
             Condition::any()
                 .add(avatar::Column::RequestId.is_null())
@@ -343,7 +344,7 @@ pub async fn fail(
 ) -> Result<Settled, PipelineError> {
     let txn = state.db.begin().await?;
     let mut update = avatar::Entity::update_many()
-        .col_expr(avatar::Column::Status, Expr::val(FAILED))
+        .col_expr(avatar::Column::Status, Expr::val(AvatarStatus::Failed))
         .col_expr(
             avatar::Column::Error,
             Expr::val(reason.chars().take(300).collect::<String>()),
@@ -358,7 +359,7 @@ pub async fn fail(
     }
     let updated = update
         .filter(avatar::Column::Id.eq(avatar_id))
-        .filter(avatar::Column::Status.eq(TRAINING))
+        .filter(avatar::Column::Status.eq(AvatarStatus::Training))
         .exec_with_returning(&txn)
         .await?;
     let Some(avatar) = updated.into_iter().next() else {
@@ -447,7 +448,7 @@ pub async fn check(state: &AppState, avatar_id: i64, retries: u32) -> Result<(),
     let Some(avatar) = avatar::Entity::find_by_id(avatar_id).one(&state.db).await? else {
         return Ok(());
     };
-    if avatar.status != TRAINING {
+    if avatar.status != AvatarStatus::Training {
         return Ok(());
     }
     let Some(request_id) = avatar.request_id.as_deref() else {

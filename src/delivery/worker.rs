@@ -24,7 +24,7 @@ use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    app::AppState,
+    state::AppState,
     delivery::{
         DONE, FAILED, PENDING,
         image::{self, FetchError, Stored},

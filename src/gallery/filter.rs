@@ -4,7 +4,7 @@
 //! across cards, messages and restarts. Buttons only say what to change; the screen is always
 //! drawn from what is stored, so a stale button re-renders the current state.
 
-use chrono::{Duration, FixedOffset, Utc};
+use chrono::{FixedOffset, Utc};
 use entity::{avatar, gallery_filter, generation, generation_image};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -15,7 +15,7 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup,
 
 use super::When;
 use crate::{
-    generation::COMPLETED,
+    domain::{GenerationStatus, Period},
     i18n::{AvatarShown, FilterView},
     provider::AspectRatio,
     telegram::{
@@ -26,53 +26,6 @@ use crate::{
         ui,
     },
 };
-
-/// How far back the gallery looks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Period {
-    All,
-    /// Since midnight in the configured time zone.
-    Today,
-    /// The last 7 days.
-    Week,
-    /// The last 30 days.
-    Month,
-}
-
-impl Period {
-    pub const ALL: [Self; 4] = [Self::All, Self::Today, Self::Week, Self::Month];
-
-    fn key(self) -> &'static str {
-        match self {
-            Self::All => "all",
-            Self::Today => "today",
-            Self::Week => "week",
-            Self::Month => "month",
-        }
-    }
-
-    fn parse(key: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.key() == key)
-            .unwrap_or(Self::All)
-    }
-
-    /// The earliest creation time it lets through.
-    fn since(self, now: When, zone: FixedOffset) -> Option<When> {
-        match self {
-            Self::All => None,
-            Self::Today => now
-                .with_timezone(&zone)
-                .date_naive()
-                .and_hms_opt(0, 0, 0)
-                .and_then(|midnight| midnight.and_local_timezone(zone).single())
-                .map(|midnight| midnight.with_timezone(&Utc)),
-            Self::Week => Some(now - Duration::days(7)),
-            Self::Month => Some(now - Duration::days(30)),
-        }
-    }
-}
 
 /// What the gallery shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +123,7 @@ pub fn select(
         .column(generation::Column::Id)
         .from(generation::Entity)
         .and_where(generation::Column::UserId.eq(user_id))
-        .and_where(generation::Column::Status.eq(COMPLETED))
+        .and_where(generation::Column::Status.eq(GenerationStatus::Completed))
         .to_owned();
     match filter.avatar {
         AvatarPick::Any => {}
@@ -328,7 +281,7 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
         .column(generation::Column::AvatarId)
         .from(generation::Entity)
         .and_where(generation::Column::UserId.eq(ctx.user.id))
-        .and_where(generation::Column::Status.eq(COMPLETED))
+        .and_where(generation::Column::Status.eq(GenerationStatus::Completed))
         .and_where(generation::Column::AvatarId.is_not_null())
         .to_owned();
     let mut avatars = avatar::Entity::find()

@@ -6,7 +6,7 @@
 
 pub mod filter;
 
-pub use filter::Period;
+pub use crate::domain::Period;
 
 use chrono::{Datelike, FixedOffset, Offset, Utc};
 use entity::{generation, generation_image};
@@ -24,7 +24,7 @@ use teloxide::{
 };
 
 use crate::{
-    generation::COMPLETED,
+    domain::GenerationStatus,
     i18n::{GalleryCard, GalleryStats},
     telegram::{
         callback::Callback,
@@ -371,10 +371,10 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
         .into_tuple()
         .all(db)
         .await?;
-    let status = |s: &str| {
+    let status = |s: GenerationStatus| {
         by_status
             .iter()
-            .find(|(k, _)| k == s)
+            .find(|(k, _)| *k == s)
             .map_or(0, |(_, n)| n.unsigned_abs())
     };
     let coins_spent = crate::ledger::generation_spend(db, user_id).await?;
@@ -385,7 +385,7 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
         .column(generation::Column::AvatarName)
         .distinct()
         .filter(generation::Column::UserId.eq(user_id))
-        .filter(generation::Column::Status.eq(COMPLETED))
+        .filter(generation::Column::Status.eq(GenerationStatus::Completed))
         .filter(generation::Column::AvatarName.is_not_null())
         .into_tuple()
         .all(db)
@@ -409,9 +409,9 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
     let text = (t.gallery_stats)(&GalleryStats {
         images: images_count,
         favorites,
-        completed: status(COMPLETED),
-        pending: status(crate::generation::PENDING),
-        failed: status(crate::generation::FAILED),
+        completed: status(GenerationStatus::Completed),
+        pending: status(GenerationStatus::Pending),
+        failed: status(GenerationStatus::Failed),
         coins_spent,
         avatars_used,
         first: first.map(|d| day(ctx, d)),

@@ -22,8 +22,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    app::AppState,
-    generation::{FailReason, PENDING, PipelineError, fail, settle},
+    state::AppState,
+    domain::GenerationStatus,
+    generation::{FailReason, PipelineError, fail, settle},
     provider::{ProviderError, Status},
 };
 
@@ -272,7 +273,7 @@ async fn load(state: &AppState) -> Result<(), sea_orm::DbErr> {
         .select_only()
         .column(generation::Column::Id)
         .column(generation::Column::DeadlineAt)
-        .filter(generation::Column::Status.eq(PENDING))
+        .filter(generation::Column::Status.eq(GenerationStatus::Pending))
         .into_tuple()
         .all(&state.db)
         .await?;
@@ -283,7 +284,7 @@ async fn load(state: &AppState) -> Result<(), sea_orm::DbErr> {
         .select_only()
         .column(avatar::Column::Id)
         .column(avatar::Column::DeadlineAt)
-        .filter(avatar::Column::Status.eq(crate::avatar::TRAINING))
+        .filter(avatar::Column::Status.eq(crate::domain::AvatarStatus::Training))
         .into_tuple()
         .all(&state.db)
         .await?;
@@ -328,7 +329,7 @@ async fn check_once(state: &AppState, id: i64, retries: u32) -> Result<(), Pipel
     let Some(generation) = generation::Entity::find_by_id(id).one(&state.db).await? else {
         return Ok(());
     };
-    if generation.status != PENDING {
+    if generation.status != GenerationStatus::Pending {
         return Ok(());
     }
     let Some(request_id) = generation.request_id.as_deref() else {

@@ -6,6 +6,8 @@
 use std::{collections::VecDeque, sync::Mutex};
 
 use entity::generation;
+
+use crate::domain::GenerationStatus;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -22,7 +24,7 @@ impl Estimate {
     /// Seeds from the last completed generations.
     pub async fn load<C: ConnectionTrait>(&self, db: &C) -> Result<(), DbErr> {
         let rows = generation::Entity::find()
-            .filter(generation::Column::Status.eq(super::COMPLETED))
+            .filter(generation::Column::Status.eq(GenerationStatus::Completed))
             .order_by_desc(generation::Column::Id)
             .limit(WINDOW as u64)
             .all(db)
@@ -62,7 +64,7 @@ impl Estimate {
 
 #[cfg(test)]
 mod tests {
-    use super::Estimate;
+use super::Estimate;
 
     #[test]
     fn median_of_a_sliding_window() {

@@ -12,11 +12,12 @@ use teloxide::{
 };
 
 use crate::{
+    domain::{AvatarStatus, GenerationStatus},
     balance, delivery,
     dialogue::{self, Dialogue},
     gallery,
     generation::{
-        self, COMPLETED, Created, FAILED, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS,
+        self, Created, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS,
     },
     i18n::Progress,
     ledger,
@@ -24,7 +25,6 @@ use crate::{
     telegram::{callback::Callback, dispatch::Ctx, error::HandlerError, keyboards::button, ui},
 };
 
-const READY: &str = "ready";
 
 /// The user's ready avatars, the main one first.
 async fn ready_avatars<C: ConnectionTrait>(
@@ -33,7 +33,7 @@ async fn ready_avatars<C: ConnectionTrait>(
 ) -> Result<Vec<avatar::Model>, DbErr> {
     avatar::Entity::find()
         .filter(avatar::Column::UserId.eq(user_id))
-        .filter(avatar::Column::Status.eq(READY))
+        .filter(avatar::Column::Status.eq(AvatarStatus::Ready))
         .order_by_desc(avatar::Column::IsMain)
         .order_by_asc(avatar::Column::Id)
         .all(db)
@@ -48,7 +48,7 @@ async fn ready_avatar<C: ConnectionTrait>(
 ) -> Result<Option<avatar::Model>, DbErr> {
     avatar::Entity::find_by_id(avatar_id)
         .filter(avatar::Column::UserId.eq(user_id))
-        .filter(avatar::Column::Status.eq(READY))
+        .filter(avatar::Column::Status.eq(AvatarStatus::Ready))
         .one(db)
         .await
 }
@@ -353,7 +353,7 @@ pub async fn on_start(
 /// Submits off the update's path: the coins are taken, so the job must go out even if the
 /// webhook request that started it is cut off (a timeout) and Telegram redelivers it.
 fn submit_detached(
-    state: &crate::app::AppState,
+    state: &crate::state::AppState,
     generation: Box<row::Model>,
     avatar: Option<entity::avatar::Model>,
 ) {
@@ -426,8 +426,8 @@ pub async fn status(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(),
         ui::answer(ctx.bot(), query, Some(t.status_not_found), true).await;
         return Ok(());
     };
-    match g.status.as_str() {
-        COMPLETED => {
+    match GenerationStatus::parse(&g.status) {
+        Some(GenerationStatus::Completed) => {
             let first = entity::generation_image::Entity::find()
                 .filter(entity::generation_image::Column::GenerationId.eq(g.id))
                 .order_by_asc(entity::generation_image::Column::Position)
@@ -452,7 +452,7 @@ pub async fn status(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(),
                 None => ui::answer(ctx.bot(), query, Some(t.image_not_found), true).await,
             }
         }
-        FAILED => {
+        Some(GenerationStatus::Failed) => {
             let reason = FailReason::parse(g.error.as_deref().unwrap_or_default());
             let text = (t.status_failed)(&(t.fail_reason)(&reason), g.cost);
             ui::answer(ctx.bot(), query, Some(&text), true).await;

@@ -22,57 +22,22 @@ use sea_orm::{
 use sha2::Sha256;
 use url::Url;
 
+pub use crate::domain::FailReason;
+
 use crate::{
-    app::AppState,
+    domain::GenerationStatus,
+    state::AppState,
     delivery::{self, Push},
     i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
     provider::{AspectRatio, JobRequest, Outcome, ProviderImage},
 };
 
-pub const PENDING: &str = "pending";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
 
 /// Most images one generation makes (and one album can hold well within Telegram's 10).
 pub const MAX_IMAGES: u8 = 4;
 /// Prompt length bounds, in characters.
 pub const PROMPT_CHARS: std::ops::RangeInclusive<usize> = 5..=500;
-
-/// Why a generation failed. Stored in `generations.error` as `kind` or `kind: detail`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FailReason {
-    /// The provider reported an error (its words).
-    Provider(String),
-    /// The provider could not be reached or refused the job.
-    Submit,
-    /// No callback by the deadline and the provider did not have a result either.
-    Timeout,
-    /// The finished image could not be downloaded.
-    Image,
-}
-
-impl FailReason {
-    #[must_use]
-    pub fn encode(&self) -> String {
-        match self {
-            Self::Provider(detail) => format!("provider: {detail}"),
-            Self::Submit => "submit".into(),
-            Self::Timeout => "timeout".into(),
-            Self::Image => "image".into(),
-        }
-    }
-
-    #[must_use]
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "submit" => Self::Submit,
-            "timeout" => Self::Timeout,
-            "image" => Self::Image,
-            other => Self::Provider(other.strip_prefix("provider: ").unwrap_or(other).to_owned()),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -203,7 +168,7 @@ where
         provider: Set(state.provider.name().to_owned()),
         model: Set(state.provider.model_for(&job)),
         request_id: Set(None),
-        status: Set(PENDING.to_owned()),
+        status: Set(GenerationStatus::Pending.into()),
         error: Set(None),
         progress_message_id: Set(new.progress_message_id),
         regenerated_from: Set(new.regenerated_from),
@@ -385,7 +350,7 @@ pub async fn settle(
     let now = Utc::now();
     let txn = state.db.begin().await?;
     let updated = generation::Entity::update_many()
-        .col_expr(generation::Column::Status, Expr::val(COMPLETED))
+        .col_expr(generation::Column::Status, Expr::val(GenerationStatus::Completed))
         .col_expr(generation::Column::CompletedAt, Expr::val(now))
         .col_expr(
             generation::Column::RequestId,
@@ -396,7 +361,7 @@ pub async fn settle(
             .into(),
         )
         .filter(generation::Column::Id.eq(generation_id))
-        .filter(generation::Column::Status.eq(PENDING))
+        .filter(generation::Column::Status.eq(GenerationStatus::Pending))
         .filter(
             Condition::any()
                 .add(generation::Column::RequestId.is_null())
@@ -473,7 +438,7 @@ pub async fn fail(
 ) -> Result<Settled, PipelineError> {
     let txn = state.db.begin().await?;
     let mut update = generation::Entity::update_many()
-        .col_expr(generation::Column::Status, Expr::val(FAILED))
+        .col_expr(generation::Column::Status, Expr::val(GenerationStatus::Failed))
         .col_expr(generation::Column::Error, Expr::val(reason.encode()))
         .col_expr(generation::Column::CompletedAt, Expr::val(Utc::now()));
     if let Some(request_id) = request_id {
@@ -494,7 +459,7 @@ pub async fn fail(
     }
     let updated = update
         .filter(generation::Column::Id.eq(generation_id))
-        .filter(generation::Column::Status.eq(PENDING))
+        .filter(generation::Column::Status.eq(GenerationStatus::Pending))
         .exec_with_returning(&txn)
         .await?;
     let Some(generation) = updated.into_iter().next() else {
@@ -534,13 +499,13 @@ pub async fn fail_undeliverable(
 ) -> Result<Option<Push>, PipelineError> {
     let txn = state.db.begin().await?;
     let updated = generation::Entity::update_many()
-        .col_expr(generation::Column::Status, Expr::val(FAILED))
+        .col_expr(generation::Column::Status, Expr::val(GenerationStatus::Failed))
         .col_expr(
             generation::Column::Error,
             Expr::val(FailReason::Image.encode()),
         )
         .filter(generation::Column::Id.eq(generation_id))
-        .filter(generation::Column::Status.eq(COMPLETED))
+        .filter(generation::Column::Status.eq(GenerationStatus::Completed))
         .exec_with_returning(&txn)
         .await?;
     let Some(generation) = updated.into_iter().next() else {

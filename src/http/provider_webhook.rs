@@ -18,7 +18,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::{
-    app::AppState,
+    state::AppState,
     generation::{self, Settled},
     http::error::ApiError,
     provider::{ProviderError, fal_signature::SignatureError},

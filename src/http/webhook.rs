@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 use teloxide::types::{Update, UpdateKind};
 
 use crate::{
-    app::AppState,
+    state::AppState,
     http::error::ApiError,
     kv::{KvError, KvStore},
     telegram::{

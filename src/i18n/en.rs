@@ -1,7 +1,7 @@
 //! English texts, for users whose Telegram language is English.
 
 use super::{AvatarShown, Texts, clip, escape};
-use crate::{avatar::photos::Refusal, gallery::Period, generation::FailReason, ledger::Kind};
+use crate::domain::{FailReason, LedgerKind as Kind, Period, PhotoRefusal as Refusal};
 
 pub static EN: Texts = Texts {
     welcome: |name| {

@@ -6,10 +6,7 @@
 mod en;
 mod ru;
 
-use crate::{
-    avatar::photos::Refusal, config::AvatarSettings, gallery::Period, generation::FailReason,
-    ledger::Kind,
-};
+use crate::domain::{FailReason, LedgerKind as Kind, Period, PhotoRefusal as Refusal, PhotoRules};
 
 pub use en::EN;
 pub use ru::RU;
@@ -231,7 +228,7 @@ pub struct Texts {
     /// The photo viewer's caption: position (1-based), count.
     pub avatar_photo_caption: fn(usize, usize) -> String,
     /// Why a photo was refused, with the limits.
-    pub photo_refused: fn(Refusal, &AvatarSettings) -> String,
+    pub photo_refused: fn(Refusal, &PhotoRules) -> String,
     /// A photo when no draft is waiting for one.
     pub photo_not_expected: &'static str,
     /// Text (or a non-image) while photos are expected.

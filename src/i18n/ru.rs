@@ -1,7 +1,7 @@
 //! Russian texts (the default language).
 
 use super::{AvatarShown, Texts, clip, escape, ru_plural};
-use crate::{avatar::photos::Refusal, gallery::Period, generation::FailReason, ledger::Kind};
+use crate::domain::{FailReason, LedgerKind as Kind, Period, PhotoRefusal as Refusal};
 
 pub static RU: Texts = Texts {
     welcome: |name| {

@@ -8,7 +8,7 @@ use teloxide::{
 };
 
 use crate::{
-    app::AppState,
+    state::AppState,
     avatar, balance,
     dialogue::{self, Dialogue},
     gallery::{self, filter::Change},

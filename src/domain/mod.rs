@@ -1,0 +1,14 @@
+//! Domain types: the words the rest of the code speaks, with no storage, transport or text in
+//! them. Everything above imports these; they import nothing of the crate.
+
+mod coins;
+mod gallery;
+mod job;
+mod photo;
+mod status;
+
+pub use coins::LedgerKind;
+pub use gallery::Period;
+pub use job::FailReason;
+pub use photo::{PhotoRefusal, PhotoRules};
+pub use status::{AvatarStatus, GenerationStatus};
