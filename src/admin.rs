@@ -4,7 +4,9 @@
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{ledger as entry, payment, user};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use std::fmt::Write as _;
 use teloxide::Bot;
 
@@ -234,7 +236,13 @@ pub async fn refund_stars(
 /// database's own keys (ledger idempotency keys, generation start keys) still stop any second
 /// charge. The bot's update marks stay: they describe Telegram traffic, which a restore does not
 /// change.
-pub async fn drop_cache(settings: &Settings) -> anyhow::Result<String> {
+pub async fn drop_cache(settings: &Settings, sandbox: bool) -> anyhow::Result<String> {
+    if settings.telegram_bot_token.is_none() && !sandbox {
+        bail!(
+            "TELEGRAM_BOT_TOKEN is needed: the bot's keys are named by its id (for the sandbox's \
+             bot, pass --sandbox)"
+        );
+    }
     if settings.redis_url.is_none() {
         return Ok(
             "No REDIS_URL: the cache lives inside the running process and goes with it. \
@@ -246,8 +254,33 @@ pub async fn drop_cache(settings: &Settings) -> anyhow::Result<String> {
     base.ping().await.context("Redis is unreachable")?;
     let scope = KvScopes::databases(&base, settings.bot_id());
     let dropped = scope.drop_all().await.context("dropping the cache")?;
+    let mut said = format!("dropped {dropped} cached key(s) under {}*", scope.prefix());
+    if dropped == 0 {
+        said.push_str(
+            "\nNothing was cached there: check TELEGRAM_BOT_TOKEN and AISHA_CACHE__KEY_PREFIX \
+             against the running bot's.",
+        );
+    }
+    Ok(said)
+}
+
+/// `admin new-database-identity`: gives this database a new identity, so nothing cached about
+/// another database with the old one (the original this copy was made from) is read against it.
+/// Run it on a copy before starting a bot on it; running bots read the identity at start-up.
+pub async fn new_database_identity(db: &DatabaseConnection) -> anyhow::Result<String> {
+    let identity = format!("{:032x}", rand::random::<u128>());
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                "UPDATE database_identity SET identity = $1 WHERE id = 1"
+            }
+            _ => "UPDATE database_identity SET identity = ?1 WHERE id = 1",
+        },
+        [identity.clone().into()],
+    ))
+    .await?;
     Ok(format!(
-        "dropped {dropped} cached key(s) under {}*",
-        scope.prefix()
+        "database identity is now {identity}; restart every bot that uses this database"
     ))
 }

@@ -70,7 +70,14 @@ pub fn is_integrity_violation(err: &DbErr) -> bool {
     let sea_orm::sqlx::Error::Database(e) = e.as_ref() else {
         return false;
     };
-    !matches!(e.kind(), ErrorKind::Other)
+    matches!(
+        e.kind(),
+        ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation
+            | ErrorKind::ExclusionViolation
+    )
 }
 
 /// Applies every pending migration.

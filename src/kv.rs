@@ -164,6 +164,40 @@ impl Kv {
         &self.prefix
     }
 
+    /// Every key under this handle's prefix (without it), by SCAN: for operators and tests.
+    pub async fn keys(&self) -> Result<Vec<String>, KvError> {
+        let pattern = format!("{}*", glob_escape(&self.prefix));
+        let mut found = Vec::new();
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500)
+                        .query_async(&mut conn)
+                        .await?;
+                    found.extend(keys);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            Backend::Memory(m) => found = m.keys_with_prefix(&self.prefix),
+        }
+        found.sort();
+        found.dedup();
+        Ok(found
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&*self.prefix).map(str::to_owned))
+            .collect())
+    }
+
     /// Deletes every key under this handle's prefix and returns how many went. On Redis: SCAN
     /// (never KEYS, which blocks the server) in batches, each batch UNLINKed (freed in the
     /// background); keys outside the prefix — another deployment's, another app's — are never
@@ -498,14 +532,20 @@ impl MemoryKv {
         false
     }
 
-    fn drop_prefix(&self, prefix: &str) -> u64 {
+    fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
         let mut inner = self.lock();
-        let keys: Vec<String> = inner
+        inner.purge(Instant::now());
+        inner
             .map
             .keys()
             .filter(|k| k.starts_with(prefix))
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    fn drop_prefix(&self, prefix: &str) -> u64 {
+        let keys = self.keys_with_prefix(prefix);
+        let mut inner = self.lock();
         for key in &keys {
             inner.remove(key);
         }

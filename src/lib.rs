@@ -27,5 +27,5 @@ pub mod telegram;
 pub mod users;
 
 pub use app::Application;
-pub use state::AppState;
 pub use config::Settings;
+pub use state::AppState;

@@ -54,7 +54,14 @@ enum Admin {
     Promo(Promo),
     /// Drop this bot's cached database facts from Redis (locks and flags named after row ids).
     /// Run it after restoring the database from a backup; safe while the bot runs.
-    DropCache,
+    DropCache {
+        /// The built-in sandbox's bot (no TELEGRAM_BOT_TOKEN).
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Give this database a new identity: run it on a copy of a database (a dump restored for
+    /// staging) before a bot starts on it, so it shares nothing cached with the original.
+    NewDatabaseIdentity,
 }
 
 #[derive(Subcommand)]
@@ -162,7 +169,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
                 Admin::Promo(Promo::List) => admin::promo_list(&conn).await?,
                 Admin::Promo(Promo::Disable { code }) => admin::promo_disable(&conn, &code).await?,
-                Admin::DropCache => admin::drop_cache(&settings).await?,
+                Admin::DropCache { sandbox } => admin::drop_cache(&settings, sandbox).await?,
+                Admin::NewDatabaseIdentity => admin::new_database_identity(&conn).await?,
             };
             println!("{}", out.trim_end());
             Ok(())

@@ -21,9 +21,9 @@ use teloxide::{
 };
 
 use crate::{
-    state::AppState,
     i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
+    state::AppState,
     telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},
 };
 

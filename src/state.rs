@@ -38,4 +38,3 @@ pub struct AppState {
     pub deadlines: Arc<Deadlines>,
     pub estimate: Arc<Estimate>,
 }
-

@@ -1,7 +1,8 @@
 //! The database's identity: a random value made once, when the schema is created, and kept in
-//! the database itself. Whatever the app keeps outside the database about its rows (cache keys,
-//! locks named after row ids, deadline broadcasts) is namespaced with it, so a cache can never
-//! be read against another database (a new server, a staging copy sharing the Redis).
+//! the database itself. Whatever the app keeps outside the database about its rows (locks named
+//! after row ids, deadline broadcasts) is namespaced with it, so another database (a new server,
+//! a fresh staging one sharing the Redis) never reads it. A copy of the database carries the
+//! same identity: `aisha admin new-database-identity` gives a copy its own.
 
 use sea_orm_migration::{prelude::*, sea_orm::DatabaseBackend};
 
@@ -15,6 +16,9 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(DatabaseIdentity::Table)
+                    // SQLite runs migrations outside a transaction: a rerun after a failure
+                    // finds the table.
+                    .if_not_exists()
                     .col(
                         ColumnDef::new(DatabaseIdentity::Id)
                             .integer()
@@ -37,7 +41,8 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(&format!(
-                "INSERT INTO database_identity (id, identity) VALUES (1, {random})"
+                "INSERT INTO database_identity (id, identity) VALUES (1, {random}) \
+                 ON CONFLICT (id) DO NOTHING"
             ))
             .await?;
         Ok(())

@@ -20,7 +20,6 @@ use teloxide::types::InputFile;
 
 use crate::{domain::AvatarStatus, i18n::Lang};
 
-
 /// Name length bounds, in characters.
 pub const NAME_CHARS: std::ops::RangeInclusive<usize> = 2..=50;
 

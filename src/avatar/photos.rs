@@ -25,9 +25,9 @@ use teloxide::{
 
 use crate::domain::{AvatarStatus, PhotoRules};
 use crate::{
-    state::AppState,
     i18n::{Lang, UploadStatus},
     kv::KvStore,
+    state::AppState,
     telegram::{
         callback::Callback,
         dispatch::Ctx,
@@ -231,7 +231,11 @@ async fn store(
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         find = find.lock_exclusive();
     }
-    let Some(avatar) = find.one(&txn).await?.filter(|a| a.status == AvatarStatus::Draft) else {
+    let Some(avatar) = find
+        .one(&txn)
+        .await?
+        .filter(|a| a.status == AvatarStatus::Draft)
+    else {
         return Ok(Stored::Refused(Refusal::Full));
     };
     let same = avatar_photo::Entity::find()

@@ -18,7 +18,6 @@ use url::Url;
 use super::archive;
 use crate::domain::AvatarStatus;
 use crate::{
-    state::AppState,
     delivery::{self, push::Push},
     generation::{
         PipelineError,
@@ -27,6 +26,7 @@ use crate::{
     i18n::{Lang, Texts},
     ledger::{self, Charge, Kind},
     provider::{ProviderError, TrainingOutcome, TrainingRequest, TrainingStatus},
+    state::AppState,
     telegram::callback::Callback,
 };
 

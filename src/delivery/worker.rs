@@ -24,13 +24,13 @@ use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    state::AppState,
     delivery::{
         DONE, FAILED, PENDING,
         image::{self, FetchError, Stored},
         push::{Buttons, Push, keyboard},
     },
     generation,
+    state::AppState,
     telegram::error::{HandlerError, Outcome},
 };
 

@@ -22,10 +22,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    state::AppState,
     domain::GenerationStatus,
     generation::{FailReason, PipelineError, fail, settle},
     provider::{ProviderError, Status},
+    state::AppState,
 };
 
 /// When the provider can't be reached at the deadline, ask again this much later...

@@ -64,7 +64,7 @@ impl Estimate {
 
 #[cfg(test)]
 mod tests {
-use super::Estimate;
+    use super::Estimate;
 
     #[test]
     fn median_of_a_sliding_window() {

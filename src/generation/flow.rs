@@ -12,19 +12,16 @@ use teloxide::{
 };
 
 use crate::{
-    domain::{AvatarStatus, GenerationStatus},
     balance, delivery,
     dialogue::{self, Dialogue},
+    domain::{AvatarStatus, GenerationStatus},
     gallery,
-    generation::{
-        self, Created, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS,
-    },
+    generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS},
     i18n::Progress,
     ledger,
     provider::AspectRatio,
     telegram::{callback::Callback, dispatch::Ctx, error::HandlerError, keyboards::button, ui},
 };
-
 
 /// The user's ready avatars, the main one first.
 async fn ready_avatars<C: ConnectionTrait>(

@@ -25,14 +25,13 @@ use url::Url;
 pub use crate::domain::FailReason;
 
 use crate::{
-    domain::GenerationStatus,
-    state::AppState,
     delivery::{self, Push},
+    domain::GenerationStatus,
     i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
     provider::{AspectRatio, JobRequest, Outcome, ProviderImage},
+    state::AppState,
 };
-
 
 /// Most images one generation makes (and one album can hold well within Telegram's 10).
 pub const MAX_IMAGES: u8 = 4;
@@ -350,7 +349,10 @@ pub async fn settle(
     let now = Utc::now();
     let txn = state.db.begin().await?;
     let updated = generation::Entity::update_many()
-        .col_expr(generation::Column::Status, Expr::val(GenerationStatus::Completed))
+        .col_expr(
+            generation::Column::Status,
+            Expr::val(GenerationStatus::Completed),
+        )
         .col_expr(generation::Column::CompletedAt, Expr::val(now))
         .col_expr(
             generation::Column::RequestId,
@@ -438,7 +440,10 @@ pub async fn fail(
 ) -> Result<Settled, PipelineError> {
     let txn = state.db.begin().await?;
     let mut update = generation::Entity::update_many()
-        .col_expr(generation::Column::Status, Expr::val(GenerationStatus::Failed))
+        .col_expr(
+            generation::Column::Status,
+            Expr::val(GenerationStatus::Failed),
+        )
         .col_expr(generation::Column::Error, Expr::val(reason.encode()))
         .col_expr(generation::Column::CompletedAt, Expr::val(Utc::now()));
     if let Some(request_id) = request_id {
@@ -499,7 +504,10 @@ pub async fn fail_undeliverable(
 ) -> Result<Option<Push>, PipelineError> {
     let txn = state.db.begin().await?;
     let updated = generation::Entity::update_many()
-        .col_expr(generation::Column::Status, Expr::val(GenerationStatus::Failed))
+        .col_expr(
+            generation::Column::Status,
+            Expr::val(GenerationStatus::Failed),
+        )
         .col_expr(
             generation::Column::Error,
             Expr::val(FailReason::Image.encode()),

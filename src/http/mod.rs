@@ -26,7 +26,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{state::AppState, metrics};
+use crate::{metrics, state::AppState};
 
 /// The application's routes. `extra` (the sandbox Telegram, when enabled) is merged in with its
 /// own body limit; everything else is capped at `server.body_limit_bytes`.

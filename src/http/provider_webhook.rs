@@ -18,10 +18,10 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::{
-    state::AppState,
     generation::{self, Settled},
     http::error::ApiError,
     provider::{ProviderError, fal_signature::SignatureError},
+    state::AppState,
 };
 
 pub async fn receive(

@@ -23,9 +23,9 @@ use subtle::ConstantTimeEq;
 use teloxide::types::{Update, UpdateKind};
 
 use crate::{
-    state::AppState,
     http::error::ApiError,
     kv::{KvError, KvStore},
+    state::AppState,
     telegram::{
         dispatch,
         error::{HandlerError, Outcome},
@@ -99,9 +99,16 @@ pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<Stat
     metrics::counter!("telegram_updates_total", "kind" => dispatch::kind_label(&update))
         .increment(1);
 
+    let pays = carries_payment(&update);
     if let Err(err) = handle(&state, update).await {
         let token = state.bot.token();
-        match err.outcome() {
+        let outcome = match err.outcome() {
+            // Stars were taken: a payment whose record the database refuses is never dropped.
+            // It stays with Telegram (redelivered) and in the error log until someone fixes it.
+            Outcome::Permanent if pays && err.is_integrity_violation() => Outcome::Transient,
+            outcome => outcome,
+        };
+        match outcome {
             Outcome::Permanent => {
                 tracing::warn!(error = %err.redacted(token), "update ended with a permanent error");
             }
@@ -138,7 +145,7 @@ async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError> {
     let Err(err) = first else {
         return Ok(());
     };
-    if !err.is_integrity_violation() {
+    if !err.is_integrity_violation() || carries_payment(&update) {
         return Err(err);
     }
     let token = state.bot.token();
@@ -153,6 +160,11 @@ async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError> {
         dispatch::report_failure(state, &update).await;
     }
     second
+}
+
+/// A successful Stars payment: money already moved on Telegram's side.
+fn carries_payment(update: &Update) -> bool {
+    matches!(&update.kind, UpdateKind::Message(m) if m.successful_payment().is_some())
 }
 
 /// An Update, or a 400. teloxide turns an update whose payload fails to parse into

@@ -4,17 +4,19 @@
 use entity::user;
 use teloxide::{
     Bot,
+    payloads::AnswerCallbackQuerySetters,
+    prelude::Requester,
     types::{CallbackQuery, ChatId, Message, Update, UpdateKind, User},
 };
 
 use crate::{
-    state::AppState,
     avatar, balance,
     dialogue::{self, Dialogue},
     gallery::{self, filter::Change},
     generation::flow::{self, Choice},
     i18n::{Lang, Texts},
     menu, payments, promo,
+    state::AppState,
     telegram::{callback::Callback, error::HandlerError, ui},
     users,
 };
@@ -82,8 +84,24 @@ pub async fn report_failure(state: &AppState, update: &Update) {
     let lang = |from: &User| Lang::from_code(from.language_code.as_deref());
     match &update.kind {
         UpdateKind::CallbackQuery(query) => {
-            let text = lang(&query.from).texts().action_failed;
-            ui::answer(&state.bot, query, Some(text), true).await;
+            // Most buttons answer their query before touching the database: then this answer
+            // is refused, and the chat gets the words instead.
+            let t = lang(&query.from).texts();
+            let answered = state
+                .bot
+                .answer_callback_query(query.id.clone())
+                .text(t.action_failed)
+                .show_alert(true)
+                .await;
+            if answered.is_err()
+                && let Some(message) = &query.message
+            {
+                let menu = crate::telegram::keyboards::back_to_menu(t);
+                if let Err(e) = ui::send(&state.bot, message.chat().id, t.action_failed, menu).await
+                {
+                    tracing::warn!(error = %e, "could not tell the user their update failed");
+                }
+            }
         }
         UpdateKind::Message(message) if message.chat.is_private() => {
             let Some(from) = message.from.as_ref() else {

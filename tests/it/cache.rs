@@ -1,7 +1,7 @@
 //! Nothing cached may outlive or cross the database it describes: a new database behind the same
 //! Redis and prefix, a user row an operator deleted, a write the database refuses.
 
-use aisha::kv::{Kv, KvStore};
+use aisha::kv::{Kv, KvScopes, KvStore};
 use figment::{Figment, providers::Serialized};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
 use serde_json::Value;
@@ -37,6 +37,25 @@ fn answer(pressed: &Value) -> String {
     pressed["answer"]["text"].as_str().unwrap_or("").to_owned()
 }
 
+/// The app's key scopes in Redis, as it derives them (bot id from the token, the identity from
+/// its database).
+async fn scopes(app: &TestApp) -> KvScopes {
+    let identity = aisha::db::identity(&app.db).await.unwrap();
+    KvScopes::new(
+        &Kv::from_settings(&app.settings).unwrap(),
+        app.settings.bot_id(),
+        &identity,
+    )
+}
+
+/// A counter's value on /metrics (0 when absent).
+async fn counter(app: &TestApp, series: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// The issue's reproduction: database 1 with users A and B; database 2 (fresh) behind the same
 /// Redis and prefix, where C becomes user 1. A's generation in database 2 is A's and paid by A,
 /// C's balance is untouched, and C's 🔄 is not blocked by a guard A's 🔄 left in database 1
@@ -64,6 +83,9 @@ async fn a_new_database_behind_the_same_redis_charges_nobody_else() {
         one.stop().await;
         return;
     };
+    let (one_keys, two_keys) = (scopes(&one).await, scopes(&two).await);
+    assert_eq!(one_keys.bot.prefix(), two_keys.bot.prefix(), "one bot");
+    assert_ne!(one_keys.db.prefix(), two_keys.db.prefix(), "two databases");
     two.send_text(c, "/start").await;
     assert_eq!(
         two.user_id(c).await,
@@ -74,6 +96,11 @@ async fn a_new_database_behind_the_same_redis_charges_nobody_else() {
     let chat = wait_for(&two, c, "C's picture", |m| photos(m).len() == 1).await;
     let (c_photo, c_again) = repeat_button(&chat);
     assert_eq!(c_again, a_again, "same generation id as A's in database 1");
+    let guard = format!("lock:regenerate:{}:1", two.user_id(c).await);
+    assert!(
+        one_keys.db.keys().await.unwrap().contains(&guard),
+        "A's guard in database 1 still holds the very name C's would take"
+    );
     let pressed = two.press(c, c_photo, &c_again).await;
     assert!(
         answer(&pressed).contains("запущена"),
@@ -122,6 +149,21 @@ async fn a_new_database_behind_the_same_redis_charges_nobody_else() {
         .unwrap()
         .scoped(&format!("bot:{}:", one.settings.bot_id()));
     assert_eq!(kv.get(&update_mark).await.unwrap().as_deref(), Some("done"));
+    // What lives in the bot's scope outside the databases' is Telegram traffic only.
+    for key in one_keys.bot.keys().await.unwrap() {
+        assert!(
+            key.starts_with("update:") || key.starts_with("promo_wrong:") || key.starts_with("db:"),
+            "{key} names database rows but is not in a database's scope"
+        );
+    }
+
+    // A copy of database 2 would carry its identity: the operator gives it a new one.
+    let before = aisha::db::identity(&two.db).await.unwrap();
+    let (ok, out, err) = two.run_cli(&["admin", "new-database-identity"]).await;
+    assert!(ok, "{out}\n{err}");
+    let after = aisha::db::identity(&two.db).await.unwrap();
+    assert_ne!(before, after);
+    assert!(out.contains(&after), "{out}");
 
     two.stop().await;
     one.stop().await;
@@ -149,7 +191,13 @@ async fn a_deleted_user_row_is_registered_again(storage: Storage) {
     assert_eq!(sent["webhook_status"], 200, "{sent:#}");
     let new = app.user_id(user).await;
     assert_ne!(new, old);
-    assert!(app.bot_messages(user).await.len() > before, "answered");
+    let chat = app.bot_messages(user).await;
+    assert_eq!(chat.len(), before + 1);
+    assert!(
+        chat[before]["text"].as_str().unwrap().contains("Привет"),
+        "welcomed: {:#}",
+        chat[before]
+    );
     generate(&app, user, "a boat on a lake", 0, 1).await;
     wait_for(&app, user, "the picture", |m| photos(m).len() == 1).await;
     assert_eq!(generations(&app).await[0].user_id, new);
@@ -179,6 +227,10 @@ async fn a_refused_write_is_answered_not_redelivered(storage: Storage) {
             "DROP TRIGGER test_refuse",
         ),
     };
+    let retried = "telegram_updates_retried_total{reason=\"integrity\"}";
+    let failed = "telegram_updates_failed_total{reason=\"integrity\"}";
+    let (retried_before, failed_before) =
+        (counter(&app, retried).await, counter(&app, failed).await);
     app.db.execute_unprepared(refuse).await.unwrap();
 
     app.send_text(user, "/generate").await;
@@ -191,17 +243,9 @@ async fn a_refused_write_is_answered_not_redelivered(storage: Storage) {
     assert!(answer(&pressed).contains("Не получилось"), "{pressed:#}");
     assert!(generations(&app).await.is_empty());
     assert_eq!(balance(&app, user).await, 50);
-    // (The metrics recorder is the process's: other tests in this binary may count too.)
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    for name in [
-        "telegram_updates_retried_total",
-        "telegram_updates_failed_total",
-    ] {
-        assert!(
-            metrics.contains(&format!("{name}{{reason=\"integrity\"}}")),
-            "{metrics}"
-        );
-    }
+    // (The recorder is the process's: other tests in this binary may count at the same time.)
+    assert!(counter(&app, retried).await >= retried_before + 1.0);
+    assert!(counter(&app, failed).await >= failed_before + 1.0);
 
     app.db.execute_unprepared(allow).await.unwrap();
     let pressed = app.press(user, id, "gen_go:0:1").await;
@@ -211,7 +255,90 @@ async fn a_refused_write_is_answered_not_redelivered(storage: Storage) {
     app.stop().await;
 }
 
+/// The same for a message: the database refuses to store the dialogue /generate opens; the
+/// chat gets one "⚠️" message, and the update is not redelivered.
+async fn a_refused_message_is_answered_in_the_chat(storage: Storage) {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let Some(app) = TestApp::spawn_with(storage, shared(prefix)).await else {
+        return;
+    };
+    let user = 556;
+    app.send_text(user, "/start").await;
+    let refuse = match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            "ALTER TABLE dialogue_states ADD CONSTRAINT test_refuse CHECK (telegram_id < 0) NOT VALID"
+        }
+        _ => {
+            "CREATE TABLE test_refuse (x INTEGER CHECK (x < 0)); \
+             CREATE TRIGGER test_refuse BEFORE INSERT ON dialogue_states \
+             BEGIN INSERT INTO test_refuse VALUES (1); END;"
+        }
+    };
+    app.db.execute_unprepared(refuse).await.unwrap();
+    let before = app.bot_messages(user).await.len();
+    let sent = app.send_text(user, "/generate").await;
+    assert_eq!(sent["webhook_status"], 200, "{sent:#}");
+    let chat = app.bot_messages(user).await;
+    let said: Vec<&str> = chat[before..]
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("Не получилось"), "{said:#?}");
+    app.stop().await;
+}
+
+/// A Stars payment whose record the database refuses is never answered away: Telegram keeps
+/// redelivering it (503), and once the cause is gone the redelivery credits it once.
+async fn a_refused_payment_stays_with_telegram(storage: Storage) {
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let Some(app) = TestApp::spawn_with(storage, shared(prefix)).await else {
+        return;
+    };
+    let user = 557;
+    app.send_text(user, "/balance").await;
+    let id = crate::generation::last(&app.bot_messages(user).await)["message_id"]
+        .as_i64()
+        .unwrap();
+    app.press(user, id, "topup").await;
+    app.press(user, id, "topup:0").await;
+    let invoice = crate::generation::last(&app.bot_messages(user).await);
+    assert!(!invoice["invoice"].is_null(), "{invoice:#}");
+    let (refuse, allow) = match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => (
+            "ALTER TABLE payments ADD CONSTRAINT test_refuse CHECK (stars < 0) NOT VALID",
+            "ALTER TABLE payments DROP CONSTRAINT test_refuse",
+        ),
+        _ => (
+            "CREATE TABLE test_refuse (x INTEGER CHECK (x < 0)); \
+             CREATE TRIGGER test_refuse BEFORE INSERT ON payments \
+             BEGIN INSERT INTO test_refuse VALUES (1); END;",
+            "DROP TRIGGER test_refuse",
+        ),
+    };
+    app.db.execute_unprepared(refuse).await.unwrap();
+    let paid: Value = app
+        .http
+        .post(format!("{}/users/{user}/pay", app.sandbox))
+        .json(&serde_json::json!({ "message_id": invoice["message_id"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paid["payment_webhook_status"], 503, "{paid:#}");
+    assert_eq!(balance(&app, user).await, 0, "nothing credited");
+    app.db.execute_unprepared(allow).await.unwrap();
+    let update_id = paid["payment_update_id"].as_i64().unwrap();
+    assert_eq!(app.redeliver(update_id).await["webhook_status"], 200);
+    assert_eq!(balance(&app, user).await, 100);
+    app.stop().await;
+}
+
 both_storages!(
+    a_refused_payment_stays_with_telegram,
     a_deleted_user_row_is_registered_again,
-    a_refused_write_is_answered_not_redelivered
+    a_refused_write_is_answered_not_redelivered,
+    a_refused_message_is_answered_in_the_chat
 );
