@@ -14,8 +14,12 @@ use crate::{
     config::{ProviderKind, Secret, Settings},
     db, delivery,
     delivery::Outbox,
-    generation::{deadline::Deadlines, estimate::Estimate},
     http,
+    jobs::{
+        JobId, PipelineError, Signer,
+        deadline::{self, Checked, Deadlines, DueJobs},
+        estimate::Estimate,
+    },
     kv::{Kv, KvScopes},
     metrics,
     provider::{ImageProvider, fal::FalClient, fal_signature::FalVerifier, local::LocalProvider},
@@ -141,6 +145,14 @@ impl Application {
             settings.delivery.per_second,
         );
 
+        // The provider webhook secret signs our URLs; without one, the Telegram secret does.
+        let signer = Signer::new(
+            settings
+                .provider_webhook_secret
+                .clone()
+                .unwrap_or_else(|| webhook_secret.clone()),
+        );
+        let deadlines = Arc::new(Deadlines::new(kv.db.clone()));
         let state = AppState {
             updates_in_flight: Arc::new(Semaphore::new(settings.server.max_updates_in_flight)),
             settings: Arc::new(settings),
@@ -151,8 +163,9 @@ impl Application {
             metrics: metrics::handle(),
             http,
             provider,
+            signer,
             outbox: Arc::new(outbox),
-            deadlines: Arc::new(Deadlines::default()),
+            deadlines,
             estimate: Arc::new(estimate),
         };
         Ok(Self {
@@ -198,12 +211,20 @@ impl Application {
         .reduce(axum::Router::merge);
         let workers = CancellationToken::new();
         let outbox = tokio::spawn(delivery::run(self.state.clone(), workers.clone()));
-        let deadlines = tokio::spawn(crate::generation::deadline::run(
-            self.state.clone(),
+        let due: Arc<dyn DueJobs> = Arc::new(Due(self.state.clone()));
+        let deadlines = tokio::spawn(deadline::run(
+            self.state.deadlines.clone(),
+            due.clone(),
             workers.clone(),
         ));
-        let replicas = tokio::spawn(crate::generation::deadline::listen(
-            self.state.clone(),
+        let replicas = tokio::spawn(deadline::listen(
+            self.state.deadlines.clone(),
+            due,
+            self.state
+                .settings
+                .redis_url
+                .as_ref()
+                .map(|u| u.expose().to_owned()),
             workers.clone(),
         ));
         let router = http::router(self.state, extra);
@@ -229,6 +250,26 @@ impl Application {
         let _ = tokio::join!(outbox, deadlines, replicas);
         tracing::info!("stopped");
         served
+    }
+}
+
+/// The deadline timer's view of the features that own jobs: which jobs wait, and how to check
+/// one whose callback is overdue.
+struct Due(AppState);
+
+#[async_trait::async_trait]
+impl DueJobs for Due {
+    async fn pending(&self) -> Result<Vec<(JobId, chrono::DateTime<chrono::Utc>)>, sea_orm::DbErr> {
+        let mut pending = crate::generation::pending(&self.0.db).await?;
+        pending.extend(crate::avatar::training::pending(&self.0.db).await?);
+        Ok(pending)
+    }
+
+    async fn check(&self, job: JobId, retries: u32) -> Result<Checked, PipelineError> {
+        match job {
+            JobId::Generation(id) => crate::generation::check(&self.0, id, retries).await,
+            JobId::Training(id) => crate::avatar::training::check(&self.0, id, retries).await,
+        }
     }
 }
 

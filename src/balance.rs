@@ -8,7 +8,7 @@ use teloxide::types::{InlineKeyboardMarkup, Message};
 use crate::{
     i18n::Texts,
     ledger::{self, Kind},
-    telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// How many ledger entries the screen lists.

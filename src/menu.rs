@@ -4,7 +4,7 @@ use teloxide::types::Message;
 
 use crate::{
     ledger::{self, Kind},
-    telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// `/start`: the user is registered by now; credit the welcome bonus (once: its key is the

@@ -24,7 +24,7 @@ use crate::{
     i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
     state::AppState,
-    telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// Telegram Stars' currency code.

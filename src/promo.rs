@@ -20,7 +20,7 @@ use crate::{
     dialogue::{self, Dialogue},
     kv::KvStore,
     ledger::{self, Kind, LedgerError},
-    telegram::{dispatch::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// The longest code accepted; longer input cannot be a code.

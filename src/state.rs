@@ -12,7 +12,8 @@ use tokio::sync::Semaphore;
 use crate::{
     config::{Secret, Settings},
     delivery::Outbox,
-    generation::{deadline::Deadlines, estimate::Estimate},
+    delivery::{self, Push},
+    jobs::{JobId, PipelineError, Signer, deadline::Deadlines, estimate::Estimate},
     kv::KvScopes,
     provider::ImageProvider,
 };
@@ -34,7 +35,33 @@ pub struct AppState {
     /// For providers and image downloads (Telegram has its own, with its own timeout).
     pub http: reqwest::Client,
     pub provider: Arc<dyn ImageProvider>,
+    /// Signs our webhook and archive URLs (the provider webhook secret).
+    pub signer: Signer,
+    /// Wakes the delivery worker and paces sends; the queue itself is the `deliveries` table.
     pub outbox: Arc<Outbox>,
+    /// The jobs this process watches for a missed callback.
     pub deadlines: Arc<Deadlines>,
+    /// Recent generation durations, for the progress message.
     pub estimate: Arc<Estimate>,
+}
+
+impl AppState {
+    /// A settled job's one message: queued in the transaction that settled it, committed with
+    /// it; then the worker is woken and the deadline timer (here and on the other replicas)
+    /// forgets the job.
+    pub async fn announce(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        job: JobId,
+        chat: Option<i64>,
+        push: &Push,
+    ) -> Result<(), PipelineError> {
+        if let Some(chat) = chat {
+            delivery::enqueue(&txn, &job.delivery_key(), chat, push).await?;
+        }
+        txn.commit().await?;
+        self.outbox.nudge();
+        self.deadlines.settled(job).await;
+        Ok(())
+    }
 }

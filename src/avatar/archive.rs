@@ -10,7 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::generation::{HmacSha256, keyed_mac};
+use crate::jobs::HmacSha256;
 use axum::{
     body::Body,
     extract::{Path as UrlPath, State},
@@ -51,7 +51,9 @@ pub fn build(dir: &Path, photos: &[avatar_photo::Model], root: &Path) -> std::io
 }
 
 fn mac(state: &AppState, avatar_id: i64, expires: i64) -> HmacSha256 {
-    keyed_mac(state, &format!("avatar-archive:{avatar_id}:{expires}"))
+    state
+        .signer
+        .mac(&format!("avatar-archive:{avatar_id}:{expires}"))
 }
 
 /// The URL the trainer fetches the photos from, good for `avatar.archive_ttl_secs`.

@@ -30,7 +30,7 @@ use crate::{
     state::AppState,
     telegram::{
         callback::Callback,
-        dispatch::Ctx,
+        ctx::Ctx,
         error::{HandlerError, not_modified_is_ok},
         keyboards::button,
     },

@@ -15,7 +15,7 @@ use crate::{
     i18n::AvatarView,
     telegram::{
         callback::Callback,
-        dispatch::Ctx,
+        ctx::Ctx,
         error::HandlerError,
         keyboards::button,
         ui::{self, Card},

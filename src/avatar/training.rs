@@ -4,30 +4,23 @@
 //! outbox) or failed (refunded once by key, the user told). A training whose callback never
 //! comes is asked about once at its deadline. Never a placeholder success.
 
-use crate::generation::{HmacSha256, keyed_mac};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::avatar;
-use hmac::Mac;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
-    sea_query::{Expr, Func},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait, sea_query::Expr,
 };
-use url::Url;
 
 use super::archive;
 use crate::domain::AvatarStatus;
 use crate::{
-    delivery::{self, push::Push},
-    generation::{
-        PipelineError,
-        deadline::{self, Job},
-    },
+    delivery::Push,
     i18n::{Lang, Texts},
+    jobs::{self, FailReason, JobId, Overdue, PipelineError, deadline::Checked},
     ledger::{self, Charge, Kind},
     provider::{ProviderError, TrainingOutcome, TrainingRequest, TrainingStatus},
     state::AppState,
-    telegram::callback::Callback,
+    telegram::{callback::Callback, keyboards::push_row as row},
 };
 
 /// How starting a training went.
@@ -114,7 +107,10 @@ pub async fn start(
         return Ok(Started::NotReady);
     };
     txn.commit().await?;
-    deadline::watch(state, Job::Training(avatar.id), deadline).await;
+    state
+        .deadlines
+        .watch(JobId::Training(avatar.id), deadline)
+        .await;
     Ok(Started::Started(Box::new(avatar)))
 }
 
@@ -145,7 +141,11 @@ async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), Pipe
     let submitted = match (
         archive_ok,
         archive::url(state, avatar.id),
-        webhook_url(state, avatar.id),
+        state.signer.webhook_url(
+            &state.settings.public_url,
+            state.provider.name(),
+            JobId::Training(avatar.id),
+        ),
     ) {
         (true, Some(images), Some(webhook)) => {
             let job = TrainingRequest {
@@ -162,53 +162,14 @@ async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), Pipe
     };
     match submitted {
         Ok(request_id) => {
-            // The callback may have come first and stored it already: keep that one.
-            avatar::Entity::update_many()
-                .col_expr(
-                    avatar::Column::RequestId,
-                    Func::coalesce([Expr::col(avatar::Column::RequestId), Expr::val(request_id)])
-                        .into(),
-                )
-                .filter(avatar::Column::Id.eq(avatar.id))
-                .exec(&state.db)
-                .await?;
+            jobs::submitted::<avatar::Entity, _>(&state.db, avatar.id, &request_id).await?;
         }
         Err(e) => {
             tracing::warn!(avatar = avatar.id, error = %e, "training submit failed");
-            fail(state, avatar.id, "submit", None).await?;
+            fail(state, avatar.id, &FailReason::Submit, None).await?;
         }
     }
     Ok(())
-}
-
-fn webhook_mac(state: &AppState, provider: &str, avatar_id: i64) -> HmacSha256 {
-    keyed_mac(state, &format!("training-webhook:{provider}:{avatar_id}"))
-}
-
-/// Checks the token of a training webhook URL (in constant time).
-#[must_use]
-pub fn webhook_token_ok(state: &AppState, provider: &str, avatar_id: i64, token: &str) -> bool {
-    hex::decode(token).is_ok_and(|bytes| {
-        webhook_mac(state, provider, avatar_id)
-            .verify_slice(&bytes)
-            .is_ok()
-    })
-}
-
-/// Our webhook URL for a training; like a generation's, the token makes it ours alone.
-#[must_use]
-pub fn webhook_url(state: &AppState, avatar_id: i64) -> Option<Url> {
-    let base = state.settings.public_url.as_str().trim_end_matches('/');
-    let provider = state.provider.name();
-    let token = hex::encode(
-        webhook_mac(state, provider, avatar_id)
-            .finalize()
-            .into_bytes(),
-    );
-    Url::parse(&format!(
-        "{base}/webhooks/{provider}/avatars/{avatar_id}/{token}"
-    ))
-    .ok()
 }
 
 /// What settling a training did.
@@ -220,20 +181,8 @@ pub enum Settled {
     AlreadySettled,
 }
 
-/// The outbox key of a training's message (ready or failed: one of the two).
-fn delivery_key(avatar_id: i64) -> String {
-    format!("training:{avatar_id}")
-}
-
 fn texts(avatar: &avatar::Model) -> &'static Texts {
     Lang::from_code(avatar.lang.as_deref()).texts()
-}
-
-fn row(items: &[(&str, Callback)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(label, action)| ((*label).to_owned(), action.encode()))
-        .collect()
 }
 
 /// Applies a provider's verdict on a training.
@@ -252,7 +201,7 @@ pub async fn settle(
             return fail(
                 state,
                 avatar_id,
-                &format!("provider: {error}"),
+                &FailReason::Provider(error),
                 Some(&request_id),
             )
             .await;
@@ -260,30 +209,21 @@ pub async fn settle(
     };
     let now = Utc::now();
     let txn = state.db.begin().await?;
-    let updated = avatar::Entity::update_many()
-        .col_expr(avatar::Column::Status, Expr::val(AvatarStatus::Ready))
-        .col_expr(avatar::Column::LoraUrl, Expr::val(lora_url))
-        .col_expr(avatar::Column::LoraConfigUrl, Expr::val(config_url))
-        .col_expr(avatar::Column::TrainedAt, Expr::val(now))
-        .col_expr(avatar::Column::UpdatedAt, Expr::val(now))
-        .col_expr(
-            avatar::Column::RequestId,
-            Func::coalesce([
-                Expr::col(avatar::Column::RequestId),
-                Expr::val(request_id.clone()),
-            ])
-            .into(),
-        )
-        .filter(avatar::Column::Id.eq(avatar_id))
-        .filter(avatar::Column::Status.eq(AvatarStatus::Training))
-        .filter(
-            Condition::any()
-                .add(avatar::Column::RequestId.is_null())
-                .add(avatar::Column::RequestId.eq(request_id)),
-        )
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(avatar) = updated.into_iter().next() else {
+    let settled = jobs::settle::<avatar::Entity, _>(
+        &txn,
+        avatar_id,
+        AvatarStatus::Training.as_str(),
+        Some(&request_id),
+        vec![
+            (avatar::Column::Status, Expr::val(AvatarStatus::Ready)),
+            (avatar::Column::LoraUrl, Expr::val(lora_url)),
+            (avatar::Column::LoraConfigUrl, Expr::val(config_url)),
+            (avatar::Column::TrainedAt, Expr::val(now)),
+            (avatar::Column::UpdatedAt, Expr::val(now)),
+        ],
+    )
+    .await?;
+    let Some(avatar) = settled else {
         txn.rollback().await?;
         return Ok(Settled::AlreadySettled);
     };
@@ -325,13 +265,8 @@ async fn announce(
     avatar: &avatar::Model,
     push: &Push,
 ) -> Result<(), PipelineError> {
-    if let Some(chat) = avatar.chat_id {
-        delivery::enqueue(&txn, &delivery_key(avatar.id), chat, push).await?;
-    }
-    txn.commit().await?;
-    state.outbox.nudge();
-    deadline::settled(state, Job::Training(avatar.id)).await;
-    Ok(())
+    let job = JobId::Training(avatar.id);
+    state.announce(txn, job, avatar.chat_id, push).await
 }
 
 /// Fails a training: refund once (by key), record why, tell the user. With the provider's
@@ -339,45 +274,31 @@ async fn announce(
 pub async fn fail(
     state: &AppState,
     avatar_id: i64,
-    reason: &str,
+    reason: &FailReason,
     request_id: Option<&str>,
 ) -> Result<Settled, PipelineError> {
     let txn = state.db.begin().await?;
-    let mut update = avatar::Entity::update_many()
-        .col_expr(avatar::Column::Status, Expr::val(AvatarStatus::Failed))
-        .col_expr(
-            avatar::Column::Error,
-            Expr::val(reason.chars().take(300).collect::<String>()),
-        )
-        .col_expr(avatar::Column::UpdatedAt, Expr::val(Utc::now()));
-    if let Some(request_id) = request_id {
-        update = update.filter(
-            Condition::any()
-                .add(avatar::Column::RequestId.is_null())
-                .add(avatar::Column::RequestId.eq(request_id)),
-        );
-    }
-    let updated = update
-        .filter(avatar::Column::Id.eq(avatar_id))
-        .filter(avatar::Column::Status.eq(AvatarStatus::Training))
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(avatar) = updated.into_iter().next() else {
+    let settled = jobs::settle::<avatar::Entity, _>(
+        &txn,
+        avatar_id,
+        AvatarStatus::Training.as_str(),
+        request_id,
+        vec![
+            (avatar::Column::Status, Expr::val(AvatarStatus::Failed)),
+            (
+                avatar::Column::Error,
+                Expr::val(reason.encode().chars().take(300).collect::<String>()),
+            ),
+            (avatar::Column::UpdatedAt, Expr::val(Utc::now())),
+        ],
+    )
+    .await?;
+    let Some(avatar) = settled else {
         txn.rollback().await?;
         return Ok(Settled::AlreadySettled);
     };
     let cost = avatar.cost.unwrap_or(0);
-    if cost > 0 {
-        ledger::credit(
-            &txn,
-            avatar.user_id,
-            cost,
-            Kind::Refund,
-            Some(&format!("avatar:{}", avatar.id)),
-            &format!("refund:training:{}", avatar.id),
-        )
-        .await?;
-    }
+    jobs::refund(&txn, JobId::Training(avatar.id), avatar.user_id, cost).await?;
     let t = texts(&avatar);
     let push = Push::Text {
         text: (t.avatar_failed)(&avatar.name, cost),
@@ -444,33 +365,55 @@ async fn cleanup(state: &AppState, avatar: &avatar::Model) {
 }
 
 /// The deadline passed without a callback: the provider is asked once.
-pub async fn check(state: &AppState, avatar_id: i64, retries: u32) -> Result<(), PipelineError> {
+pub async fn check(
+    state: &AppState,
+    avatar_id: i64,
+    retries: u32,
+) -> Result<Checked, PipelineError> {
     let Some(avatar) = avatar::Entity::find_by_id(avatar_id).one(&state.db).await? else {
-        return Ok(());
+        return Ok(Checked::Done);
     };
     if avatar.status != AvatarStatus::Training {
-        return Ok(());
+        return Ok(Checked::Done);
     }
     let Some(request_id) = avatar.request_id.as_deref() else {
-        fail(state, avatar_id, "submit", None).await?;
-        return Ok(());
+        fail(state, avatar_id, &FailReason::Submit, None).await?;
+        return Ok(Checked::Done);
     };
     let model = avatar.model.as_deref().unwrap_or_default();
-    match state.provider.training_status(model, request_id).await {
-        Ok(TrainingStatus::Done(outcome)) => {
+    let answer =
+        state
+            .provider
+            .training_status(model, request_id)
+            .await
+            .map(|status| match status {
+                TrainingStatus::Done(outcome) => Some(outcome),
+                TrainingStatus::Pending => None,
+            });
+    match jobs::overdue(answer, retries) {
+        Overdue::Settle(outcome) => {
             settle(state, avatar_id, outcome).await?;
         }
-        Ok(TrainingStatus::Pending) => {
-            fail(state, avatar_id, "timeout", None).await?;
+        Overdue::Fail(reason) => {
+            fail(state, avatar_id, &reason, None).await?;
         }
-        Err(ProviderError::Unavailable(e)) if deadline::may_retry(retries) => {
-            tracing::warn!(avatar = avatar_id, error = %e, "provider unreachable at the training deadline; asking again later");
-            deadline::retry_later(state, Job::Training(avatar_id), retries);
-        }
-        Err(e) => {
-            tracing::warn!(avatar = avatar_id, error = %e, "training deadline check: giving up");
-            fail(state, avatar_id, "timeout", None).await?;
-        }
+        Overdue::AskAgain => return Ok(Checked::AskAgain),
     }
-    Ok(())
+    Ok(Checked::Done)
+}
+
+/// Trainings waiting for their provider, with their deadlines (for the deadline timer).
+pub async fn pending(db: &DatabaseConnection) -> Result<Vec<(JobId, DateTime<Utc>)>, DbErr> {
+    let training: Vec<(i64, Option<DateTime<Utc>>)> = avatar::Entity::find()
+        .select_only()
+        .column(avatar::Column::Id)
+        .column(avatar::Column::DeadlineAt)
+        .filter(avatar::Column::Status.eq(AvatarStatus::Training))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(training
+        .into_iter()
+        .map(|(id, at)| (JobId::Training(id), at.unwrap_or_else(Utc::now)))
+        .collect())
 }

@@ -30,7 +30,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 
 pub use limiter::Limiter;
-pub use push::{Push, PushImage};
+pub use push::{Buttons, Push, PushImage};
 pub use worker::run;
 
 pub const PENDING: &str = "pending";

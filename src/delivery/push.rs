@@ -1,15 +1,9 @@
-//! What a queued push sends, stored as JSON in its outbox row. Texts are rendered when the push
-//! is queued (in the user's language then), so the worker needs no further queries.
+//! What a queued push sends, stored as JSON in its outbox row. The feature that queues a push
+//! renders it (texts in the user's language, buttons encoded), so the worker needs no further
+//! queries and knows no feature.
 
-use entity::generation;
 use serde::{Deserialize, Serialize};
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
-
-use crate::{
-    generation::{FailReason, lang_of},
-    provider::ProviderImage,
-    telegram::callback::Callback,
-};
 
 /// Rows of (label, callback data).
 pub type Buttons = Vec<Vec<(String, String)>>;
@@ -42,79 +36,7 @@ pub enum Push {
     },
 }
 
-fn row(items: &[(&str, Callback)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(label, action)| ((*label).to_owned(), action.encode()))
-        .collect()
-}
-
-/// Under a result: 🔄 again, 🖼️ gallery, 🎨 new, 🔙 menu.
-#[must_use]
-pub fn result_buttons(generation: &generation::Model) -> Buttons {
-    let t = lang_of(generation).texts();
-    vec![
-        row(&[(t.btn_repeat, Callback::Regenerate(generation.id))]),
-        row(&[
-            (t.btn_to_gallery, Callback::Gallery),
-            (t.btn_new_generation, Callback::CreateImage),
-        ]),
-        row(&[(t.btn_main_menu, Callback::MainMenu)]),
-    ]
-}
-
-/// The caption of a generation's result.
-#[must_use]
-pub fn caption(generation: &generation::Model, width: u32, height: u32) -> String {
-    let t = lang_of(generation).texts();
-    (t.gen_caption)(
-        &generation.prompt,
-        generation.avatar_name.as_deref(),
-        &generation.aspect,
-        width,
-        height,
-    )
-}
-
 impl Push {
-    #[must_use]
-    pub fn result(generation: &generation::Model, images: &[ProviderImage]) -> Self {
-        let t = lang_of(generation).texts();
-        let (w, h) = images
-            .first()
-            .and_then(|i| Some((i.width?, i.height?)))
-            .or_else(|| crate::provider::AspectRatio::parse(&generation.aspect).map(|a| a.size()))
-            .unwrap_or((0, 0));
-        Self::Images {
-            generation_id: generation.id,
-            caption: caption(generation, w, h),
-            images: images
-                .iter()
-                .enumerate()
-                .map(|(i, image)| PushImage {
-                    position: i32::try_from(i).unwrap_or(0),
-                    url: image.url.clone(),
-                })
-                .collect(),
-            album_text: (t.gen_album_done)(images.len()),
-            buttons: result_buttons(generation),
-            replaces: generation.progress_message_id,
-        }
-    }
-
-    #[must_use]
-    pub fn failure(generation: &generation::Model, reason: &FailReason) -> Self {
-        let t = lang_of(generation).texts();
-        Self::Text {
-            text: (t.gen_failed)(&(t.fail_reason)(reason), generation.cost),
-            buttons: vec![
-                row(&[(t.btn_retry, Callback::Regenerate(generation.id))]),
-                row(&[(t.btn_main_menu, Callback::MainMenu)]),
-            ],
-            replaces: generation.progress_message_id,
-        }
-    }
-
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {

@@ -20,7 +20,7 @@ use crate::{
     provider::AspectRatio,
     telegram::{
         callback::{AvatarPick, Callback},
-        dispatch::Ctx,
+        ctx::Ctx,
         error::HandlerError,
         keyboards::button,
         ui,

@@ -28,7 +28,7 @@ use crate::{
     i18n::{GalleryCard, GalleryStats},
     telegram::{
         callback::Callback,
-        dispatch::Ctx,
+        ctx::Ctx,
         error::{HandlerError, not_modified_is_ok},
         keyboards::button,
         ui,

@@ -18,9 +18,10 @@ use crate::{
     gallery,
     generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS},
     i18n::Progress,
+    jobs::JobId,
     ledger,
     provider::AspectRatio,
-    telegram::{callback::Callback, dispatch::Ctx, error::HandlerError, keyboards::button, ui},
+    telegram::{callback::Callback, ctx::Ctx, error::HandlerError, keyboards::button, ui},
 };
 
 /// The user's ready avatars, the main one first.
@@ -364,12 +365,10 @@ fn submit_detached(
 /// find the input again), so Telegram errors are only logged, and the deadline is set before
 /// anything else can go wrong.
 async fn paid(ctx: &Ctx<'_>, query: &CallbackQuery, generation: &row::Model, said: Option<&str>) {
-    generation::deadline::watch(
-        ctx.state,
-        generation::deadline::Job::Generation(generation.id),
-        generation.deadline_at,
-    )
-    .await;
+    ctx.state
+        .deadlines
+        .watch(JobId::Generation(generation.id), generation.deadline_at)
+        .await;
     ui::answer(ctx.bot(), query, said, false).await;
 }
 

@@ -6,30 +6,26 @@
 //! the result. Every state change is a conditional update on `status = 'pending'`, so duplicate
 //! callbacks, a callback racing the deadline check, or two replicas settle a generation once.
 
-pub mod deadline;
-pub mod estimate;
 pub mod flow;
+pub mod messages;
 
-use chrono::{Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use entity::{avatar, delivery as delivery_row, generation, generation_image};
-use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::{Expr, Func},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
 };
-use sha2::Sha256;
 use url::Url;
 
-pub use crate::domain::FailReason;
+pub use crate::jobs::{FailReason, PipelineError};
 
 use crate::{
     delivery::{self, Push},
     domain::GenerationStatus,
     i18n::Lang,
-    ledger::{self, Charge, Kind, LedgerError},
-    provider::{AspectRatio, JobRequest, Outcome, ProviderImage},
+    jobs::{self, JobId, Overdue, deadline::Checked},
+    ledger::{self, Charge, Kind},
+    provider::{AspectRatio, JobRequest, Outcome, ProviderImage, Status},
     state::AppState,
 };
 
@@ -37,14 +33,6 @@ use crate::{
 pub const MAX_IMAGES: u8 = 4;
 /// Prompt length bounds, in characters.
 pub const PROMPT_CHARS: std::ops::RangeInclusive<usize> = 5..=500;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error(transparent)]
-    Db(#[from] DbErr),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-}
 
 /// What the user asked for.
 pub struct NewGeneration<'a> {
@@ -193,64 +181,14 @@ fn deadline_secs(state: &AppState) -> i64 {
     i64::try_from(state.settings.generation.deadline_secs).unwrap_or(600)
 }
 
-pub type HmacSha256 = Hmac<Sha256>;
-
-/// An HMAC of `message` under the provider webhook secret: the tokens in our webhook URLs and
-/// the signatures of archive URLs (each `message` names its purpose, so none stands for another).
-#[must_use]
-pub fn keyed_mac(state: &AppState, message: &str) -> HmacSha256 {
-    let key = state
-        .settings
-        .provider_webhook_secret
-        .as_ref()
-        .unwrap_or(&state.webhook_secret);
-    // HMAC takes keys of any length, so the fallback (a zero key) is never used.
-    let mut mac = HmacSha256::new_from_slice(key.expose().as_bytes())
-        .unwrap_or_else(|_| HmacSha256::new(&Default::default()));
-    mac.update(message.as_bytes());
-    mac
-}
-
-fn webhook_mac(state: &AppState, provider: &str, generation_id: i64) -> HmacSha256 {
-    keyed_mac(
-        state,
-        &format!("provider-webhook:{provider}:{generation_id}"),
-    )
-}
-
-/// The token in a generation's webhook URL: only we can make it, and it is good for that one
-/// generation, so a callback signed by the provider for someone else's job can't be aimed at
-/// ours.
-#[must_use]
-pub fn webhook_token(state: &AppState, provider: &str, generation_id: i64) -> String {
-    hex::encode(
-        webhook_mac(state, provider, generation_id)
-            .finalize()
-            .into_bytes(),
-    )
-}
-
-/// Checks a token from a webhook URL (in constant time).
-#[must_use]
-pub fn webhook_token_ok(state: &AppState, provider: &str, generation_id: i64, token: &str) -> bool {
-    hex::decode(token).is_ok_and(|bytes| {
-        webhook_mac(state, provider, generation_id)
-            .verify_slice(&bytes)
-            .is_ok()
-    })
-}
-
-/// Our webhook URL for a generation: the id in the path lets a callback that beats the submit
-/// response find its job; the token proves the URL came from us.
+/// Our webhook URL for a generation (see [`jobs::Signer::webhook_url`]).
 #[must_use]
 pub fn webhook_url(state: &AppState, generation_id: i64) -> Option<Url> {
-    let base = state.settings.public_url.as_str().trim_end_matches('/');
-    let provider = state.provider.name();
-    let token = webhook_token(state, provider, generation_id);
-    Url::parse(&format!(
-        "{base}/webhooks/{provider}/{generation_id}/{token}"
-    ))
-    .ok()
+    state.signer.webhook_url(
+        &state.settings.public_url,
+        state.provider.name(),
+        JobId::Generation(generation_id),
+    )
 }
 
 /// Records the message that shows a generation's progress (when it was sent after the row was
@@ -295,19 +233,7 @@ async fn try_submit(
     };
     match submitted {
         Ok(request_id) => {
-            // The callback may have come first and stored it already: keep that one.
-            let update = generation::Entity::update_many().col_expr(
-                generation::Column::RequestId,
-                Func::coalesce([
-                    Expr::col(generation::Column::RequestId),
-                    Expr::val(request_id),
-                ])
-                .into(),
-            );
-            update
-                .filter(generation::Column::Id.eq(generation.id))
-                .exec(&state.db)
-                .await?;
+            jobs::submitted::<generation::Entity, _>(&state.db, generation.id, &request_id).await?;
             Ok(())
         }
         Err(e) => {
@@ -348,30 +274,21 @@ pub async fn settle(
     };
     let now = Utc::now();
     let txn = state.db.begin().await?;
-    let updated = generation::Entity::update_many()
-        .col_expr(
-            generation::Column::Status,
-            Expr::val(GenerationStatus::Completed),
-        )
-        .col_expr(generation::Column::CompletedAt, Expr::val(now))
-        .col_expr(
-            generation::Column::RequestId,
-            Func::coalesce([
-                Expr::col(generation::Column::RequestId),
-                Expr::val(request_id.clone()),
-            ])
-            .into(),
-        )
-        .filter(generation::Column::Id.eq(generation_id))
-        .filter(generation::Column::Status.eq(GenerationStatus::Pending))
-        .filter(
-            Condition::any()
-                .add(generation::Column::RequestId.is_null())
-                .add(generation::Column::RequestId.eq(request_id)),
-        )
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(generation) = updated.into_iter().next() else {
+    let settled = jobs::settle::<generation::Entity, _>(
+        &txn,
+        generation_id,
+        GenerationStatus::Pending.as_str(),
+        Some(&request_id),
+        vec![
+            (
+                generation::Column::Status,
+                Expr::val(GenerationStatus::Completed),
+            ),
+            (generation::Column::CompletedAt, Expr::val(now)),
+        ],
+    )
+    .await?;
+    let Some(generation) = settled else {
         txn.rollback().await?;
         return Ok(Settled::AlreadySettled);
     };
@@ -397,7 +314,7 @@ pub async fn settle(
     generation_image::Entity::insert_many(rows)
         .exec_without_returning(&txn)
         .await?;
-    let push = Push::result(&generation, &images);
+    let push = messages::result(&generation, &images);
     announce(state, txn, &generation, &push).await?;
     state
         .estimate
@@ -409,25 +326,22 @@ fn to_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-/// Queues a settled generation's push and commits with it; the generation leaves the deadline
-/// timer and this instance's worker is woken.
 async fn announce(
     state: &AppState,
     txn: sea_orm::DatabaseTransaction,
     generation: &generation::Model,
     push: &Push,
 ) -> Result<(), PipelineError> {
-    delivery::enqueue(&txn, &delivery_key(generation.id), generation.chat_id, push).await?;
-    txn.commit().await?;
-    state.outbox.nudge();
-    deadline::settled(state, deadline::Job::Generation(generation.id)).await;
-    Ok(())
+    let job = JobId::Generation(generation.id);
+    state
+        .announce(txn, job, Some(generation.chat_id), push)
+        .await
 }
 
 /// The outbox key of a generation's push (its result or its failure notice: one of the two).
 #[must_use]
 pub fn delivery_key(generation_id: i64) -> String {
-    format!("generation:{generation_id}")
+    JobId::Generation(generation_id).delivery_key()
 }
 
 /// Fails a pending generation: refund (once, by key), record why, queue the notice. With the
@@ -439,40 +353,27 @@ pub async fn fail(
     request_id: Option<&str>,
 ) -> Result<Settled, PipelineError> {
     let txn = state.db.begin().await?;
-    let mut update = generation::Entity::update_many()
-        .col_expr(
-            generation::Column::Status,
-            Expr::val(GenerationStatus::Failed),
-        )
-        .col_expr(generation::Column::Error, Expr::val(reason.encode()))
-        .col_expr(generation::Column::CompletedAt, Expr::val(Utc::now()));
-    if let Some(request_id) = request_id {
-        update = update
-            .col_expr(
-                generation::Column::RequestId,
-                Func::coalesce([
-                    Expr::col(generation::Column::RequestId),
-                    Expr::val(request_id),
-                ])
-                .into(),
-            )
-            .filter(
-                Condition::any()
-                    .add(generation::Column::RequestId.is_null())
-                    .add(generation::Column::RequestId.eq(request_id)),
-            );
-    }
-    let updated = update
-        .filter(generation::Column::Id.eq(generation_id))
-        .filter(generation::Column::Status.eq(GenerationStatus::Pending))
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(generation) = updated.into_iter().next() else {
+    let settled = jobs::settle::<generation::Entity, _>(
+        &txn,
+        generation_id,
+        GenerationStatus::Pending.as_str(),
+        request_id,
+        vec![
+            (
+                generation::Column::Status,
+                Expr::val(GenerationStatus::Failed),
+            ),
+            (generation::Column::Error, Expr::val(reason.encode())),
+            (generation::Column::CompletedAt, Expr::val(Utc::now())),
+        ],
+    )
+    .await?;
+    let Some(generation) = settled else {
         txn.rollback().await?;
         return Ok(Settled::AlreadySettled);
     };
     refund(&txn, &generation).await?;
-    let push = Push::failure(&generation, reason);
+    let push = messages::failure(&generation, reason);
     announce(state, txn, &generation, &push).await?;
     Ok(Settled::Failed)
 }
@@ -482,17 +383,8 @@ async fn refund<C>(db: &C, generation: &generation::Model) -> Result<(), Pipelin
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let reference = format!("generation:{}", generation.id);
-    ledger::credit(
-        db,
-        generation.user_id,
-        generation.cost,
-        Kind::Refund,
-        Some(&reference),
-        &format!("refund:generation:{}", generation.id),
-    )
-    .await?;
-    Ok(())
+    let job = JobId::Generation(generation.id);
+    jobs::refund(db, job, generation.user_id, generation.cost).await
 }
 
 /// A completed generation whose images turned out to be unfetchable: it becomes failed and is
@@ -503,28 +395,81 @@ pub async fn fail_undeliverable(
     generation_id: i64,
 ) -> Result<Option<Push>, PipelineError> {
     let txn = state.db.begin().await?;
-    let updated = generation::Entity::update_many()
-        .col_expr(
-            generation::Column::Status,
-            Expr::val(GenerationStatus::Failed),
-        )
-        .col_expr(
-            generation::Column::Error,
-            Expr::val(FailReason::Image.encode()),
-        )
-        .filter(generation::Column::Id.eq(generation_id))
-        .filter(generation::Column::Status.eq(GenerationStatus::Completed))
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(generation) = updated.into_iter().next() else {
+    let settled = jobs::settle::<generation::Entity, _>(
+        &txn,
+        generation_id,
+        GenerationStatus::Completed.as_str(),
+        None,
+        vec![
+            (
+                generation::Column::Status,
+                Expr::val(GenerationStatus::Failed),
+            ),
+            (
+                generation::Column::Error,
+                Expr::val(FailReason::Image.encode()),
+            ),
+        ],
+    )
+    .await?;
+    let Some(generation) = settled else {
         txn.rollback().await?;
         return Ok(None);
     };
     refund(&txn, &generation).await?;
-    let push = Push::failure(&generation, &FailReason::Image);
+    let push = messages::failure(&generation, &FailReason::Image);
     delivery::replace_payload(&txn, delivery.id, &push).await?;
     txn.commit().await?;
     Ok(Some(push))
+}
+
+/// The deadline passed without a callback: the provider is asked once.
+pub async fn check(state: &AppState, id: i64, retries: u32) -> Result<Checked, PipelineError> {
+    let Some(generation) = generation::Entity::find_by_id(id).one(&state.db).await? else {
+        return Ok(Checked::Done);
+    };
+    if generation.status != GenerationStatus::Pending {
+        return Ok(Checked::Done);
+    }
+    let Some(request_id) = generation.request_id.as_deref() else {
+        // The provider never confirmed the job: there is nothing to ask about.
+        fail(state, id, &FailReason::Submit, None).await?;
+        return Ok(Checked::Done);
+    };
+    let answer = state
+        .provider
+        .status(&generation.model, request_id)
+        .await
+        .map(|status| match status {
+            Status::Done(outcome) => Some(outcome),
+            Status::Pending => None,
+        });
+    match jobs::overdue(answer, retries) {
+        Overdue::Settle(outcome) => {
+            settle(state, id, outcome).await?;
+        }
+        Overdue::Fail(reason) => {
+            fail(state, id, &reason, None).await?;
+        }
+        Overdue::AskAgain => return Ok(Checked::AskAgain),
+    }
+    Ok(Checked::Done)
+}
+
+/// Generations waiting for their provider, with their deadlines (for the deadline timer).
+pub async fn pending(db: &DatabaseConnection) -> Result<Vec<(JobId, DateTime<Utc>)>, DbErr> {
+    let pending: Vec<(i64, DateTime<Utc>)> = generation::Entity::find()
+        .select_only()
+        .column(generation::Column::Id)
+        .column(generation::Column::DeadlineAt)
+        .filter(generation::Column::Status.eq(GenerationStatus::Pending))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(pending
+        .into_iter()
+        .map(|(id, at)| (JobId::Generation(id), at))
+        .collect())
 }
 
 /// A user's own generation (others' ids read as missing).

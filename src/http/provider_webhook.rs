@@ -1,5 +1,5 @@
 //! `POST /webhooks/{provider}/{generation id}/{token}`: where image providers report finished
-//! jobs. The token (an HMAC of the provider and id, see `generation::webhook_token`) makes the
+//! jobs. The token (an HMAC of the provider and id, see `jobs::Signer::webhook_token`) makes the
 //! URL ours: a callback signed by the provider for another customer's job can't be aimed at it.
 //!
 //! The signature is checked before anything else (401 and nothing changed when it fails); then
@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::{
     generation::{self, Settled},
     http::error::ApiError,
+    jobs::JobId,
     provider::{ProviderError, fal_signature::SignatureError},
     state::AppState,
 };
@@ -34,7 +35,9 @@ pub async fn receive(
     // Only URLs we handed out: the right provider, and the token made for this generation.
     let known = id.filter(|id| {
         provider == state.provider.name()
-            && generation::webhook_token_ok(&state, &provider, *id, &token)
+            && state
+                .signer
+                .webhook_token_ok(&provider, JobId::Generation(*id), &token)
     });
     let Some(id) = known else {
         return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());
@@ -104,7 +107,9 @@ pub async fn receive_training(
     let id = id.parse::<i64>().ok().filter(|id| *id > 0);
     let known = id.filter(|id| {
         provider == state.provider.name()
-            && crate::avatar::training::webhook_token_ok(&state, &provider, *id, &token)
+            && state
+                .signer
+                .webhook_token_ok(&provider, JobId::Training(*id), &token)
     });
     let Some(id) = known else {
         return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());

@@ -23,11 +23,11 @@ use subtle::ConstantTimeEq;
 use teloxide::types::{Update, UpdateKind};
 
 use crate::{
+    dispatch,
     http::error::ApiError,
     kv::{KvError, KvStore},
     state::AppState,
     telegram::{
-        dispatch,
         error::{HandlerError, Outcome},
         setup::ALLOWED_UPDATES,
     },

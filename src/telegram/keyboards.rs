@@ -85,3 +85,12 @@ pub fn balance_or_menu(t: &Texts) -> InlineKeyboardMarkup {
         button(t.btn_main_menu, Callback::MainMenu),
     ]])
 }
+
+/// A row of buttons as an outbox push stores them: (label, encoded callback data).
+#[must_use]
+pub fn push_row(items: &[(&str, Callback)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(label, action)| ((*label).to_owned(), action.encode()))
+        .collect()
+}

@@ -1,8 +1,9 @@
-//! Everything Telegram-facing: the Bot API client, update routing, the callback-data codec,
-//! keyboards, screen helpers and the webhook set-up commands.
+//! Telegram primitives every feature uses: the Bot API client, the handler context, the
+//! callback-data codec, keyboards, screen helpers, errors and the webhook set-up commands.
+//! (Routing updates to features is the dispatcher, `src/dispatch.rs`, above all of them.)
 
 pub mod callback;
-pub mod dispatch;
+pub mod ctx;
 pub mod error;
 pub mod keyboards;
 pub mod setup;

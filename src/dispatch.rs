@@ -1,9 +1,8 @@
-//! The one place updates are routed: commands and texts to message handlers, callback data
-//! (decoded by the codec) to feature handlers. Every callback query gets exactly one answer.
+//! The one place updates are routed, and the only module that knows every feature: commands
+//! and texts to message handlers, callback data (decoded by the codec) to feature handlers.
+//! Every callback query gets exactly one answer.
 
-use entity::user;
 use teloxide::{
-    Bot,
     payloads::AnswerCallbackQuerySetters,
     prelude::Requester,
     types::{CallbackQuery, ChatId, Message, Update, UpdateKind, User},
@@ -14,45 +13,11 @@ use crate::{
     dialogue::{self, Dialogue},
     gallery::{self, filter::Change},
     generation::flow::{self, Choice},
-    i18n::{Lang, Texts},
+    i18n::Lang,
     menu, payments, promo,
     state::AppState,
-    telegram::{callback::Callback, error::HandlerError, ui},
-    users,
+    telegram::{callback::Callback, ctx::Ctx, error::HandlerError, ui},
 };
-
-/// What every handler needs: who is talking, in which chat and language.
-pub struct Ctx<'a> {
-    pub state: &'a AppState,
-    pub user: user::Model,
-    pub lang: Lang,
-    pub chat: ChatId,
-}
-
-impl<'a> Ctx<'a> {
-    /// Reads (and when new or changed, writes) the user's row: the update's first database
-    /// touch, so a database outage surfaces here as a retryable error. The id every handler
-    /// uses for money and ownership comes from this read, never from a cache.
-    async fn new(state: &'a AppState, from: &User, chat: ChatId) -> Result<Self, HandlerError> {
-        let user = users::seen(&state.db, from).await?;
-        let lang = Lang::from_code(user.language_code.as_deref());
-        Ok(Self {
-            state,
-            user,
-            lang,
-            chat,
-        })
-    }
-
-    #[must_use]
-    pub fn t(&self) -> &'static Texts {
-        self.lang.texts()
-    }
-
-    pub fn bot(&self) -> &Bot {
-        &self.state.bot
-    }
-}
 
 /// A label for metrics: which kind of update this is.
 #[must_use]

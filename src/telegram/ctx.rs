@@ -1,0 +1,52 @@
+//! What every handler gets: who is talking (their row, read from the database), in which chat
+//! and language, and the shared state.
+
+use entity::user;
+use teloxide::{
+    Bot,
+    types::{ChatId, User},
+};
+
+use crate::{
+    i18n::{Lang, Texts},
+    state::AppState,
+    telegram::error::HandlerError,
+    users,
+};
+
+/// What every handler needs: who is talking, in which chat and language.
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub user: user::Model,
+    pub lang: Lang,
+    pub chat: ChatId,
+}
+
+impl<'a> Ctx<'a> {
+    /// Reads (and when new or changed, writes) the user's row: the update's first database
+    /// touch, so a database outage surfaces here as a retryable error. The id every handler
+    /// uses for money and ownership comes from this read, never from a cache.
+    pub(crate) async fn new(
+        state: &'a AppState,
+        from: &User,
+        chat: ChatId,
+    ) -> Result<Self, HandlerError> {
+        let user = users::seen(&state.db, from).await?;
+        let lang = Lang::from_code(user.language_code.as_deref());
+        Ok(Self {
+            state,
+            user,
+            lang,
+            chat,
+        })
+    }
+
+    #[must_use]
+    pub fn t(&self) -> &'static Texts {
+        self.lang.texts()
+    }
+
+    pub fn bot(&self) -> &Bot {
+        &self.state.bot
+    }
+}
