@@ -210,7 +210,15 @@ impl Application {
         .flatten()
         .reduce(axum::Router::merge);
         let workers = CancellationToken::new();
-        let outbox = tokio::spawn(delivery::run(self.state.clone(), workers.clone()));
+        let worker = delivery::Worker {
+            settings: self.state.settings.clone(),
+            db: self.state.db.clone(),
+            bot: self.state.bot.clone(),
+            http: self.state.http.clone(),
+            outbox: self.state.outbox.clone(),
+            unusable: Arc::new(crate::generation::UnusableImages(self.state.clone())),
+        };
+        let outbox = tokio::spawn(delivery::run(worker, workers.clone()));
         let due: Arc<dyn DueJobs> = Arc::new(Due(self.state.clone()));
         let deadlines = tokio::spawn(deadline::run(
             self.state.deadlines.clone(),

@@ -36,39 +36,8 @@ use crate::{
     },
 };
 
-/// An image format we train on, told by its first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Jpeg,
-    Png,
-    Webp,
-}
-
-impl Format {
-    #[must_use]
-    pub fn sniff(bytes: &[u8]) -> Option<Self> {
-        if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-            Some(Self::Jpeg)
-        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some(Self::Png)
-        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-            Some(Self::Webp)
-        } else {
-            None
-        }
-    }
-
-    #[must_use]
-    pub fn ext(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpg",
-            Self::Png => "png",
-            Self::Webp => "webp",
-        }
-    }
-}
-
 pub use crate::domain::PhotoRefusal as Refusal;
+pub use crate::media::Format;
 
 /// A checked photo, ready to store.
 struct Checked {

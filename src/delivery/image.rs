@@ -21,15 +21,7 @@ pub struct Stored {
 }
 
 fn kind(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-        Some("jpg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("png")
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("webp")
-    } else {
-        None
-    }
+    crate::media::Format::sniff(bytes).map(crate::media::Format::ext)
 }
 
 async fn existing(dir: &Path, stem: &str) -> Option<(PathBuf, String)> {

@@ -37,6 +37,33 @@ pub const PENDING: &str = "pending";
 pub const DONE: &str = "done";
 pub const FAILED: &str = "failed";
 
+/// What the worker needs, handed in by the app builder (the outbox sits below the app's state
+/// and knows no feature).
+#[derive(Clone)]
+pub struct Worker {
+    pub settings: std::sync::Arc<crate::config::Settings>,
+    pub db: sea_orm::DatabaseConnection,
+    pub bot: teloxide::Bot,
+    /// For downloading result images from the provider.
+    pub http: reqwest::Client,
+    pub outbox: std::sync::Arc<Outbox>,
+    /// The feature whose result images turned out unusable.
+    pub unusable: std::sync::Arc<dyn UnusableImages>,
+}
+
+/// A result whose images can't be fetched for good (gone, not images, too big).
+#[async_trait::async_trait]
+pub trait UnusableImages: Send + Sync {
+    /// Fails and refunds the generation, and returns the push to send in its place (its
+    /// failure notice, already stored on `row`); `None` when the generation is no longer
+    /// completed.
+    async fn replace(
+        &self,
+        row: &delivery::Model,
+        generation_id: i64,
+    ) -> Result<Option<Push>, String>;
+}
+
 /// Results and failure notices: what the user is waiting for.
 pub const PRIORITY_RESULT: i32 = 0;
 

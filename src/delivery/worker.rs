@@ -24,14 +24,12 @@ use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    bot_api::{self, Outcome},
     delivery::{
-        DONE, FAILED, PENDING,
+        DONE, FAILED, PENDING, Worker,
         image::{self, FetchError, Stored},
         push::{Buttons, Push, keyboard},
     },
-    generation,
-    state::AppState,
-    telegram::error::{HandlerError, Outcome},
 };
 
 /// Rows claimed per round.
@@ -55,11 +53,12 @@ enum Attempt {
 
 impl From<RequestError> for Attempt {
     fn from(e: RequestError) -> Self {
-        let error = HandlerError::from(e);
-        match error.outcome() {
+        // teloxide keeps the token out of its errors' text.
+        let said = format!("bot api: {e}");
+        match bot_api::outcome(&e) {
             Outcome::RetryAfter(secs) => Self::RetryAfter(Duration::from_secs(secs.max(1))),
-            Outcome::Transient => Self::Transient(error.to_string()),
-            Outcome::Permanent => Self::Permanent(error.to_string()),
+            Outcome::Transient => Self::Transient(said),
+            Outcome::Permanent => Self::Permanent(said),
         }
     }
 }
@@ -71,7 +70,7 @@ impl From<DbErr> for Attempt {
 }
 
 /// Runs until `stop`: claims due pushes and sends them, `concurrency` at a time.
-pub async fn run(state: AppState, stop: CancellationToken) {
+pub async fn run(state: Worker, stop: CancellationToken) {
     let permits = Arc::new(Semaphore::new(state.settings.delivery.concurrency));
     let mut tasks = JoinSet::new();
     let maybe_more = Arc::new(AtomicBool::new(false));
@@ -141,7 +140,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
 }
 
 /// When the earliest queued push becomes claimable (after its retry time and any claim).
-async fn leftovers(state: &AppState) -> Result<Option<std::time::Instant>, DbErr> {
+async fn leftovers(state: &Worker) -> Result<Option<std::time::Instant>, DbErr> {
     let rows: Vec<(chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> =
         delivery::Entity::find()
             .select_only()
@@ -162,7 +161,7 @@ async fn leftovers(state: &AppState) -> Result<Option<std::time::Instant>, DbErr
 }
 
 /// Claims up to `limit` due rows for `lease_secs`.
-async fn claim(state: &AppState, limit: usize) -> Result<Vec<delivery::Model>, DbErr> {
+async fn claim(state: &Worker, limit: usize) -> Result<Vec<delivery::Model>, DbErr> {
     let now = Utc::now();
     let lease = now + chrono::Duration::seconds(state.settings.delivery.lease_secs as i64);
     let backend = state.db.get_database_backend();
@@ -193,7 +192,7 @@ async fn claim(state: &AppState, limit: usize) -> Result<Vec<delivery::Model>, D
 }
 
 /// One attempt at one claimed row, and its bookkeeping.
-async fn process(state: &AppState, row: delivery::Model) {
+async fn process(state: &Worker, row: delivery::Model) {
     let attempt = match Push::decode(&row.payload) {
         Some(push) => send(state, &row, push).await,
         None => Attempt::Permanent("unreadable payload".into()),
@@ -204,7 +203,7 @@ async fn process(state: &AppState, row: delivery::Model) {
     }
 }
 
-async fn record(state: &AppState, row: &delivery::Model, attempt: Attempt) -> Result<(), DbErr> {
+async fn record(state: &Worker, row: &delivery::Model, attempt: Attempt) -> Result<(), DbErr> {
     let settings = &state.settings.delivery;
     let update = delivery::Entity::update_many().col_expr(
         delivery::Column::LockedUntil,
@@ -270,7 +269,7 @@ fn backoff(attempts: i32, max_secs: u64) -> Duration {
     Duration::from_secs(secs) + Duration::from_millis(jitter)
 }
 
-async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
+async fn send(state: &Worker, row: &delivery::Model, push: Push) -> Attempt {
     let chat = ChatId(row.chat_id);
     match push {
         Push::Text {
@@ -354,7 +353,7 @@ async fn send(state: &AppState, row: &delivery::Model, push: Push) -> Attempt {
 
 /// The last message of a push (the one with the buttons), then the progress message goes.
 async fn final_message(
-    state: &AppState,
+    state: &Worker,
     row: &delivery::Model,
     text: String,
     mode: Option<ParseMode>,
@@ -407,8 +406,8 @@ fn upload(stored: &Stored) -> InputFile {
 }
 
 /// The images could not be fetched for good: refund, and send the failure notice instead.
-async fn undeliverable(state: &AppState, row: &delivery::Model, generation_id: i64) -> Attempt {
-    match generation::fail_undeliverable(state, row, generation_id).await {
+async fn undeliverable(state: &Worker, row: &delivery::Model, generation_id: i64) -> Attempt {
+    match state.unusable.replace(row, generation_id).await {
         Ok(Some(push)) => Box::pin(send(state, row, push)).await,
         Ok(None) => Attempt::Permanent("generation no longer completed".into()),
         Err(e) => Attempt::Transient(e.to_string()),
@@ -417,7 +416,7 @@ async fn undeliverable(state: &AppState, row: &delivery::Model, generation_id: i
 
 /// Keeps each image's Telegram file_id and stored path, in one statement.
 async fn save_files(
-    state: &AppState,
+    state: &Worker,
     generation_id: i64,
     stored: &[(i32, Stored)],
     messages: &[Message],
@@ -459,7 +458,7 @@ async fn save_files(
     Ok(())
 }
 
-async fn set_stage(state: &AppState, id: i64, stage: i32) -> Result<(), DbErr> {
+async fn set_stage(state: &Worker, id: i64, stage: i32) -> Result<(), DbErr> {
     delivery::Entity::update_many()
         .col_expr(delivery::Column::Stage, Expr::val(stage))
         .filter(delivery::Column::Id.eq(id))
@@ -470,7 +469,7 @@ async fn set_stage(state: &AppState, id: i64, stage: i32) -> Result<(), DbErr> {
 
 /// Deletes the progress message the result replaces. Cosmetic: failures are only logged (a
 /// message older than 48 hours can't be deleted, and then it simply stays).
-async fn remove_progress(state: &AppState, chat: ChatId, replaces: Option<i64>) {
+async fn remove_progress(state: &Worker, chat: ChatId, replaces: Option<i64>) {
     let Some(id) = replaces.and_then(|id| i32::try_from(id).ok()) else {
         return;
     };

@@ -501,3 +501,19 @@ mod tests {
         assert_eq!(provider_prompt("a cat", Some("  ")), "a cat");
     }
 }
+
+/// What the delivery worker calls when a result's images can't be fetched for good.
+pub struct UnusableImages(pub AppState);
+
+#[async_trait::async_trait]
+impl crate::delivery::UnusableImages for UnusableImages {
+    async fn replace(
+        &self,
+        row: &delivery_row::Model,
+        generation_id: i64,
+    ) -> Result<Option<Push>, String> {
+        fail_undeliverable(&self.0, row, generation_id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

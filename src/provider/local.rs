@@ -485,7 +485,7 @@ fn count_images(bytes: &[u8]) -> Result<usize, String> {
             .map_err(|e| format!("unreadable archive entry: {e}"))?;
         let mut head = [0u8; 12];
         let read = std::io::Read::read(&mut entry, &mut head).unwrap_or(0);
-        if crate::avatar::photos::Format::sniff(&head[..read]).is_some() {
+        if crate::media::Format::sniff(&head[..read]).is_some() {
             images += 1;
         }
     }

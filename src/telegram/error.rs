@@ -1,8 +1,9 @@
 //! Errors from handling an update, and whether Telegram should redeliver it.
 
-use teloxide::{ApiError, RequestError};
+use teloxide::RequestError;
 
-use crate::{kv::KvError, ledger::LedgerError};
+pub use crate::bot_api::{Outcome, not_modified_is_ok, redact};
+use crate::{bot_api, kv::KvError, ledger::LedgerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -24,26 +25,6 @@ pub enum HandlerError {
     #[error("storage: {0}")]
     Storage(#[from] std::io::Error),
 }
-
-/// What the webhook route should do with a failed update.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Retrying cannot help (the user blocked the bot, a message vanished): acknowledge it.
-    Permanent,
-    /// Infrastructure or configuration trouble: answer 5xx so Telegram redelivers later.
-    Transient,
-    /// Telegram asked us to slow down: answer 503 with this Retry-After.
-    RetryAfter(u64),
-}
-
-/// Descriptions of Bot API failures that are Telegram's side, not our request's.
-const SERVER_SIDE: [&str; 5] = [
-    "Internal Server Error",
-    "Bad Gateway",
-    "Service Unavailable",
-    "Gateway Timeout",
-    "Too Many Requests",
-];
 
 impl HandlerError {
     /// The database refused the data (see [`crate::db::is_integrity_violation`]): worth one
@@ -67,21 +48,7 @@ impl HandlerError {
             | Self::Storage(_) => Outcome::Transient,
             // A bad amount or a reused key is a bug; a redelivery would hit it again.
             Self::Ledger(_) => Outcome::Permanent,
-            Self::Telegram(RequestError::RetryAfter(secs)) => {
-                Outcome::RetryAfter(secs.seconds().into())
-            }
-            // A wrong or revoked token is an operator's mistake: keep the updates coming back
-            // until it is fixed instead of dropping them.
-            Self::Telegram(RequestError::Api(ApiError::InvalidToken)) => Outcome::Transient,
-            Self::Telegram(RequestError::Api(ApiError::Unknown(text)))
-                if SERVER_SIDE.iter().any(|s| text.contains(s)) =>
-            {
-                Outcome::Transient
-            }
-            Self::Telegram(RequestError::Api(_) | RequestError::MigrateToChatId(_)) => {
-                Outcome::Permanent
-            }
-            Self::Telegram(_) => Outcome::Transient,
+            Self::Telegram(e) => bot_api::outcome(e),
         }
     }
 
@@ -92,26 +59,9 @@ impl HandlerError {
     }
 }
 
-/// Replaces every occurrence of `secret` in `text`.
-#[must_use]
-pub fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        return text.to_owned();
-    }
-    text.replace(secret, "<redacted>")
-}
-
-/// "message is not modified" means the screen already shows what we wanted: success.
-pub fn not_modified_is_ok<T>(result: Result<T, RequestError>) -> Result<(), RequestError> {
-    match result {
-        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use teloxide::prelude::Requester;
+    use teloxide::{ApiError, prelude::Requester};
 
     use super::*;
 

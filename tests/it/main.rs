@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod architecture;
 mod avatars;
 mod cache;
 mod coins;
