@@ -484,6 +484,22 @@ pub async fn find_owned<C: ConnectionTrait>(
         .await
 }
 
+/// What the delivery worker calls when a result's images can't be fetched for good.
+pub struct UnusableImages(pub AppState);
+
+#[async_trait::async_trait]
+impl crate::delivery::UnusableImages for UnusableImages {
+    async fn replace(
+        &self,
+        row: &delivery_row::Model,
+        generation_id: i64,
+    ) -> Result<Option<Push>, String> {
+        fail_undeliverable(&self.0, row, generation_id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::provider_prompt;
@@ -499,21 +515,5 @@ mod tests {
         );
         assert_eq!(provider_prompt("a cat", None), "a cat");
         assert_eq!(provider_prompt("a cat", Some("  ")), "a cat");
-    }
-}
-
-/// What the delivery worker calls when a result's images can't be fetched for good.
-pub struct UnusableImages(pub AppState);
-
-#[async_trait::async_trait]
-impl crate::delivery::UnusableImages for UnusableImages {
-    async fn replace(
-        &self,
-        row: &delivery_row::Model,
-        generation_id: i64,
-    ) -> Result<Option<Push>, String> {
-        fail_undeliverable(&self.0, row, generation_id)
-            .await
-            .map_err(|e| e.to_string())
     }
 }
