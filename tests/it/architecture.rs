@@ -144,8 +144,8 @@ fn references(source: &str) -> Vec<String> {
     let mut found = Vec::new();
     for (at, _) in source.match_indices("crate::") {
         let rest = &source[at + "crate::".len()..];
-        if rest.starts_with('{') {
-            let body = rest[1..].split_once("};").map_or("", |(b, _)| b);
+        if let Some(group) = rest.strip_prefix('{') {
+            let body = group.split_once("};").map_or("", |(b, _)| b);
             expand("", body, &mut found);
         } else {
             found.push(path_at(rest));
