@@ -25,7 +25,10 @@ use crate::{
     provider::{ImageProvider, fal::FalClient, fal_signature::FalVerifier, local::LocalProvider},
     sandbox::{Sandbox, SandboxConfig},
     state::AppState,
-    telegram::{self, callback::Callback},
+    telegram::{
+        self,
+        callback::{Callback, MenuAction},
+    },
 };
 
 /// The token the bot uses with the built-in sandbox. Not a real token: the sandbox accepts only it.
@@ -308,6 +311,6 @@ fn log_sandbox_hint(addr: SocketAddr) {
          curl -s -X POST http://{here}/sandbox/users/1/messages -H 'content-type: application/json' -d '{{\"text\":\"/start\"}}'\n  \
          curl -s http://{here}/sandbox/users/1/chat\n  \
          curl -s -X POST http://{here}/sandbox/users/1/press -H 'content-type: application/json' -d '{{\"message_id\":2,\"callback_data\":\"{help}\"}}'",
-        help = Callback::Help.encode()
+        help = Callback::Menu(MenuAction::Help).encode()
     );
 }

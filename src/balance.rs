@@ -3,12 +3,13 @@
 
 use chrono::{Datelike, FixedOffset, Offset, Timelike, Utc};
 use entity::ledger as entry;
-use teloxide::types::{InlineKeyboardMarkup, Message};
+use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message};
 
 use crate::{
+    dialogue,
     i18n::Texts,
     ledger::{self, Kind},
-    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{callback::BalanceAction, ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// How many ledger entries the screen lists.
@@ -56,6 +57,23 @@ pub fn insufficient(t: &Texts, need: i64, have: i64) -> (String, InlineKeyboardM
     ((t.insufficient)(need, have), keyboards::insufficient(t))
 }
 
+/// The balance screen's buttons (see `BalanceAction`).
+pub async fn on_callback(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    action: BalanceAction,
+) -> Result<(), HandlerError> {
+    match action {
+        BalanceAction::Show => ui::answer(ctx.bot(), query, None, false).await,
+        BalanceAction::CancelInput => {
+            ui::answer(ctx.bot(), query, Some(ctx.t().input_cancelled), false).await;
+            dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+        }
+    }
+    show(ctx, origin).await
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -63,7 +81,7 @@ mod tests {
     use super::*;
     use crate::{
         i18n::{EN, RU},
-        telegram::callback::Callback,
+        telegram::callback::{Callback, PaymentsAction},
     };
 
     fn entry(amount: i64, kind: &str) -> entry::Model {
@@ -100,7 +118,9 @@ mod tests {
         let first = &keyboard.inline_keyboard[0][0];
         assert_eq!(
             first.kind,
-            teloxide::types::InlineKeyboardButtonKind::CallbackData(Callback::TopUp.encode())
+            teloxide::types::InlineKeyboardButtonKind::CallbackData(
+                Callback::Payments(PaymentsAction::Packages).encode()
+            )
         );
     }
 }

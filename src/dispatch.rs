@@ -11,7 +11,7 @@ use teloxide::{
 use crate::{
     avatar, balance,
     dialogue::{self, Dialogue},
-    gallery::{self, filter::Change},
+    gallery,
     generation::flow::{self, Choice},
     i18n::Lang,
     menu, payments, promo,
@@ -173,135 +173,13 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
     };
     let origin = query.regular_message();
     match action {
-        Callback::MainMenu => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            // Leaving for the menu abandons any input the bot was waiting for.
-            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
-            menu::show(&ctx, origin).await
-        }
-        Callback::CreateImage => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            flow::open(&ctx, origin, Choice::Default).await
-        }
-        Callback::GenAvatars => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            flow::pick_avatar(&ctx, origin).await
-        }
-        Callback::GenAvatar(id) => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            flow::open(&ctx, origin, Choice::Avatar(id)).await
-        }
-        Callback::GenNoAvatar => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            flow::open(&ctx, origin, Choice::Base).await
-        }
-        Callback::GenAspect(index) => flow::on_aspect(&ctx, query, origin, index).await,
-        Callback::GenAspectBack => flow::back_to_aspect(&ctx, query, origin).await,
-        Callback::GenStart(aspect, count) => {
-            flow::on_start(&ctx, query, origin, aspect, count).await
-        }
-        Callback::GenerationStatus(id) => flow::status(&ctx, query, id).await,
-        Callback::Regenerate(id) => flow::regenerate(&ctx, query, id).await,
-        Callback::Help => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            menu::help(&ctx, origin).await
-        }
-        Callback::Balance => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            balance::show(&ctx, origin).await
-        }
-        Callback::TopUp => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            payments::show_packages(&ctx, origin).await
-        }
-        Callback::TopUpPackage(index) => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            payments::send_invoice(&ctx, index, origin).await
-        }
-        Callback::Promo => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            promo::ask(&ctx, origin).await
-        }
-        Callback::CancelInput => {
-            ui::answer(ctx.bot(), query, Some(ctx.t().input_cancelled), false).await;
-            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
-            balance::show(&ctx, origin).await
-        }
-        Callback::Gallery => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            gallery::show(&ctx, origin, 0).await
-        }
-        Callback::GalleryCard(position) => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            gallery::show(&ctx, origin, position).await
-        }
-        Callback::GalleryFavorite(id, position) => {
-            gallery::favorite(&ctx, query, origin, id, position).await
-        }
-        Callback::GalleryPrompt(id) => gallery::prompt(&ctx, query, id).await,
-        Callback::GalleryStats => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            gallery::stats(&ctx).await
-        }
-        Callback::GalleryDelete(id, position) => {
-            gallery::delete(&ctx, query, origin, id, position).await
-        }
-        Callback::GalleryDeleteConfirmed(id, position) => {
-            gallery::delete_confirmed(&ctx, query, origin, id, position).await
-        }
-        Callback::GalleryFilters => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            gallery::filter::show(&ctx, origin).await
-        }
-        Callback::GalleryFilterAvatars => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            gallery::filter::pick_avatar(&ctx, origin).await
-        }
-        Callback::GalleryFilterFavorites => {
-            gallery::filter::change(&ctx, query, origin, Change::ToggleFavorites).await
-        }
-        Callback::GalleryFilterAvatar(pick) => {
-            gallery::filter::change(&ctx, query, origin, Change::Avatar(pick)).await
-        }
-        Callback::GalleryFilterPeriod(i) => {
-            gallery::filter::change(&ctx, query, origin, Change::Period(i)).await
-        }
-        Callback::GalleryFilterAspect(i) => {
-            gallery::filter::change(&ctx, query, origin, Change::Aspect(i)).await
-        }
-        Callback::GalleryFilterReset => gallery::filter::reset(&ctx, query, origin).await,
-        Callback::Avatars => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            // Leaving for the list ends a name, gender, rename or photo step.
-            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
-            avatar::screens::show(&ctx, origin, 0).await
-        }
-        Callback::AvatarCard(position) => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            avatar::screens::show(&ctx, origin, position).await
-        }
-        Callback::AvatarCreate => {
-            ui::answer(ctx.bot(), query, None, false).await;
-            avatar::screens::create(&ctx, origin).await
-        }
-        Callback::AvatarGender(i) => avatar::screens::on_gender(&ctx, query, origin, i).await,
-        Callback::AvatarUpload(id) => avatar::screens::upload(&ctx, query, origin, id).await,
-        Callback::AvatarPhotos(id, position) => {
-            avatar::screens::view_photos(&ctx, query, origin, id, position).await
-        }
-        Callback::AvatarPhotoDelete(id, position) => {
-            avatar::screens::delete_photo(&ctx, query, origin, id, position).await
-        }
-        Callback::AvatarPhotosDone(id) => {
-            avatar::screens::photos_done(&ctx, query, origin, id).await
-        }
-        Callback::AvatarTrain(id) => avatar::screens::train(&ctx, query, origin, id).await,
-        Callback::AvatarMain(id) => avatar::screens::make_main(&ctx, query, origin, id).await,
-        Callback::AvatarRename(id) => avatar::screens::rename(&ctx, query, id).await,
-        Callback::AvatarDelete(id) => avatar::screens::delete(&ctx, query, origin, id).await,
-        Callback::AvatarDeleteConfirmed(id) => {
-            avatar::screens::delete_confirmed(&ctx, query, origin, id).await
-        }
+        Callback::Menu(action) => menu::on_callback(&ctx, query, origin, action).await,
+        Callback::Balance(action) => balance::on_callback(&ctx, query, origin, action).await,
+        Callback::Payments(action) => payments::on_callback(&ctx, query, origin, action).await,
+        Callback::Promo(action) => promo::on_callback(&ctx, query, origin, action).await,
+        Callback::Generation(action) => flow::on_callback(&ctx, query, origin, action).await,
+        Callback::Gallery(action) => gallery::on_callback(&ctx, query, origin, action).await,
+        Callback::Avatar(action) => avatar::screens::on_callback(&ctx, query, origin, action).await,
     }
 }
 

@@ -1,10 +1,11 @@
 //! The main menu, /start and help.
 
-use teloxide::types::Message;
+use teloxide::types::{CallbackQuery, Message};
 
 use crate::{
+    dialogue,
     ledger::{self, Kind},
-    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{callback::MenuAction, ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// `/start`: the user is registered by now; credit the welcome bonus (once: its key is the
@@ -66,4 +67,22 @@ pub async fn unknown_text(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
     )
     .await?;
     Ok(())
+}
+
+/// The menu's buttons (see `MenuAction`).
+pub async fn on_callback(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    action: MenuAction,
+) -> Result<(), HandlerError> {
+    ui::answer(ctx.bot(), query, None, false).await;
+    match action {
+        MenuAction::Main => {
+            // Leaving for the menu abandons any input the bot was waiting for.
+            dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+            show(ctx, origin).await
+        }
+        MenuAction::Help => help(ctx, origin).await,
+    }
 }

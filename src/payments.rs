@@ -16,7 +16,8 @@ use teloxide::{
     payloads::{AnswerPreCheckoutQuerySetters, SendInvoiceSetters},
     prelude::Requester,
     types::{
-        LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment, TelegramTransactionId, UserId,
+        CallbackQuery, LabeledPrice, Message, PreCheckoutQuery, SuccessfulPayment,
+        TelegramTransactionId, UserId,
     },
 };
 
@@ -24,7 +25,7 @@ use crate::{
     i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
     state::AppState,
-    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{callback::PaymentsAction, ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// Telegram Stars' currency code.
@@ -406,6 +407,20 @@ async fn mark_refunded<C: ConnectionTrait>(db: &C, payment_id: i64) -> Result<()
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The top-up buttons (see `PaymentsAction`).
+pub async fn on_callback(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    action: PaymentsAction,
+) -> Result<(), HandlerError> {
+    ui::answer(ctx.bot(), query, None, false).await;
+    match action {
+        PaymentsAction::Packages => show_packages(ctx, origin).await,
+        PaymentsAction::Package(index) => send_invoice(ctx, index, origin).await,
+    }
 }
 
 #[cfg(test)]

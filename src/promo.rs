@@ -14,13 +14,13 @@ use sea_orm::{
     TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
-use teloxide::types::Message;
+use teloxide::types::{CallbackQuery, Message};
 
 use crate::{
     dialogue::{self, Dialogue},
     kv::KvStore,
     ledger::{self, Kind, LedgerError},
-    telegram::{ctx::Ctx, error::HandlerError, keyboards, ui},
+    telegram::{callback::PromoAction, ctx::Ctx, error::HandlerError, keyboards, ui},
 };
 
 /// The longest code accepted; longer input cannot be a code.
@@ -273,6 +273,19 @@ pub async fn disable(db: &DatabaseConnection, code: &str) -> Result<(), AdminErr
         return Err(AdminError::NotFound(code));
     }
     Ok(())
+}
+
+/// The promo button (see `PromoAction`).
+pub async fn on_callback(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    action: PromoAction,
+) -> Result<(), HandlerError> {
+    ui::answer(ctx.bot(), query, None, false).await;
+    match action {
+        PromoAction::Ask => ask(ctx, origin).await,
+    }
 }
 
 #[cfg(test)]

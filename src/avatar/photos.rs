@@ -29,7 +29,7 @@ use crate::{
     kv::KvStore,
     state::AppState,
     telegram::{
-        callback::Callback,
+        callback::{AvatarAction, Callback},
         ctx::Ctx,
         error::{HandlerError, not_modified_is_ok},
         keyboards::button,
@@ -302,16 +302,19 @@ pub async fn status_screen(
     if count > 0 {
         rows.push(vec![button(
             &(t.btn_view_photos)(count),
-            Callback::AvatarPhotos(draft.id, 0),
+            Callback::Avatar(AvatarAction::Photos(draft.id, 0)),
         )]);
     }
     if ready {
         rows.push(vec![button(
             &(t.btn_start_training)(settings.prices.avatar_training),
-            Callback::AvatarTrain(draft.id),
+            Callback::Avatar(AvatarAction::Train(draft.id)),
         )]);
     }
-    rows.push(vec![button(t.btn_my_avatars, Callback::Avatars)]);
+    rows.push(vec![button(
+        t.btn_my_avatars,
+        Callback::Avatar(AvatarAction::List),
+    )]);
     Ok((text, InlineKeyboardMarkup::new(rows)))
 }
 

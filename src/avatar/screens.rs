@@ -14,7 +14,7 @@ use crate::{
     dialogue::{self, Dialogue},
     i18n::AvatarView,
     telegram::{
-        callback::Callback,
+        callback::{AvatarAction, Callback, GenerationAction, MenuAction},
         ctx::Ctx,
         error::HandlerError,
         keyboards::button,
@@ -27,10 +27,10 @@ fn ours(message: &Message) -> bool {
     ui::has_button(message, |cb| {
         matches!(
             cb,
-            Callback::AvatarCard(_)
-                | Callback::AvatarCreate
-                | Callback::AvatarPhotosDone(_)
-                | Callback::AvatarDeleteConfirmed(_)
+            Callback::Avatar(AvatarAction::Card(_))
+                | Callback::Avatar(AvatarAction::Create)
+                | Callback::Avatar(AvatarAction::PhotosDone(_))
+                | Callback::Avatar(AvatarAction::DeleteConfirmed(_))
         )
     })
 }
@@ -46,8 +46,11 @@ pub async fn show(
     let avatars = super::list(db, ctx.user.id).await?;
     if avatars.is_empty() {
         let kb = InlineKeyboardMarkup::new([
-            vec![button(t.btn_create_avatar, Callback::AvatarCreate)],
-            vec![button(t.btn_main_menu, Callback::MainMenu)],
+            vec![button(
+                t.btn_create_avatar,
+                Callback::Avatar(AvatarAction::Create),
+            )],
+            vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
         ]);
         ui::card(
             ctx.bot(),
@@ -81,7 +84,7 @@ pub async fn show(
         position: index + 1,
         count,
     });
-    let at = |i: usize| Callback::AvatarCard(u32::try_from(i % count).unwrap_or(0));
+    let at = |i: usize| Callback::Avatar(AvatarAction::Card(u32::try_from(i % count).unwrap_or(0)));
     let mut rows = Vec::new();
     if count > 1 {
         rows.push(vec![
@@ -92,23 +95,35 @@ pub async fn show(
     }
     match AvatarStatus::parse(&a.status) {
         Some(AvatarStatus::Ready) => {
-            rows.push(vec![button(t.btn_create_image, Callback::GenAvatar(a.id))]);
+            rows.push(vec![button(
+                t.btn_create_image,
+                Callback::Generation(GenerationAction::Avatar(a.id)),
+            )]);
             if !a.is_main {
-                rows.push(vec![button(t.btn_make_main, Callback::AvatarMain(a.id))]);
+                rows.push(vec![button(
+                    t.btn_make_main,
+                    Callback::Avatar(AvatarAction::MakeMain(a.id)),
+                )]);
             }
         }
         Some(AvatarStatus::Draft) => rows.push(vec![button(
             t.btn_continue_upload,
-            Callback::AvatarUpload(a.id),
+            Callback::Avatar(AvatarAction::Upload(a.id)),
         )]),
         _ => {}
     }
     rows.push(vec![
-        button(t.btn_rename, Callback::AvatarRename(a.id)),
-        button(t.btn_delete, Callback::AvatarDelete(a.id)),
+        button(t.btn_rename, Callback::Avatar(AvatarAction::Rename(a.id))),
+        button(t.btn_delete, Callback::Avatar(AvatarAction::Delete(a.id))),
     ]);
-    rows.push(vec![button(t.btn_create_avatar, Callback::AvatarCreate)]);
-    rows.push(vec![button(t.btn_main_menu, Callback::MainMenu)]);
+    rows.push(vec![button(
+        t.btn_create_avatar,
+        Callback::Avatar(AvatarAction::Create),
+    )]);
+    rows.push(vec![button(
+        t.btn_main_menu,
+        Callback::Menu(MenuAction::Main),
+    )]);
     let cover = super::cover(db, &ctx.state.settings.avatar.photos_dir, a).await?;
     ui::card(
         ctx.bot(),
@@ -140,7 +155,10 @@ async fn show_avatar(
 pub async fn create(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
     let t = ctx.t();
     dialogue::set(&ctx.state.db, ctx.user.telegram_id, &Dialogue::AvatarName).await?;
-    let kb = InlineKeyboardMarkup::new([vec![button(t.btn_cancel, Callback::Avatars)]]);
+    let kb = InlineKeyboardMarkup::new([vec![button(
+        t.btn_cancel,
+        Callback::Avatar(AvatarAction::List),
+    )]]);
     ui::card(
         ctx.bot(),
         ctx.chat,
@@ -155,7 +173,10 @@ pub async fn create(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), Handl
 /// The name is typed: the gender question, or the length error (the question stays).
 pub async fn on_name(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let cancel = InlineKeyboardMarkup::new([vec![button(t.btn_cancel, Callback::Avatars)]]);
+    let cancel = InlineKeyboardMarkup::new([vec![button(
+        t.btn_cancel,
+        Callback::Avatar(AvatarAction::List),
+    )]]);
     let name = match super::valid_name(text) {
         Ok(name) => name,
         Err(chars) => {
@@ -171,10 +192,10 @@ pub async fn on_name(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
     .await?;
     let kb = InlineKeyboardMarkup::new([
         vec![
-            button(t.btn_male, Callback::AvatarGender(0)),
-            button(t.btn_female, Callback::AvatarGender(1)),
+            button(t.btn_male, Callback::Avatar(AvatarAction::Gender(0))),
+            button(t.btn_female, Callback::Avatar(AvatarAction::Gender(1))),
         ],
-        vec![button(t.btn_cancel, Callback::Avatars)],
+        vec![button(t.btn_cancel, Callback::Avatar(AvatarAction::List))],
     ]);
     ui::send(ctx.bot(), ctx.chat, &(t.avatar_ask_gender)(&name), kb).await?;
     Ok(())
@@ -289,8 +310,11 @@ async fn viewer(
     let t = ctx.t();
     let all = super::photos(&ctx.state.db, draft.id).await?;
     // Only the viewer itself is replaced; from the status message it opens anew.
-    let viewer_origin =
-        origin.filter(|m| ui::has_button(m, |cb| matches!(cb, Callback::AvatarPhotosDone(_))));
+    let viewer_origin = origin.filter(|m| {
+        ui::has_button(m, |cb| {
+            matches!(cb, Callback::Avatar(AvatarAction::PhotosDone(_)))
+        })
+    });
     if all.is_empty() {
         if let Some(message) = viewer_origin {
             ui::delete_quietly(ctx.bot(), ctx.chat, message).await;
@@ -301,7 +325,12 @@ async fn viewer(
     let count = all.len();
     let index = usize::try_from(position).unwrap_or(0) % count;
     let photo = &all[index];
-    let at = |i: usize| Callback::AvatarPhotos(draft.id, u32::try_from(i % count).unwrap_or(0));
+    let at = |i: usize| {
+        Callback::Avatar(AvatarAction::Photos(
+            draft.id,
+            u32::try_from(i % count).unwrap_or(0),
+        ))
+    };
     let shown = u32::try_from(index).unwrap_or(0);
     let mut rows = Vec::new();
     if count > 1 {
@@ -313,11 +342,11 @@ async fn viewer(
     }
     rows.push(vec![button(
         t.btn_delete_photo,
-        Callback::AvatarPhotoDelete(photo.id, shown),
+        Callback::Avatar(AvatarAction::PhotoDelete(photo.id, shown)),
     )]);
     rows.push(vec![button(
         t.btn_done,
-        Callback::AvatarPhotosDone(draft.id),
+        Callback::Avatar(AvatarAction::PhotosDone(draft.id)),
     )]);
     ui::card(
         ctx.bot(),
@@ -411,7 +440,10 @@ pub async fn train(
             ui::answer(ctx.bot(), query, Some(t.training_started_answer), false).await;
             dialogue::clear(&state.db, ctx.user.telegram_id).await?;
             let minutes = state.settings.avatar.training_deadline_secs.div_ceil(60);
-            let kb = InlineKeyboardMarkup::new([vec![button(t.btn_my_avatars, Callback::Avatars)]]);
+            let kb = InlineKeyboardMarkup::new([vec![button(
+                t.btn_my_avatars,
+                Callback::Avatar(AvatarAction::List),
+            )]]);
             ui::show(
                 ctx.bot(),
                 ctx.chat,
@@ -500,7 +532,10 @@ pub async fn rename(
         &Dialogue::AvatarRename { avatar_id },
     )
     .await?;
-    let kb = InlineKeyboardMarkup::new([vec![button(t.btn_cancel, Callback::Avatars)]]);
+    let kb = InlineKeyboardMarkup::new([vec![button(
+        t.btn_cancel,
+        Callback::Avatar(AvatarAction::List),
+    )]]);
     ui::send(
         ctx.bot(),
         ctx.chat,
@@ -518,7 +553,10 @@ pub async fn on_rename(ctx: &Ctx<'_>, avatar_id: i64, text: &str) -> Result<(), 
     let name = match super::valid_name(text) {
         Ok(name) => name,
         Err(chars) => {
-            let kb = InlineKeyboardMarkup::new([vec![button(t.btn_cancel, Callback::Avatars)]]);
+            let kb = InlineKeyboardMarkup::new([vec![button(
+                t.btn_cancel,
+                Callback::Avatar(AvatarAction::List),
+            )]]);
             ui::send(ctx.bot(), ctx.chat, &(t.avatar_name_length)(chars), kb).await?;
             return Ok(());
         }
@@ -536,7 +574,10 @@ pub async fn on_rename(ctx: &Ctx<'_>, avatar_id: i64, text: &str) -> Result<(), 
     } else {
         (t.avatar_renamed)(&name)
     };
-    let kb = InlineKeyboardMarkup::new([vec![button(t.btn_my_avatars, Callback::Avatars)]]);
+    let kb = InlineKeyboardMarkup::new([vec![button(
+        t.btn_my_avatars,
+        Callback::Avatar(AvatarAction::List),
+    )]]);
     ui::send(ctx.bot(), ctx.chat, &said, kb).await?;
     Ok(())
 }
@@ -560,9 +601,9 @@ pub async fn delete(
     let kb = InlineKeyboardMarkup::new([vec![
         button(
             t.btn_confirm_delete,
-            Callback::AvatarDeleteConfirmed(avatar.id),
+            Callback::Avatar(AvatarAction::DeleteConfirmed(avatar.id)),
         ),
-        button(t.btn_cancel, Callback::Avatars),
+        button(t.btn_cancel, Callback::Avatar(AvatarAction::List)),
     ]]);
     ui::retext(
         ctx.bot(),
@@ -612,4 +653,41 @@ pub async fn delete_confirmed(
     }
     ui::answer(ctx.bot(), query, Some(t.avatar_deleted), false).await;
     show(ctx, origin, 0).await
+}
+
+/// The avatar screens' buttons (see `AvatarAction`).
+pub async fn on_callback(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    action: AvatarAction,
+) -> Result<(), HandlerError> {
+    match action {
+        AvatarAction::List => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            // Leaving for the list ends a name, gender, rename or photo step.
+            dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+            show(ctx, origin, 0).await
+        }
+        AvatarAction::Card(position) => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            show(ctx, origin, position).await
+        }
+        AvatarAction::Create => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            create(ctx, origin).await
+        }
+        AvatarAction::Gender(i) => on_gender(ctx, query, origin, i).await,
+        AvatarAction::Upload(id) => upload(ctx, query, origin, id).await,
+        AvatarAction::Photos(id, position) => view_photos(ctx, query, origin, id, position).await,
+        AvatarAction::PhotoDelete(id, position) => {
+            delete_photo(ctx, query, origin, id, position).await
+        }
+        AvatarAction::PhotosDone(id) => photos_done(ctx, query, origin, id).await,
+        AvatarAction::Train(id) => train(ctx, query, origin, id).await,
+        AvatarAction::MakeMain(id) => make_main(ctx, query, origin, id).await,
+        AvatarAction::Rename(id) => rename(ctx, query, id).await,
+        AvatarAction::Delete(id) => delete(ctx, query, origin, id).await,
+        AvatarAction::DeleteConfirmed(id) => delete_confirmed(ctx, query, origin, id).await,
+    }
 }

@@ -20,7 +20,10 @@ use crate::{
     ledger::{self, Charge, Kind},
     provider::{ProviderError, TrainingOutcome, TrainingRequest, TrainingStatus},
     state::AppState,
-    telegram::{callback::Callback, keyboards::push_row as row},
+    telegram::{
+        callback::{AvatarAction, Callback, GenerationAction},
+        keyboards::push_row as row,
+    },
 };
 
 /// How starting a training went.
@@ -248,8 +251,11 @@ pub async fn settle(
     let push = Push::Text {
         text: (t.avatar_ready)(&avatar.name),
         buttons: vec![row(&[
-            (t.btn_create_image, Callback::GenAvatar(avatar.id)),
-            (t.btn_my_avatars, Callback::Avatars),
+            (
+                t.btn_create_image,
+                Callback::Generation(GenerationAction::Avatar(avatar.id)),
+            ),
+            (t.btn_my_avatars, Callback::Avatar(AvatarAction::List)),
         ])],
         replaces: None,
     };
@@ -302,7 +308,10 @@ pub async fn fail(
     let t = texts(&avatar);
     let push = Push::Text {
         text: (t.avatar_failed)(&avatar.name, cost),
-        buttons: vec![row(&[(t.btn_my_avatars, Callback::Avatars)])],
+        buttons: vec![row(&[(
+            t.btn_my_avatars,
+            Callback::Avatar(AvatarAction::List),
+        )])],
         replaces: None,
     };
     announce(state, txn, &avatar, &push).await?;

@@ -19,7 +19,7 @@ use crate::{
     i18n::{AvatarShown, FilterView},
     provider::AspectRatio,
     telegram::{
-        callback::{AvatarPick, Callback},
+        callback::{AvatarPick, Callback, GalleryAction},
         ctx::Ctx,
         error::HandlerError,
         keyboards::button,
@@ -226,18 +226,18 @@ pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), Handler
         .map(|(p, i)| {
             button(
                 &marked(p == filter.period, (t.period_name)(p)),
-                Callback::GalleryFilterPeriod(i),
+                Callback::Gallery(GalleryAction::FilterPeriod(i)),
             )
         })
         .collect();
     let aspects: Vec<InlineKeyboardButton> = std::iter::once(button(
         &marked(filter.aspect.is_none(), t.btn_filter_any_aspect),
-        Callback::GalleryFilterAspect(0),
+        Callback::Gallery(GalleryAction::FilterAspect(0)),
     ))
     .chain(AspectRatio::ALL.into_iter().zip(1u8..).map(|(a, i)| {
         button(
             &marked(filter.aspect == Some(a), a.label()),
-            Callback::GalleryFilterAspect(i),
+            Callback::Gallery(GalleryAction::FilterAspect(i)),
         )
     }))
     .collect();
@@ -248,18 +248,24 @@ pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), Handler
                 if filter.favorites { "✅" } else { "⬜" },
                 t.btn_filter_favorites
             ),
-            Callback::GalleryFilterFavorites,
+            Callback::Gallery(GalleryAction::FilterFavorites),
         )],
         vec![button(
             &(t.btn_filter_avatar)(view.avatar),
-            Callback::GalleryFilterAvatars,
+            Callback::Gallery(GalleryAction::FilterAvatars),
         )],
         periods,
     ];
     rows.extend(aspects.chunks(3).map(<[InlineKeyboardButton]>::to_vec));
     rows.push(vec![
-        button(t.btn_filter_reset, Callback::GalleryFilterReset),
-        button(&(t.btn_filter_show)(count), Callback::GalleryCard(0)),
+        button(
+            t.btn_filter_reset,
+            Callback::Gallery(GalleryAction::FilterReset),
+        ),
+        button(
+            &(t.btn_filter_show)(count),
+            Callback::Gallery(GalleryAction::Card(0)),
+        ),
     ]);
     let text = (t.filter_screen)(&view, count);
     Ok(ui::retext(
@@ -301,20 +307,23 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
     }
     let mut rows = vec![vec![button(
         &marked(filter.avatar == AvatarPick::Any, t.btn_filter_any_avatar),
-        Callback::GalleryFilterAvatar(AvatarPick::Any),
+        Callback::Gallery(GalleryAction::FilterAvatar(AvatarPick::Any)),
     )]];
     rows.extend(avatars.iter().map(|a| {
         let pick = AvatarPick::Avatar(a.id);
         vec![button(
             &marked(filter.avatar == pick, &crate::i18n::clip(&a.name, 40)),
-            Callback::GalleryFilterAvatar(pick),
+            Callback::Gallery(GalleryAction::FilterAvatar(pick)),
         )]
     }));
     rows.push(vec![button(
         &marked(filter.avatar == AvatarPick::Base, t.btn_filter_base),
-        Callback::GalleryFilterAvatar(AvatarPick::Base),
+        Callback::Gallery(GalleryAction::FilterAvatar(AvatarPick::Base)),
     )]);
-    rows.push(vec![button(t.btn_back, Callback::GalleryFilters)]);
+    rows.push(vec![button(
+        t.btn_back,
+        Callback::Gallery(GalleryAction::Filters),
+    )]);
     Ok(ui::retext(
         ctx.bot(),
         ctx.chat,

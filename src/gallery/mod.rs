@@ -27,7 +27,7 @@ use crate::{
     domain::GenerationStatus,
     i18n::{GalleryCard, GalleryStats},
     telegram::{
-        callback::Callback,
+        callback::{Callback, GalleryAction, GenerationAction, MenuAction},
         ctx::Ctx,
         error::{HandlerError, not_modified_is_ok},
         keyboards::button,
@@ -57,7 +57,10 @@ fn images(user_id: i64) -> sea_orm::Select<generation_image::Entity> {
 /// filter result), which the gallery may replace; anything else (a result, a menu) stays.
 fn is_gallery_screen(message: &Message) -> bool {
     ui::has_button(message, |cb| {
-        matches!(cb, Callback::GalleryCard(_) | Callback::GalleryFilters)
+        matches!(
+            cb,
+            Callback::Gallery(GalleryAction::Card(_)) | Callback::Gallery(GalleryAction::Filters)
+        )
     })
 }
 
@@ -84,19 +87,28 @@ pub async fn show(
             None => (
                 t.gallery_empty.to_owned(),
                 InlineKeyboardMarkup::new([
-                    vec![button(t.btn_create_image, Callback::CreateImage)],
-                    vec![button(t.btn_main_menu, Callback::MainMenu)],
+                    vec![button(
+                        t.btn_create_image,
+                        Callback::Generation(GenerationAction::Open),
+                    )],
+                    vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
                 ]),
             ),
             Some(summary) => (
                 (t.gallery_filter_empty)(summary),
                 InlineKeyboardMarkup::new([
                     vec![
-                        button(t.btn_filters, Callback::GalleryFilters),
-                        button(t.btn_filter_reset, Callback::GalleryFilterReset),
+                        button(t.btn_filters, Callback::Gallery(GalleryAction::Filters)),
+                        button(
+                            t.btn_filter_reset,
+                            Callback::Gallery(GalleryAction::FilterReset),
+                        ),
                     ],
-                    vec![button(t.btn_create_image, Callback::CreateImage)],
-                    vec![button(t.btn_main_menu, Callback::MainMenu)],
+                    vec![button(
+                        t.btn_create_image,
+                        Callback::Generation(GenerationAction::Open),
+                    )],
+                    vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
                 ]),
             ),
         };
@@ -147,7 +159,8 @@ pub async fn show(
         favorite: image.is_favorite,
         filter: summary.as_deref(),
     });
-    let at = |i: usize| Callback::GalleryCard(u32::try_from(i % count).unwrap_or(0));
+    let at =
+        |i: usize| Callback::Gallery(GalleryAction::Card(u32::try_from(i % count).unwrap_or(0)));
     let shown = u32::try_from(index).unwrap_or(0);
     let kb = InlineKeyboardMarkup::new([
         vec![
@@ -156,21 +169,30 @@ pub async fn show(
             button("➡️", at(index + 1)),
         ],
         vec![
-            button(t.btn_prompt, Callback::GalleryPrompt(image.id)),
-            button(t.btn_gallery_repeat, Callback::Regenerate(g.id)),
+            button(
+                t.btn_prompt,
+                Callback::Gallery(GalleryAction::Prompt(image.id)),
+            ),
+            button(
+                t.btn_gallery_repeat,
+                Callback::Generation(GenerationAction::Regenerate(g.id)),
+            ),
         ],
         vec![
             button(
                 if image.is_favorite { "❤️" } else { "🤍" },
-                Callback::GalleryFavorite(image.id, shown),
+                Callback::Gallery(GalleryAction::Favorite(image.id, shown)),
             ),
-            button(t.btn_delete, Callback::GalleryDelete(image.id, shown)),
+            button(
+                t.btn_delete,
+                Callback::Gallery(GalleryAction::Delete(image.id, shown)),
+            ),
         ],
         vec![
-            button(t.btn_filters, Callback::GalleryFilters),
-            button(t.btn_stats, Callback::GalleryStats),
+            button(t.btn_filters, Callback::Gallery(GalleryAction::Filters)),
+            button(t.btn_stats, Callback::Gallery(GalleryAction::Stats)),
         ],
-        vec![button(t.btn_main_menu, Callback::MainMenu)],
+        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
     ]);
     let file = InputFile::file_id(image.telegram_file_id.unwrap_or_default().into());
     match ours.filter(|m| m.photo().is_some()) {
@@ -267,7 +289,7 @@ pub async fn prompt(
     ui::answer(ctx.bot(), query, None, false).await;
     let kb = InlineKeyboardMarkup::new([vec![button(
         t.btn_gallery_repeat,
-        Callback::Regenerate(g.id),
+        Callback::Generation(GenerationAction::Regenerate(g.id)),
     )]]);
     ui::send(ctx.bot(), ctx.chat, &(t.gallery_prompt)(&g.prompt), kb).await?;
     Ok(())
@@ -290,9 +312,12 @@ pub async fn delete(
     let kb = InlineKeyboardMarkup::new([vec![
         button(
             t.btn_confirm_delete,
-            Callback::GalleryDeleteConfirmed(image_id, position),
+            Callback::Gallery(GalleryAction::DeleteConfirmed(image_id, position)),
         ),
-        button(t.btn_cancel, Callback::GalleryCard(position)),
+        button(
+            t.btn_cancel,
+            Callback::Gallery(GalleryAction::Card(position)),
+        ),
     ]]);
     // On the card itself; a card Telegram no longer hands us (too old) gets a new message.
     ui::retext(ctx.bot(), ctx.chat, origin, t.gallery_delete_confirm, kb).await?;
@@ -418,9 +443,65 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
         last: last.map(|d| day(ctx, d)),
     });
     let kb = InlineKeyboardMarkup::new([
-        vec![button(t.btn_gallery, Callback::Gallery)],
-        vec![button(t.btn_main_menu, Callback::MainMenu)],
+        vec![button(
+            t.btn_gallery,
+            Callback::Gallery(GalleryAction::Open),
+        )],
+        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
     ]);
     ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
     Ok(())
+}
+
+/// The gallery's buttons and its filter screens' (see `GalleryAction`).
+pub async fn on_callback(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    action: GalleryAction,
+) -> Result<(), HandlerError> {
+    use filter::Change;
+    let change = match action {
+        GalleryAction::FilterFavorites => Some(Change::ToggleFavorites),
+        GalleryAction::FilterAvatar(pick) => Some(Change::Avatar(pick)),
+        GalleryAction::FilterPeriod(i) => Some(Change::Period(i)),
+        GalleryAction::FilterAspect(i) => Some(Change::Aspect(i)),
+        _ => None,
+    };
+    if let Some(change) = change {
+        return filter::change(ctx, query, origin, change).await;
+    }
+    match action {
+        GalleryAction::Open => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            show(ctx, origin, 0).await
+        }
+        GalleryAction::Card(position) => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            show(ctx, origin, position).await
+        }
+        GalleryAction::Favorite(id, position) => favorite(ctx, query, origin, id, position).await,
+        GalleryAction::Prompt(id) => prompt(ctx, query, id).await,
+        GalleryAction::Stats => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            stats(ctx).await
+        }
+        GalleryAction::Delete(id, position) => delete(ctx, query, origin, id, position).await,
+        GalleryAction::DeleteConfirmed(id, position) => {
+            delete_confirmed(ctx, query, origin, id, position).await
+        }
+        GalleryAction::Filters => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            filter::show(ctx, origin).await
+        }
+        GalleryAction::FilterAvatars => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            filter::pick_avatar(ctx, origin).await
+        }
+        GalleryAction::FilterReset => filter::reset(ctx, query, origin).await,
+        GalleryAction::FilterFavorites
+        | GalleryAction::FilterAvatar(_)
+        | GalleryAction::FilterPeriod(_)
+        | GalleryAction::FilterAspect(_) => Ok(()),
+    }
 }

@@ -21,7 +21,13 @@ use crate::{
     jobs::JobId,
     ledger,
     provider::AspectRatio,
-    telegram::{callback::Callback, ctx::Ctx, error::HandlerError, keyboards::button, ui},
+    telegram::{
+        callback::{AvatarAction, Callback, GenerationAction, MenuAction},
+        ctx::Ctx,
+        error::HandlerError,
+        keyboards::button,
+        ui,
+    },
 };
 
 /// The user's ready avatars, the main one first.
@@ -88,11 +94,20 @@ pub async fn open(
     };
     let mut rows = Vec::new();
     if !avatars.is_empty() {
-        rows.push(vec![button(t.btn_other_avatar, Callback::GenAvatars)]);
+        rows.push(vec![button(
+            t.btn_other_avatar,
+            Callback::Generation(GenerationAction::Avatars),
+        )]);
     } else {
-        rows.push(vec![button(t.btn_avatars, Callback::Avatars)]);
+        rows.push(vec![button(
+            t.btn_avatars,
+            Callback::Avatar(AvatarAction::List),
+        )]);
     }
-    rows.push(vec![button(t.btn_main_menu, Callback::MainMenu)]);
+    rows.push(vec![button(
+        t.btn_main_menu,
+        Callback::Menu(MenuAction::Main),
+    )]);
     ui::show(
         ctx.bot(),
         ctx.chat,
@@ -117,11 +132,20 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
             } else {
                 a.name.clone()
             };
-            vec![button(&label, Callback::GenAvatar(a.id))]
+            vec![button(
+                &label,
+                Callback::Generation(GenerationAction::Avatar(a.id)),
+            )]
         })
         .collect();
-    rows.push(vec![button(t.btn_no_avatar, Callback::GenNoAvatar)]);
-    rows.push(vec![button(t.btn_back, Callback::CreateImage)]);
+    rows.push(vec![button(
+        t.btn_no_avatar,
+        Callback::Generation(GenerationAction::NoAvatar),
+    )]);
+    rows.push(vec![button(
+        t.btn_back,
+        Callback::Generation(GenerationAction::Open),
+    )]);
     ui::show(
         ctx.bot(),
         ctx.chat,
@@ -147,7 +171,10 @@ pub async fn on_prompt(
     let prompt = text.trim();
     let len = prompt.chars().count();
     if !PROMPT_CHARS.contains(&len) {
-        let kb = InlineKeyboardMarkup::new([vec![button(t.btn_main_menu, Callback::MainMenu)]]);
+        let kb = InlineKeyboardMarkup::new([vec![button(
+            t.btn_main_menu,
+            Callback::Menu(MenuAction::Main),
+        )]]);
         ui::send(ctx.bot(), ctx.chat, &(t.gen_prompt_length)(len), kb).await?;
         return Ok(());
     }
@@ -175,12 +202,17 @@ fn aspect_keyboard(ctx: &Ctx<'_>) -> InlineKeyboardMarkup {
     let buttons: Vec<InlineKeyboardButton> = AspectRatio::ALL
         .iter()
         .enumerate()
-        .map(|(i, a)| button(a.label(), Callback::GenAspect(u8::try_from(i).unwrap_or(0))))
+        .map(|(i, a)| {
+            button(
+                a.label(),
+                Callback::Generation(GenerationAction::Aspect(u8::try_from(i).unwrap_or(0))),
+            )
+        })
         .collect();
     InlineKeyboardMarkup::new([
         buttons[..3].to_vec(),
         buttons[3..].to_vec(),
-        vec![button(t.btn_main_menu, Callback::MainMenu)],
+        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
     ])
 }
 
@@ -229,15 +261,18 @@ pub async fn on_aspect(
         .map(|n| {
             button(
                 &(t.btn_count)(n, price * i64::from(n)),
-                Callback::GenStart(index, n),
+                Callback::Generation(GenerationAction::Start(index, n)),
             )
         })
         .collect();
     let kb = InlineKeyboardMarkup::new([
         counts[..2].to_vec(),
         counts[2..].to_vec(),
-        vec![button(t.btn_back, Callback::GenAspectBack)],
-        vec![button(t.btn_main_menu, Callback::MainMenu)],
+        vec![button(
+            t.btn_back,
+            Callback::Generation(GenerationAction::AspectBack),
+        )],
+        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
     ]);
     ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
     Ok(())
@@ -410,7 +445,7 @@ fn progress_text(ctx: &Ctx<'_>, g: &row::Model, again: bool) -> String {
 fn status_keyboard(ctx: &Ctx<'_>, id: i64) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([vec![button(
         ctx.t().btn_status,
-        Callback::GenerationStatus(id),
+        Callback::Generation(GenerationAction::Status(id)),
     )]])
 }
 
@@ -570,4 +605,35 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
     .await;
     submit_detached(state, generation, avatar);
     Ok(())
+}
+
+/// The 🎨 flow's buttons and those under results (see `GenerationAction`).
+pub async fn on_callback(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    action: GenerationAction,
+) -> Result<(), HandlerError> {
+    let opens = match action {
+        GenerationAction::Open => Some(Choice::Default),
+        GenerationAction::Avatar(id) => Some(Choice::Avatar(id)),
+        GenerationAction::NoAvatar => Some(Choice::Base),
+        _ => None,
+    };
+    if let Some(choice) = opens {
+        ui::answer(ctx.bot(), query, None, false).await;
+        return open(ctx, origin, choice).await;
+    }
+    match action {
+        GenerationAction::Avatars => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            pick_avatar(ctx, origin).await
+        }
+        GenerationAction::Aspect(index) => on_aspect(ctx, query, origin, index).await,
+        GenerationAction::AspectBack => back_to_aspect(ctx, query, origin).await,
+        GenerationAction::Start(aspect, count) => on_start(ctx, query, origin, aspect, count).await,
+        GenerationAction::Status(id) => status(ctx, query, id).await,
+        GenerationAction::Regenerate(id) => regenerate(ctx, query, id).await,
+        GenerationAction::Open | GenerationAction::Avatar(_) | GenerationAction::NoAvatar => Ok(()),
+    }
 }

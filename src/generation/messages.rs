@@ -7,7 +7,10 @@ use crate::{
     delivery::{Buttons, Push, PushImage},
     generation::{FailReason, lang_of},
     provider::{AspectRatio, ProviderImage},
-    telegram::{callback::Callback, keyboards::push_row as row},
+    telegram::{
+        callback::{Callback, GalleryAction, GenerationAction, MenuAction},
+        keyboards::push_row as row,
+    },
 };
 
 /// Under a result: 🔄 again, 🖼️ gallery, 🎨 new, 🔙 menu.
@@ -15,12 +18,18 @@ use crate::{
 pub fn result_buttons(generation: &generation::Model) -> Buttons {
     let t = lang_of(generation).texts();
     vec![
-        row(&[(t.btn_repeat, Callback::Regenerate(generation.id))]),
+        row(&[(
+            t.btn_repeat,
+            Callback::Generation(GenerationAction::Regenerate(generation.id)),
+        )]),
         row(&[
-            (t.btn_to_gallery, Callback::Gallery),
-            (t.btn_new_generation, Callback::CreateImage),
+            (t.btn_to_gallery, Callback::Gallery(GalleryAction::Open)),
+            (
+                t.btn_new_generation,
+                Callback::Generation(GenerationAction::Open),
+            ),
         ]),
-        row(&[(t.btn_main_menu, Callback::MainMenu)]),
+        row(&[(t.btn_main_menu, Callback::Menu(MenuAction::Main))]),
     ]
 }
 
@@ -70,8 +79,11 @@ pub fn failure(generation: &generation::Model, reason: &FailReason) -> Push {
     Push::Text {
         text: (t.gen_failed)(&(t.fail_reason)(reason), generation.cost),
         buttons: vec![
-            row(&[(t.btn_retry, Callback::Regenerate(generation.id))]),
-            row(&[(t.btn_main_menu, Callback::MainMenu)]),
+            row(&[(
+                t.btn_retry,
+                Callback::Generation(GenerationAction::Regenerate(generation.id)),
+            )]),
+            row(&[(t.btn_main_menu, Callback::Menu(MenuAction::Main))]),
         ],
         replaces: generation.progress_message_id,
     }

@@ -3,7 +3,14 @@
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
-use crate::{config::StarsPackage, i18n::Texts, telegram::callback::Callback};
+use crate::{
+    config::StarsPackage,
+    i18n::Texts,
+    telegram::callback::{
+        AvatarAction, BalanceAction, Callback, GalleryAction, GenerationAction, MenuAction,
+        PaymentsAction, PromoAction,
+    },
+};
 
 /// One callback button.
 #[must_use]
@@ -15,14 +22,17 @@ pub fn button(text: &str, action: Callback) -> InlineKeyboardButton {
 #[must_use]
 pub fn main_menu(t: &Texts) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        vec![button(t.btn_create_image, Callback::CreateImage)],
+        vec![button(
+            t.btn_create_image,
+            Callback::Generation(GenerationAction::Open),
+        )],
         vec![
-            button(t.btn_avatars, Callback::Avatars),
-            button(t.btn_gallery, Callback::Gallery),
+            button(t.btn_avatars, Callback::Avatar(AvatarAction::List)),
+            button(t.btn_gallery, Callback::Gallery(GalleryAction::Open)),
         ],
         vec![
-            button(t.btn_balance, Callback::Balance),
-            button(t.btn_help, Callback::Help),
+            button(t.btn_balance, Callback::Balance(BalanceAction::Show)),
+            button(t.btn_help, Callback::Menu(MenuAction::Help)),
         ],
     ])
 }
@@ -30,7 +40,10 @@ pub fn main_menu(t: &Texts) -> InlineKeyboardMarkup {
 /// A single "🔙 main menu" button, under help texts and hints.
 #[must_use]
 pub fn back_to_menu(t: &Texts) -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new([vec![button(t.btn_main_menu, Callback::MainMenu)]])
+    InlineKeyboardMarkup::new([vec![button(
+        t.btn_main_menu,
+        Callback::Menu(MenuAction::Main),
+    )]])
 }
 
 /// Under the balance screen: ⭐ top up, 🎁 promo code, 🔙 menu.
@@ -38,10 +51,10 @@ pub fn back_to_menu(t: &Texts) -> InlineKeyboardMarkup {
 pub fn balance(t: &Texts) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
         vec![
-            button(t.btn_top_up, Callback::TopUp),
-            button(t.btn_promo, Callback::Promo),
+            button(t.btn_top_up, Callback::Payments(PaymentsAction::Packages)),
+            button(t.btn_promo, Callback::Promo(PromoAction::Ask)),
         ],
-        vec![button(t.btn_main_menu, Callback::MainMenu)],
+        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
     ])
 }
 
@@ -49,8 +62,11 @@ pub fn balance(t: &Texts) -> InlineKeyboardMarkup {
 #[must_use]
 pub fn insufficient(t: &Texts) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([
-        vec![button(t.btn_top_up, Callback::TopUp)],
-        vec![button(t.btn_main_menu, Callback::MainMenu)],
+        vec![button(
+            t.btn_top_up,
+            Callback::Payments(PaymentsAction::Packages),
+        )],
+        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
     ])
 }
 
@@ -63,26 +79,32 @@ pub fn packages(t: &Texts, packages: &[StarsPackage]) -> InlineKeyboardMarkup {
         .map(|(p, i)| {
             vec![button(
                 &(t.package)(p.stars, p.coins),
-                Callback::TopUpPackage(i),
+                Callback::Payments(PaymentsAction::Package(i)),
             )]
         })
         .collect();
-    rows.push(vec![button(t.btn_balance, Callback::Balance)]);
+    rows.push(vec![button(
+        t.btn_balance,
+        Callback::Balance(BalanceAction::Show),
+    )]);
     InlineKeyboardMarkup::new(rows)
 }
 
 /// While the bot waits for typed input.
 #[must_use]
 pub fn cancel_input(t: &Texts) -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new([vec![button(t.btn_cancel, Callback::CancelInput)]])
+    InlineKeyboardMarkup::new([vec![button(
+        t.btn_cancel,
+        Callback::Balance(BalanceAction::CancelInput),
+    )]])
 }
 
 /// After a payment or a promo code: the balance, or the menu.
 #[must_use]
 pub fn balance_or_menu(t: &Texts) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([vec![
-        button(t.btn_balance, Callback::Balance),
-        button(t.btn_main_menu, Callback::MainMenu),
+        button(t.btn_balance, Callback::Balance(BalanceAction::Show)),
+        button(t.btn_main_menu, Callback::Menu(MenuAction::Main)),
     ]])
 }
 

@@ -1,0 +1,78 @@
+//! Buttons of the 🎨 flow and under results. Handlers: `generation::flow`.
+
+use super::{Arg, parse_id, parse_index, two};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenerationAction {
+    /// 🎨 start: the prompt screen with the main avatar → `flow::open`.
+    Open,
+    /// 📊 status of one generation (checked against the presser) → `flow::status`.
+    Status(i64),
+    /// The list of ready avatars to generate with → `flow::pick_avatar`.
+    Avatars,
+    /// Generate with this avatar (checked against the presser) → `flow::open`.
+    Avatar(i64),
+    /// Generate without an avatar, on the base model → `flow::open`.
+    NoAvatar,
+    /// The prompt is in; this aspect ratio (an index into `AspectRatio::ALL`) was picked →
+    /// `flow::on_aspect`.
+    Aspect(u8),
+    /// Back from the count screen to the sizes → `flow::back_to_aspect`.
+    AspectBack,
+    /// Start: aspect ratio index and number of images → `flow::on_start`.
+    Start(u8, u8),
+    /// 🔄 run a generation of the user's again (same prompt, avatar, size and count; a new
+    /// seed) → `flow::regenerate`.
+    Regenerate(i64),
+}
+
+impl GenerationAction {
+    pub(super) fn encode(self) -> String {
+        match self {
+            Self::Open => "generation_menu".into(),
+            Self::Status(id) => format!("generation_status:{id}"),
+            Self::Avatars => "gen_avatars".into(),
+            Self::Avatar(id) => format!("gen_avatar:{id}"),
+            Self::NoAvatar => "gen_base".into(),
+            Self::Aspect(i) => format!("gen_aspect:{i}"),
+            Self::AspectBack => "gen_aspects".into(),
+            Self::Start(aspect, count) => format!("gen_go:{aspect}:{count}"),
+            Self::Regenerate(id) => format!("regenerate:{id}"),
+        }
+    }
+
+    pub(super) fn parse(name: &str, arg: Arg<'_>) -> Option<Self> {
+        match (name, arg) {
+            ("generation_menu", None) => Some(Self::Open),
+            ("gen_avatars", None) => Some(Self::Avatars),
+            ("gen_base", None) => Some(Self::NoAvatar),
+            ("gen_aspects", None) => Some(Self::AspectBack),
+            ("generation_status", Some(arg)) => parse_id(arg).map(Self::Status),
+            ("gen_avatar", Some(arg)) => parse_id(arg).map(Self::Avatar),
+            ("gen_aspect", Some(arg)) => parse_index(arg).map(Self::Aspect),
+            ("gen_go", Some(arg)) => {
+                let (aspect, count) = two(arg, parse_index, parse_index)?;
+                Some(Self::Start(aspect, count))
+            }
+            ("regenerate", Some(arg)) => parse_id(arg).map(Self::Regenerate),
+            _ => None,
+        }
+    }
+
+    pub(super) fn examples() -> Vec<Self> {
+        vec![
+            Self::Open,
+            Self::Status(i64::MAX),
+            Self::Status(1),
+            Self::Avatars,
+            Self::Avatar(i64::MAX),
+            Self::NoAvatar,
+            Self::Aspect(0),
+            Self::Aspect(u8::MAX),
+            Self::AspectBack,
+            Self::Start(u8::MAX, u8::MAX),
+            Self::Start(0, 1),
+            Self::Regenerate(i64::MAX),
+        ]
+    }
+}
