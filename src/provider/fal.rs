@@ -11,69 +11,10 @@ use url::Url;
 use crate::{
     config::{FalSettings, Secret, Trainer},
     provider::{
-        AspectRatio, TrainingOutcome, TrainingRequest, TrainingStatus,
-        fal_signature::{FalVerifier, SignatureError},
-        training,
+        JobRequest, Outcome, ProviderError, ProviderImage, Status, TrainingOutcome,
+        TrainingRequest, TrainingStatus, fal_signature::FalVerifier, training,
     },
 };
-
-/// One generation as the provider needs it.
-#[derive(Clone, Debug)]
-pub struct JobRequest {
-    /// The prompt as sent (the user's text, with the avatar's trigger phrase prepended once).
-    pub prompt: String,
-    /// The avatar's LoRA weights, when the image is of an avatar.
-    pub lora_url: Option<String>,
-    pub aspect: AspectRatio,
-    pub num_images: u8,
-    pub seed: u64,
-}
-
-/// A finished image as the provider reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct ProviderImage {
-    pub url: String,
-    #[serde(default)]
-    pub width: Option<u32>,
-    #[serde(default)]
-    pub height: Option<u32>,
-    #[serde(default)]
-    pub content_type: Option<String>,
-}
-
-/// What a verified callback says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Completed {
-        request_id: String,
-        images: Vec<ProviderImage>,
-    },
-    Failed {
-        request_id: String,
-        error: String,
-    },
-}
-
-/// A job's state when asked once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Done(Outcome),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    /// The provider refused the request (bad input, bad key): retrying won't help.
-    #[error("provider refused the request: HTTP {status}: {detail}")]
-    Rejected { status: u16, detail: String },
-    /// Network trouble or a provider outage: worth retrying.
-    #[error("provider unavailable: {0}")]
-    Unavailable(String),
-    #[error("callback: {0}")]
-    Signature(#[from] SignatureError),
-    #[error("callback body is not a fal webhook: {0}")]
-    Malformed(String),
-}
 
 #[derive(Serialize)]
 struct Lora<'a> {

@@ -6,13 +6,14 @@ pub mod fal_signature;
 pub mod local;
 pub mod render;
 pub mod training;
+mod types;
 
 use async_trait::async_trait;
 use axum::http::HeaderMap;
 use url::Url;
 
-pub use fal::{JobRequest, Outcome, ProviderError, ProviderImage, Status};
 pub use training::{TrainingOutcome, TrainingRequest, TrainingStatus};
+pub use types::{JobRequest, Outcome, ProviderError, ProviderImage, Status};
 
 /// What the generation pipeline needs from a provider. Nothing here waits for a job: results
 /// arrive at our webhook route, and `status` is asked once, when a callback is overdue.

@@ -561,8 +561,7 @@ mod tests {
     use aisha::{
         config::{FalSettings, Secret},
         provider::{
-            AspectRatio,
-            fal::{FalClient, JobRequest, Outcome, ProviderError, Status},
+            AspectRatio, JobRequest, Outcome, ProviderError, Status, fal::FalClient,
             fal_signature::FalVerifier,
         },
     };

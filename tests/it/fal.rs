@@ -230,8 +230,7 @@ mod queue {
     use aisha::{
         config::{FalSettings, Secret},
         provider::{
-            AspectRatio,
-            fal::{FalClient, JobRequest, Outcome, ProviderError, ProviderImage, Status},
+            AspectRatio, JobRequest, Outcome, ProviderError, ProviderImage, Status, fal::FalClient,
             fal_signature::FalVerifier,
         },
     };
