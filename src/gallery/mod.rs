@@ -14,22 +14,15 @@ use filter::Filter;
 use sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
-use teloxide::{
-    payloads::{EditMessageMediaSetters, SendPhotoSetters},
-    prelude::Requester,
-    types::{
-        CallbackQuery, InlineKeyboardMarkup, InputFile, InputMedia, InputMediaPhoto, Message,
-        ParseMode,
-    },
-};
+use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, InputFile, Message};
 
 use crate::{
     domain::GenerationStatus,
-    i18n::{GalleryCard, GalleryStats},
+    i18n::{GalleryCard, GalleryStats, Texts},
     telegram::{
         callback::{Callback, GalleryAction, GenerationAction, MenuAction},
         ctx::Ctx,
-        error::{HandlerError, not_modified_is_ok},
+        error::HandlerError,
         keyboards::button,
         ui,
     },
@@ -71,10 +64,24 @@ pub async fn show(
     origin: Option<&Message>,
     position: u32,
 ) -> Result<(), HandlerError> {
+    // Only the gallery's own screens are replaced.
+    let ours = origin.is_some_and(is_gallery_screen);
+    let card = match card_at(ctx, position).await? {
+        Some(card) => card,
+        // Deleted between the two reads: the first card.
+        None => card_at(ctx, 0)
+            .await?
+            .unwrap_or_else(|| empty(ctx.t(), None)),
+    };
+    ui::card(ctx.bot(), ctx.chat, origin, ours, card).await?;
+    Ok(())
+}
+
+/// The card at `position` (wrapping) under the user's filter, or the empty screen; `None` when
+/// the image went away between the reads.
+async fn card_at(ctx: &Ctx<'_>, position: u32) -> Result<Option<ui::Card>, HandlerError> {
     let db = &ctx.state.db;
     let t = ctx.t();
-    // Only the gallery's own screens are replaced.
-    let ours = origin.filter(|m| is_gallery_screen(m));
     let shown = filter::Shown::load(ctx).await?;
     let filter = shown.filter;
     let listed = || filter::select(ctx.user.id, &filter, Utc::now(), zone(ctx));
@@ -83,49 +90,7 @@ pub async fn show(
     if count == 0 {
         // Nothing to show (the last image just deleted, or a filter nothing matches): the card
         // gives way to a text.
-        let (text, kb) = match &summary {
-            None => (
-                t.gallery_empty.to_owned(),
-                InlineKeyboardMarkup::new([
-                    vec![button(
-                        t.btn_create_image,
-                        Callback::Generation(GenerationAction::Open),
-                    )],
-                    vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
-                ]),
-            ),
-            Some(summary) => (
-                (t.gallery_filter_empty)(summary),
-                InlineKeyboardMarkup::new([
-                    vec![
-                        button(t.btn_filters, Callback::Gallery(GalleryAction::Filters)),
-                        button(
-                            t.btn_filter_reset,
-                            Callback::Gallery(GalleryAction::FilterReset),
-                        ),
-                    ],
-                    vec![button(
-                        t.btn_create_image,
-                        Callback::Generation(GenerationAction::Open),
-                    )],
-                    vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
-                ]),
-            ),
-        };
-        if let Some(card) = ours.filter(|m| m.photo().is_some())
-            && !ui::claim(ctx.bot(), ctx.chat, card).await
-        {
-            return Ok(());
-        }
-        ui::show(
-            ctx.bot(),
-            ctx.chat,
-            origin.filter(|m| m.photo().is_none()),
-            &text,
-            kb,
-        )
-        .await?;
-        return Ok(());
+        return Ok(Some(empty(t, summary.as_deref())));
     }
     let index = u64::from(position) % count;
     let image = listed()
@@ -135,14 +100,13 @@ pub async fn show(
         .one(db)
         .await?;
     let Some(image) = image else {
-        // Deleted between the two reads: show the first card.
-        return Box::pin(show(ctx, origin, 0)).await;
+        return Ok(None);
     };
     let Some(g) = generation::Entity::find_by_id(image.generation_id)
         .one(db)
         .await?
     else {
-        return Box::pin(show(ctx, origin, 0)).await;
+        return Ok(None);
     };
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     let index = usize::try_from(index).unwrap_or(0);
@@ -159,10 +123,53 @@ pub async fn show(
         favorite: image.is_favorite,
         filter: summary.as_deref(),
     });
+    let keyboard = card_keyboard(t, &image, g.id, index, count);
+    let file = InputFile::file_id(image.telegram_file_id.unwrap_or_default().into());
+    Ok(Some(ui::Card {
+        photo: Some(file),
+        text: caption,
+        keyboard,
+    }))
+}
+
+/// The empty gallery, or a filter nothing matches (with its summary).
+fn empty(t: &Texts, summary: Option<&str>) -> ui::Card {
+    let create = vec![button(
+        t.btn_create_image,
+        Callback::Generation(GenerationAction::Open),
+    )];
+    let menu = vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))];
+    match summary {
+        None => ui::Card::text(t.gallery_empty, InlineKeyboardMarkup::new([create, menu])),
+        Some(summary) => ui::Card::text(
+            &(t.gallery_filter_empty)(summary),
+            InlineKeyboardMarkup::new([
+                vec![
+                    button(t.btn_filters, Callback::Gallery(GalleryAction::Filters)),
+                    button(
+                        t.btn_filter_reset,
+                        Callback::Gallery(GalleryAction::FilterReset),
+                    ),
+                ],
+                create,
+                menu,
+            ]),
+        ),
+    }
+}
+
+/// Under a card: ⬅️ i/N ➡️ (wrapping), 📋 🔄, ❤️ 🗑️, 🔍 📊, 🏠.
+fn card_keyboard(
+    t: &Texts,
+    image: &generation_image::Model,
+    generation_id: i64,
+    index: usize,
+    count: usize,
+) -> InlineKeyboardMarkup {
     let at =
         |i: usize| Callback::Gallery(GalleryAction::Card(u32::try_from(i % count).unwrap_or(0)));
     let shown = u32::try_from(index).unwrap_or(0);
-    let kb = InlineKeyboardMarkup::new([
+    InlineKeyboardMarkup::new([
         vec![
             button("⬅️", at(index + count - 1)),
             button(&format!("{}/{count}", index + 1), at(index)),
@@ -175,7 +182,7 @@ pub async fn show(
             ),
             button(
                 t.btn_gallery_repeat,
-                Callback::Generation(GenerationAction::Regenerate(g.id)),
+                Callback::Generation(GenerationAction::Regenerate(generation_id)),
             ),
         ],
         vec![
@@ -193,37 +200,7 @@ pub async fn show(
             button(t.btn_stats, Callback::Gallery(GalleryAction::Stats)),
         ],
         vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
-    ]);
-    let file = InputFile::file_id(image.telegram_file_id.unwrap_or_default().into());
-    match ours.filter(|m| m.photo().is_some()) {
-        Some(message) => {
-            let media = InputMediaPhoto::new(file)
-                .caption(caption)
-                .parse_mode(ParseMode::Html);
-            not_modified_is_ok(
-                ctx.bot()
-                    .edit_message_media(ctx.chat, message.id, InputMedia::Photo(media))
-                    .reply_markup(kb)
-                    .await,
-            )?;
-        }
-        None => {
-            // A text screen of the gallery's (the empty filter result) gives way to the card;
-            // deleted first, so a double tap shows one card.
-            if let Some(text) = ours
-                && !ui::claim(ctx.bot(), ctx.chat, text).await
-            {
-                return Ok(());
-            }
-            ctx.bot()
-                .send_photo(ctx.chat, file)
-                .caption(caption)
-                .parse_mode(ParseMode::Html)
-                .reply_markup(kb)
-                .await?;
-        }
-    }
-    Ok(())
+    ])
 }
 
 /// An image of the user's (another user's id, or one deleted since, reads as none).

@@ -25,22 +25,32 @@ use crate::{
     state::AppState,
 };
 
+/// The job a webhook URL names, when it is one we handed out: our provider, and the token made
+/// for that very job.
+fn our_job(
+    state: &AppState,
+    provider: &str,
+    id: &str,
+    token: &str,
+    job: fn(i64) -> JobId,
+) -> Option<i64> {
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0)?;
+    (provider == state.provider.name() && state.signer.webhook_token_ok(provider, job(id), token))
+        .then_some(id)
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response()
+}
+
 pub async fn receive(
     State(state): State<AppState>,
     Path((provider, id, token)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let id = id.parse::<i64>().ok().filter(|id| *id > 0);
-    // Only URLs we handed out: the right provider, and the token made for this generation.
-    let known = id.filter(|id| {
-        provider == state.provider.name()
-            && state
-                .signer
-                .webhook_token_ok(&provider, JobId::Generation(*id), &token)
-    });
-    let Some(id) = known else {
-        return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());
+    let Some(id) = our_job(&state, &provider, &id, &token, JobId::Generation) else {
+        return Ok(not_found());
     };
     let now = chrono::Utc::now().timestamp();
     let outcome = state
@@ -104,15 +114,8 @@ pub async fn receive_training(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let id = id.parse::<i64>().ok().filter(|id| *id > 0);
-    let known = id.filter(|id| {
-        provider == state.provider.name()
-            && state
-                .signer
-                .webhook_token_ok(&provider, JobId::Training(*id), &token)
-    });
-    let Some(id) = known else {
-        return Ok((StatusCode::NOT_FOUND, Json(json!({ "error": "not found" }))).into_response());
+    let Some(id) = our_job(&state, &provider, &id, &token, JobId::Training) else {
+        return Ok(not_found());
     };
     let now = chrono::Utc::now().timestamp();
     let outcome = state
