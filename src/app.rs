@@ -76,68 +76,13 @@ impl Application {
             .build()
             .context("HTTP client")?;
 
-        let (bot, webhook_secret, sandbox) = match &settings.telegram_bot_token {
-            Some(token) => {
-                let secret = settings.telegram_webhook_secret.clone().context(
-                    "TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_BOT_TOKEN is set",
-                )?;
-                let bot = telegram::bot(token.expose(), &settings.telegram_api_url, client);
-                (bot, secret, None)
-            }
-            None => {
-                let secret = settings
-                    .telegram_webhook_secret
-                    .clone()
-                    .unwrap_or_else(random_secret);
-                let sandbox = Sandbox::new(SandboxConfig {
-                    token: SANDBOX_TOKEN.into(),
-                    rate_limits: false,
-                });
-                let here = loopback(local_addr);
-                sandbox.set_webhook(
-                    format!("http://{here}/telegram/webhook"),
-                    Some(secret.expose().to_owned()),
-                );
-                let api = Url::parse(&format!("http://{here}/sandbox"))?;
-                (
-                    telegram::bot(SANDBOX_TOKEN, &api, client),
-                    secret,
-                    Some(sandbox),
-                )
-            }
-        };
+        let (bot, webhook_secret, sandbox) = telegram_side(&settings, local_addr, client)?;
 
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("HTTP client")?;
-        let (provider, local_provider): (Arc<dyn ImageProvider>, _) = match settings.image_provider
-        {
-            ProviderKind::Local => {
-                let base = Url::parse(&format!("http://{}", loopback(local_addr)))?;
-                let local = LocalProvider::new(
-                    http.clone(),
-                    base,
-                    Duration::from_millis(settings.local_provider.delay_ms),
-                );
-                (Arc::new(local.clone()), Some(local))
-            }
-            ProviderKind::Fal => {
-                let key = settings
-                    .fal_key
-                    .clone()
-                    .context("FAL_KEY is required when IMAGE_PROVIDER=fal")?;
-                let verifier = FalVerifier::new(http.clone(), settings.fal_jwks_url.clone());
-                let fal = FalClient::new(
-                    http.clone(),
-                    settings.fal_queue_url.clone(),
-                    key,
-                    settings.fal.clone(),
-                    verifier,
-                );
-                (Arc::new(fal), None)
-            }
-        };
+        let (provider, local_provider) = image_provider(&settings, &http, local_addr)?;
         let estimate = Estimate::default();
         estimate
             .load(&db)
@@ -262,6 +207,80 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// The Telegram the bot talks to: the configured bot, or the built-in sandbox (with a webhook
+/// secret of its own) when no token is set.
+fn telegram_side(
+    settings: &Settings,
+    local_addr: SocketAddr,
+    client: reqwest::Client,
+) -> anyhow::Result<(teloxide::Bot, Secret, Option<Sandbox>)> {
+    Ok(match &settings.telegram_bot_token {
+        Some(token) => {
+            let secret = settings
+                .telegram_webhook_secret
+                .clone()
+                .context("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_BOT_TOKEN is set")?;
+            let bot = telegram::bot(token.expose(), &settings.telegram_api_url, client);
+            (bot, secret, None)
+        }
+        None => {
+            let secret = settings
+                .telegram_webhook_secret
+                .clone()
+                .unwrap_or_else(random_secret);
+            let sandbox = Sandbox::new(SandboxConfig {
+                token: SANDBOX_TOKEN.into(),
+                rate_limits: false,
+            });
+            let here = loopback(local_addr);
+            sandbox.set_webhook(
+                format!("http://{here}/telegram/webhook"),
+                Some(secret.expose().to_owned()),
+            );
+            let api = Url::parse(&format!("http://{here}/sandbox"))?;
+            (
+                telegram::bot(SANDBOX_TOKEN, &api, client),
+                secret,
+                Some(sandbox),
+            )
+        }
+    })
+}
+
+/// The image provider: fal, or the local one (which serves its own routes on our listener).
+fn image_provider(
+    settings: &Settings,
+    http: &reqwest::Client,
+    local_addr: SocketAddr,
+) -> anyhow::Result<(Arc<dyn ImageProvider>, Option<LocalProvider>)> {
+    Ok(match settings.image_provider {
+        ProviderKind::Local => {
+            let base = Url::parse(&format!("http://{}", loopback(local_addr)))?;
+            let local = LocalProvider::new(
+                http.clone(),
+                base,
+                Duration::from_millis(settings.local_provider.delay_ms),
+            );
+            (Arc::new(local.clone()), Some(local))
+        }
+        ProviderKind::Fal => {
+            let key = settings
+                .fal_key
+                .clone()
+                .context("FAL_KEY is required when IMAGE_PROVIDER=fal")?;
+            let verifier = FalVerifier::new(http.clone(), settings.fal_jwks_url.clone());
+            let fal = FalClient::new(
+                http.clone(),
+                settings.fal_queue_url.clone(),
+                key,
+                settings.fal.clone(),
+                verifier,
+            );
+            (Arc::new(fal), None)
+        }
+    })
 }
 
 /// The deadline timer's view of the features that own jobs: which jobs wait, and how to check

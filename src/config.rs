@@ -264,6 +264,13 @@ pub enum ConfigError {
     Invalid { key: &'static str, problem: String },
 }
 
+fn invalid(key: &'static str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.to_owned(),
+    }
+}
+
 impl Settings {
     /// Loads from `config_dir` for environment `aisha_env` with the given environment variables.
     /// The binary passes `std::env::vars()`; tests pass their own list instead of mutating the process.
@@ -314,10 +321,14 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, problem: &str| ConfigError::Invalid {
-            key,
-            problem: problem.to_owned(),
-        };
+        self.validate_telegram()?;
+        self.validate_connections()?;
+        self.validate_money()?;
+        self.validate_bounds()
+    }
+
+    /// The bot token and the webhook secret.
+    fn validate_telegram(&self) -> Result<(), ConfigError> {
         if self.telegram_bot_token.is_some() {
             let Some(secret) = &self.telegram_webhook_secret else {
                 return Err(invalid(
@@ -344,6 +355,11 @@ impl Settings {
                 "is not a bot token (<bot id>:<secret>, as @BotFather gives it)",
             ));
         }
+        Ok(())
+    }
+
+    /// The URLs of what the bot talks to.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
         if !matches!(self.public_url.scheme(), "http" | "https") {
             return Err(invalid("PUBLIC_URL", "must be an http(s) URL"));
         }
@@ -362,26 +378,11 @@ impl Settings {
         {
             return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
         }
-        if self.server.max_updates_in_flight == 0 {
-            return Err(invalid(
-                "AISHA_SERVER__MAX_UPDATES_IN_FLIGHT",
-                "must be at least 1",
-            ));
-        }
-        if self.cache.update_dedupe_ttl_secs < 24 * 3600 {
-            return Err(invalid(
-                "AISHA_CACHE__UPDATE_DEDUPE_TTL_SECS",
-                "must be at least 86400: Telegram redelivers an update for up to 24 hours",
-            ));
-        }
-        if self.image_provider == ProviderKind::Fal
-            && self
-                .fal_key
-                .as_ref()
-                .is_none_or(|k| k.expose().trim().is_empty())
-        {
-            return Err(invalid("FAL_KEY", "is required when IMAGE_PROVIDER=fal"));
-        }
+        Ok(())
+    }
+
+    /// Prices and the Stars packages.
+    fn validate_money(&self) -> Result<(), ConfigError> {
         if self.prices.welcome_bonus < 0 {
             return Err(invalid(
                 "AISHA_PRICES__WELCOME_BONUS",
@@ -405,6 +406,31 @@ impl Settings {
                 "payments.packages",
                 "must list 1-8 packages, each with 1-10000 stars and a positive number of coins",
             ));
+        }
+        Ok(())
+    }
+
+    /// Limits, timeouts and sizes.
+    fn validate_bounds(&self) -> Result<(), ConfigError> {
+        if self.server.max_updates_in_flight == 0 {
+            return Err(invalid(
+                "AISHA_SERVER__MAX_UPDATES_IN_FLIGHT",
+                "must be at least 1",
+            ));
+        }
+        if self.cache.update_dedupe_ttl_secs < 24 * 3600 {
+            return Err(invalid(
+                "AISHA_CACHE__UPDATE_DEDUPE_TTL_SECS",
+                "must be at least 86400: Telegram redelivers an update for up to 24 hours",
+            ));
+        }
+        if self.image_provider == ProviderKind::Fal
+            && self
+                .fal_key
+                .as_ref()
+                .is_none_or(|k| k.expose().trim().is_empty())
+        {
+            return Err(invalid("FAL_KEY", "is required when IMAGE_PROVIDER=fal"));
         }
         if !(-14 * 60..=14 * 60).contains(&self.ui.utc_offset_minutes) {
             return Err(invalid(

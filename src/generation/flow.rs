@@ -497,6 +497,48 @@ pub async fn status(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(),
     Ok(())
 }
 
+/// The avatar a generation was made with, if it had one: `None` when that avatar can't be used
+/// any more (deleted, or not the user's ready one).
+async fn avatar_of(
+    ctx: &Ctx<'_>,
+    original: &row::Model,
+) -> Result<Option<Option<avatar::Model>>, HandlerError> {
+    Ok(match original.avatar_id {
+        Some(avatar_id) => ready_avatar(&ctx.state.db, ctx.user.id, avatar_id)
+            .await?
+            .map(Some),
+        // Made with an avatar that has since been deleted.
+        None if original.avatar_name.is_some() => None,
+        None => Some(None),
+    })
+}
+
+/// The same request again (prompt, avatar, size and count; a new seed), started by this tap.
+fn again<'a>(
+    ctx: &Ctx<'_>,
+    original: &'a row::Model,
+    avatar: Option<&'a avatar::Model>,
+    query: &CallbackQuery,
+) -> NewGeneration<'a> {
+    let aspect = AspectRatio::parse(&original.aspect).unwrap_or(AspectRatio::Square);
+    let count = u8::try_from(original.num_images)
+        .unwrap_or(1)
+        .clamp(1, MAX_IMAGES);
+    NewGeneration {
+        user_id: ctx.user.id,
+        chat_id: ctx.chat.0,
+        lang: ctx.lang,
+        avatar,
+        prompt: &original.prompt,
+        aspect,
+        num_images: count,
+        progress_message_id: None,
+        regenerated_from: Some(original.id),
+        // A redelivered update carries the same query: it finds this generation, pays nothing.
+        start_key: Some(format!("callback:{}", query.id)),
+    }
+}
+
 /// 🔄: the same request again (the original prompt, avatar, size and count; a new seed), charged
 /// once. The callback answer is the only one, and carries the outcome.
 pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(), HandlerError> {
@@ -506,20 +548,9 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         ui::answer(ctx.bot(), query, Some(t.status_not_found), true).await;
         return Ok(());
     };
-    let avatar = match original.avatar_id {
-        Some(avatar_id) => match ready_avatar(&state.db, ctx.user.id, avatar_id).await? {
-            Some(a) => Some(a),
-            None => {
-                ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await;
-                return Ok(());
-            }
-        },
-        // Made with an avatar that has since been deleted.
-        None if original.avatar_name.is_some() => {
-            ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await;
-            return Ok(());
-        }
-        None => None,
+    let Some(avatar) = avatar_of(ctx, &original).await? else {
+        ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await;
+        return Ok(());
     };
     // Two taps on the same button within a few seconds start one generation.
     let lock_name = format!("regenerate:{}:{id}", ctx.user.id);
@@ -535,23 +566,7 @@ pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result
         ui::answer(ctx.bot(), query, Some(t.regen_busy), false).await;
         return Ok(());
     };
-    let aspect = AspectRatio::parse(&original.aspect).unwrap_or(AspectRatio::Square);
-    let count = u8::try_from(original.num_images)
-        .unwrap_or(1)
-        .clamp(1, MAX_IMAGES);
-    let new = NewGeneration {
-        user_id: ctx.user.id,
-        chat_id: ctx.chat.0,
-        lang: ctx.lang,
-        avatar: avatar.as_ref(),
-        prompt: &original.prompt,
-        aspect,
-        num_images: count,
-        progress_message_id: None,
-        regenerated_from: Some(original.id),
-        // A redelivered update carries the same query: it finds this generation, pays nothing.
-        start_key: Some(format!("callback:{}", query.id)),
-    };
+    let new = again(ctx, &original, avatar.as_ref(), query);
     let created = async {
         let txn = state.db.begin().await?;
         let created = generation::create(&txn, state, new)
