@@ -23,6 +23,7 @@
 //! users), BENCH_PACE_MS (3000), BENCH_INFLIGHT (10000), BENCH_INFLIGHT_USERS (50),
 //! AISHA_TEST_PG_URL, AISHA_TEST_REDIS_URL.
 
+use aisha::domain::UserId;
 use std::{
     collections::HashMap,
     io::{BufRead, Read},
@@ -462,7 +463,7 @@ impl Driver {
             .id;
         ledger::credit(
             db,
-            id,
+            UserId(id),
             coins,
             Kind::Grant,
             None,

@@ -12,6 +12,7 @@ use teloxide::Bot;
 
 use crate::{
     config::Settings,
+    domain::UserId,
     kv::{Kv, KvScopes, KvStore},
     ledger::{self, Kind},
     payments::{self, Refunded},
@@ -45,7 +46,7 @@ pub async fn grant(
     let key = key.map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned);
     let credit = ledger::credit(
         db,
-        user.id,
+        UserId(user.id),
         coins,
         Kind::Grant,
         reason,
@@ -68,7 +69,7 @@ pub async fn grant(
 /// `admin user`: balance, ledger and counts.
 pub async fn user_report(db: &DatabaseConnection, telegram_id: i64) -> anyhow::Result<String> {
     let user = find_user(db, telegram_id).await?;
-    let balance = ledger::balance(db, user.id).await?;
+    let balance = ledger::balance(db, UserId(user.id)).await?;
     let entries = entry::Entity::find()
         .filter(entry::Column::UserId.eq(user.id))
         .count(db)
@@ -104,7 +105,7 @@ pub async fn user_report(db: &DatabaseConnection, telegram_id: i64) -> anyhow::R
         "balance {balance} coins; {entries} ledger entries; {payments} Stars payments"
     );
     let _ = writeln!(out, "recent ledger:");
-    for e in ledger::history(db, user.id, 20).await? {
+    for e in ledger::history(db, UserId(user.id), 20).await? {
         let _ = writeln!(
             out,
             "  {}  {:>+6}  {:<15} balance {:>6}  {}",

@@ -18,8 +18,8 @@ const HISTORY: u64 = 10;
 /// Coins, prices, the last entries in plain words, and ⭐ / 🎁 / 🔙.
 pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
     let db = &ctx.state.db;
-    let coins = ledger::balance(db, ctx.user.id).await?;
-    let history = ledger::history(db, ctx.user.id, HISTORY).await?;
+    let coins = ledger::balance(db, ctx.user_id()).await?;
+    let history = ledger::history(db, ctx.user_id(), HISTORY).await?;
     let t = ctx.t();
     let prices = &ctx.state.settings.prices;
     let offset = ctx.state.settings.ui.utc_offset_minutes;
@@ -68,7 +68,7 @@ pub async fn on_callback(
         BalanceAction::Show => ui::answer(ctx.bot(), query, None, false).await,
         BalanceAction::CancelInput => {
             ui::answer(ctx.bot(), query, Some(ctx.t().input_cancelled), false).await;
-            dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+            dialogue::clear(&ctx.state.db, ctx.telegram_id()).await?;
         }
     }
     show(ctx, origin).await

@@ -9,6 +9,8 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::domain::TelegramId;
+
 /// What the bot is waiting for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
@@ -50,8 +52,11 @@ impl Dialogue {
 }
 
 /// The state for this user, if any (a value from an older version reads as none).
-pub async fn get<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<Option<Dialogue>, DbErr> {
-    Ok(dialogue_state::Entity::find_by_id(telegram_id)
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    telegram_id: TelegramId,
+) -> Result<Option<Dialogue>, DbErr> {
+    Ok(dialogue_state::Entity::find_by_id(telegram_id.0)
         .one(db)
         .await?
         .and_then(|row| Dialogue::parse(&row.state)))
@@ -60,11 +65,11 @@ pub async fn get<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<Option<
 /// Replaces the user's state.
 pub async fn set<C: ConnectionTrait>(
     db: &C,
-    telegram_id: i64,
+    telegram_id: TelegramId,
     state: &Dialogue,
 ) -> Result<(), DbErr> {
     let row = dialogue_state::ActiveModel {
-        telegram_id: Set(telegram_id),
+        telegram_id: Set(telegram_id.0),
         state: Set(state.encode()),
         updated_at: Set(Utc::now()),
     };
@@ -83,8 +88,8 @@ pub async fn set<C: ConnectionTrait>(
 }
 
 /// Forgets the user's state (the dialogue ended or was abandoned).
-pub async fn clear<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<(), DbErr> {
-    dialogue_state::Entity::delete_by_id(telegram_id)
+pub async fn clear<C: ConnectionTrait>(db: &C, telegram_id: TelegramId) -> Result<(), DbErr> {
+    dialogue_state::Entity::delete_by_id(telegram_id.0)
         .exec(db)
         .await?;
     Ok(())
@@ -92,7 +97,10 @@ pub async fn clear<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<(), D
 
 /// Removes and returns the user's state in one statement: of two concurrent callers (a double
 /// tap) exactly one gets it, so the input it carries is used once.
-pub async fn take<C: ConnectionTrait>(db: &C, telegram_id: i64) -> Result<Option<Dialogue>, DbErr> {
+pub async fn take<C: ConnectionTrait>(
+    db: &C,
+    telegram_id: TelegramId,
+) -> Result<Option<Dialogue>, DbErr> {
     let rows = dialogue_state::Entity::delete_many()
         .filter(dialogue_state::Column::TelegramId.eq(telegram_id))
         .exec_with_returning(db)

@@ -130,7 +130,7 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
     if let Some(command) = text.and_then(Command::parse) {
         // A command leaves whatever input the bot was waiting for (/generate replaces it).
         if command != Command::Generate {
-            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+            dialogue::clear(&state.db, ctx.telegram_id()).await?;
         }
         return match command {
             Command::Start => menu::start(&ctx).await,
@@ -142,7 +142,7 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
         };
     }
     let carries_file = message.photo().is_some() || message.document().is_some();
-    match (dialogue::get(&state.db, ctx.user.telegram_id).await?, text) {
+    match (dialogue::get(&state.db, ctx.telegram_id()).await?, text) {
         (Some(Dialogue::AvatarPhotos { avatar_id }), _) => {
             avatar::photos::receive(&ctx, message, avatar_id).await
         }

@@ -18,6 +18,7 @@ use sea_orm::{
 };
 
 pub use crate::domain::LedgerKind as Kind;
+use crate::domain::UserId;
 
 /// The result of a charge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +53,8 @@ pub enum LedgerError {
 }
 
 /// The user's balance (0 when they never had coins).
-pub async fn balance<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<i64, DbErr> {
+pub async fn balance<C: ConnectionTrait>(db: &C, user: UserId) -> Result<i64, DbErr> {
+    let user_id = user.0;
     Ok(balance::Entity::find_by_id(user_id)
         .one(db)
         .await?
@@ -60,7 +62,8 @@ pub async fn balance<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<i64, Db
 }
 
 /// Coins the user spent on generations, their refunds taken off.
-pub async fn generation_spend<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<i64, DbErr> {
+pub async fn generation_spend<C: ConnectionTrait>(db: &C, user: UserId) -> Result<i64, DbErr> {
+    let user_id = user.0;
     let backend = db.get_database_backend();
     let sql = match backend {
         sea_orm::DatabaseBackend::Postgres => {
@@ -85,9 +88,10 @@ pub async fn generation_spend<C: ConnectionTrait>(db: &C, user_id: i64) -> Resul
 /// The user's most recent ledger entries, newest first.
 pub async fn history<C: ConnectionTrait>(
     db: &C,
-    user_id: i64,
+    user: UserId,
     limit: u64,
 ) -> Result<Vec<ledger::Model>, DbErr> {
+    let user_id = user.0;
     ledger::Entity::find()
         .filter(ledger::Column::UserId.eq(user_id))
         .order_by_desc(ledger::Column::Id)
@@ -109,7 +113,7 @@ async fn by_key<C: ConnectionTrait>(db: &C, key: &str) -> Result<Option<ledger::
 /// commit together with whatever it pays for.
 pub async fn charge<C>(
     db: &C,
-    user_id: i64,
+    user: UserId,
     amount: i64,
     kind: Kind,
     reference: Option<&str>,
@@ -118,6 +122,7 @@ pub async fn charge<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    let user_id = user.0;
     check_amount(amount)?;
     // No look-up of the key first: a repeated key is found below either way (the conditional
     // update fails, or the entry insert conflicts), so a fresh charge costs two statements.
@@ -139,7 +144,7 @@ where
             txn.rollback().await?;
             return charged(entry, user_id, -amount, key);
         }
-        let current = balance(&txn, user_id).await?;
+        let current = balance(&txn, UserId(user_id)).await?;
         txn.rollback().await?;
         return Ok(Charge::Insufficient { balance: current });
     };
@@ -165,7 +170,7 @@ where
 /// Gives `amount` coins to the user, once per `key`.
 pub async fn credit<C>(
     db: &C,
-    user_id: i64,
+    user: UserId,
     amount: i64,
     kind: Kind,
     reference: Option<&str>,
@@ -174,6 +179,7 @@ pub async fn credit<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    let user_id = user.0;
     check_amount(amount)?;
     if let Some(entry) = by_key(db, key).await? {
         return credited_before(entry, user_id, amount, key);

@@ -15,7 +15,7 @@ pub async fn start(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
     if bonus > 0 {
         ledger::credit(
             &ctx.state.db,
-            ctx.user.id,
+            ctx.user_id(),
             bonus,
             Kind::Welcome,
             None,
@@ -80,7 +80,7 @@ pub async fn on_callback(
     match action {
         MenuAction::Main => {
             // Leaving for the menu abandons any input the bot was waiting for.
-            dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+            dialogue::clear(&ctx.state.db, ctx.telegram_id()).await?;
             show(ctx, origin).await
         }
         MenuAction::Help => help(ctx, origin).await,

@@ -22,6 +22,7 @@ use teloxide::{
 };
 
 use crate::{
+    domain,
     i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
     state::AppState,
@@ -284,7 +285,7 @@ async fn record(
     insert_payment(&txn, row).await?;
     let credit = ledger::credit(
         &txn,
-        invoice.user_id,
+        domain::UserId(invoice.user_id),
         invoice.coins,
         Kind::TopUp,
         Some(charge_id),
@@ -353,12 +354,12 @@ pub async fn refund_stars(
         .await?
         .ok_or_else(|| RefundError::NotFound(charge_id.to_owned()))?;
     let txn = db.begin().await?;
-    let mut balance = ledger::balance(&txn, payment.user_id).await?;
+    let mut balance = ledger::balance(&txn, domain::UserId(payment.user_id)).await?;
     // An unmatched payment credited nothing, so there is nothing to take back.
     if payment.coins > 0 {
         match ledger::charge(
             &txn,
-            payment.user_id,
+            domain::UserId(payment.user_id),
             payment.coins,
             Kind::StarsRefund,
             Some(charge_id),

@@ -18,6 +18,7 @@ use teloxide::types::{CallbackQuery, Message};
 
 use crate::{
     dialogue::{self, Dialogue},
+    domain::UserId,
     kv::KvStore,
     ledger::{self, Kind, LedgerError},
     telegram::{callback::PromoAction, ctx::Ctx, error::HandlerError, keyboards, ui},
@@ -112,7 +113,7 @@ pub async fn redeem(
     }
     let credit = ledger::credit(
         &txn,
-        user_id,
+        UserId(user_id),
         promo.coins,
         Kind::Promo,
         Some(&promo.code),
@@ -128,7 +129,7 @@ pub async fn redeem(
 
 /// 🎁 pressed: wait for a code.
 pub async fn ask(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
-    dialogue::set(&ctx.state.db, ctx.user.telegram_id, &Dialogue::PromoCode).await?;
+    dialogue::set(&ctx.state.db, ctx.telegram_id(), &Dialogue::PromoCode).await?;
     let t = ctx.t();
     ui::show(
         ctx.bot(),
@@ -177,14 +178,14 @@ pub async fn on_text(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
         ),
     };
     if outcome != Redeemed::Unknown {
-        dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+        dialogue::clear(&ctx.state.db, ctx.telegram_id()).await?;
     }
     ui::send(ctx.bot(), ctx.chat, &reply, keyboard).await?;
     Ok(())
 }
 
 async fn too_many(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
-    dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+    dialogue::clear(&ctx.state.db, ctx.telegram_id()).await?;
     let t = ctx.t();
     ui::send(
         ctx.bot(),

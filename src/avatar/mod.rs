@@ -21,7 +21,6 @@ use teloxide::types::InputFile;
 use crate::{domain::AvatarStatus, i18n::Lang};
 
 /// Name length bounds, in characters.
-pub const NAME_CHARS: std::ops::RangeInclusive<usize> = 2..=50;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gender {
@@ -47,17 +46,6 @@ impl Gender {
             Self::Male => "man",
             Self::Female => "woman",
         }
-    }
-}
-
-/// A name as typed, trimmed; `Err(chars)` when its length is out of bounds.
-pub fn valid_name(text: &str) -> Result<String, usize> {
-    let name: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let chars = name.chars().count();
-    if NAME_CHARS.contains(&chars) {
-        Ok(name)
-    } else {
-        Err(chars)
     }
 }
 
@@ -227,10 +215,7 @@ mod tests {
 
     #[test]
     fn names_and_triggers() {
-        assert_eq!(valid_name("  Анна   Мария "), Ok("Анна Мария".into()));
-        assert_eq!(valid_name("A"), Err(1));
-        assert_eq!(valid_name(&"я".repeat(51)), Err(51));
-        assert!(valid_name(&"я".repeat(50)).is_ok());
+        // (Names: `domain::AvatarName`'s tests.)
         let a = new_trigger(Gender::Female);
         let b = new_trigger(Gender::Female);
         assert!(a.starts_with("TOK_") && a.ends_with(" woman"), "{a}");

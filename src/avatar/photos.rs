@@ -25,6 +25,7 @@ use teloxide::{
 
 use crate::domain::{AvatarStatus, PhotoRules};
 use crate::{
+    domain::UserId,
     i18n::{Lang, UploadStatus},
     kv::KvStore,
     state::AppState,
@@ -108,7 +109,7 @@ pub async fn receive(ctx: &Ctx<'_>, message: &Message, avatar_id: i64) -> Result
         .await?
         .filter(|a| a.status == AvatarStatus::Draft)
     else {
-        crate::dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+        crate::dialogue::clear(&state.db, ctx.telegram_id()).await?;
         return reply(ctx, message, t.photo_not_expected).await;
     };
     let Some(attached) = attachment(message) else {
@@ -288,7 +289,7 @@ pub async fn status_screen(
     let t = Lang::from_code(draft.lang.as_deref()).texts();
     let settings = &state.settings;
     let count = super::photo_count(&state.db, draft.id).await?;
-    let balance = crate::ledger::balance(&state.db, draft.user_id).await?;
+    let balance = crate::ledger::balance(&state.db, UserId(draft.user_id)).await?;
     let ready = count >= u64::from(settings.avatar.min_photos);
     let text = (t.avatar_upload_status)(&UploadStatus {
         name: &draft.name,

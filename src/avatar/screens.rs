@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message};
 
 use super::{Gender, photos, training};
-use crate::domain::AvatarStatus;
+use crate::domain::{AvatarName, AvatarStatus};
 use crate::{
     balance,
     dialogue::{self, Dialogue},
@@ -154,7 +154,7 @@ async fn show_avatar(
 /// ➕ asks for a name.
 pub async fn create(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
     let t = ctx.t();
-    dialogue::set(&ctx.state.db, ctx.user.telegram_id, &Dialogue::AvatarName).await?;
+    dialogue::set(&ctx.state.db, ctx.telegram_id(), &Dialogue::AvatarName).await?;
     let kb = InlineKeyboardMarkup::new([vec![button(
         t.btn_cancel,
         Callback::Avatar(AvatarAction::List),
@@ -177,8 +177,8 @@ pub async fn on_name(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
         t.btn_cancel,
         Callback::Avatar(AvatarAction::List),
     )]]);
-    let name = match super::valid_name(text) {
-        Ok(name) => name,
+    let name = match AvatarName::parse(text) {
+        Ok(name) => name.into_string(),
         Err(chars) => {
             ui::send(ctx.bot(), ctx.chat, &(t.avatar_name_length)(chars), cancel).await?;
             return Ok(());
@@ -186,7 +186,7 @@ pub async fn on_name(ctx: &Ctx<'_>, text: &str) -> Result<(), HandlerError> {
     };
     dialogue::set(
         &ctx.state.db,
-        ctx.user.telegram_id,
+        ctx.telegram_id(),
         &Dialogue::AvatarGender { name: name.clone() },
     )
     .await?;
@@ -213,7 +213,7 @@ pub async fn on_gender(
     let gender = Gender::ALL.get(usize::from(index)).copied();
     // Taken (deleted) in the same step, so a double tap makes one draft.
     let taken = match gender {
-        Some(_) => dialogue::take(db, ctx.user.telegram_id).await?,
+        Some(_) => dialogue::take(db, ctx.telegram_id()).await?,
         None => None,
     };
     let (Some(gender), Some(Dialogue::AvatarGender { name })) = (gender, taken) else {
@@ -233,7 +233,7 @@ async fn upload_step(
 ) -> Result<(), HandlerError> {
     dialogue::set(
         &ctx.state.db,
-        ctx.user.telegram_id,
+        ctx.telegram_id(),
         &Dialogue::AvatarPhotos {
             avatar_id: draft.id,
         },
@@ -438,7 +438,7 @@ pub async fn train(
     match started {
         training::Started::Started(avatar) => {
             ui::answer(ctx.bot(), query, Some(t.training_started_answer), false).await;
-            dialogue::clear(&state.db, ctx.user.telegram_id).await?;
+            dialogue::clear(&state.db, ctx.telegram_id()).await?;
             let minutes = state.settings.avatar.training_deadline_secs.div_ceil(60);
             let kb = InlineKeyboardMarkup::new([vec![button(
                 t.btn_my_avatars,
@@ -528,7 +528,7 @@ pub async fn rename(
     ui::answer(ctx.bot(), query, None, false).await;
     dialogue::set(
         &ctx.state.db,
-        ctx.user.telegram_id,
+        ctx.telegram_id(),
         &Dialogue::AvatarRename { avatar_id },
     )
     .await?;
@@ -550,8 +550,8 @@ pub async fn rename(
 pub async fn on_rename(ctx: &Ctx<'_>, avatar_id: i64, text: &str) -> Result<(), HandlerError> {
     let t = ctx.t();
     let db = &ctx.state.db;
-    let name = match super::valid_name(text) {
-        Ok(name) => name,
+    let name = match AvatarName::parse(text) {
+        Ok(name) => name.into_string(),
         Err(chars) => {
             let kb = InlineKeyboardMarkup::new([vec![button(
                 t.btn_cancel,
@@ -561,7 +561,7 @@ pub async fn on_rename(ctx: &Ctx<'_>, avatar_id: i64, text: &str) -> Result<(), 
             return Ok(());
         }
     };
-    dialogue::clear(db, ctx.user.telegram_id).await?;
+    dialogue::clear(db, ctx.telegram_id()).await?;
     let renamed = avatar::Entity::update_many()
         .col_expr(avatar::Column::Name, Expr::val(name.clone()))
         .col_expr(avatar::Column::UpdatedAt, Expr::val(Utc::now()))
@@ -640,10 +640,10 @@ pub async fn delete_confirmed(
         .await?;
     super::elect_main(db, ctx.user.id).await?;
     if let Some(Dialogue::AvatarPhotos { avatar_id } | Dialogue::AvatarRename { avatar_id }) =
-        dialogue::get(db, ctx.user.telegram_id).await?
+        dialogue::get(db, ctx.telegram_id()).await?
         && avatar_id == avatar.id
     {
-        dialogue::clear(db, ctx.user.telegram_id).await?;
+        dialogue::clear(db, ctx.telegram_id()).await?;
     }
     let dir = super::dir(&ctx.state.settings, avatar.id);
     if let Err(e) = tokio::fs::remove_dir_all(&dir).await
@@ -666,7 +666,7 @@ pub async fn on_callback(
         AvatarAction::List => {
             ui::answer(ctx.bot(), query, None, false).await;
             // Leaving for the list ends a name, gender, rename or photo step.
-            dialogue::clear(&ctx.state.db, ctx.user.telegram_id).await?;
+            dialogue::clear(&ctx.state.db, ctx.telegram_id()).await?;
             show(ctx, origin, 0).await
         }
         AvatarAction::Card(position) => {

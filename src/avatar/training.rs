@@ -15,6 +15,7 @@ use super::archive;
 use crate::domain::AvatarStatus;
 use crate::{
     delivery::Push,
+    domain::UserId,
     i18n::{Lang, Texts},
     jobs::{self, FailReason, JobId, Overdue, PipelineError, deadline::Checked},
     ledger::{self, Charge, Kind},
@@ -65,7 +66,7 @@ pub async fn start(
     let cost = settings.prices.avatar_training;
     let charged = ledger::charge(
         &txn,
-        user_id,
+        UserId(user_id),
         cost,
         Kind::AvatarTraining,
         Some(&format!("avatar:{avatar_id}")),

@@ -3,12 +3,16 @@
 
 mod coins;
 mod gallery;
+mod ids;
 mod job;
 mod photo;
 mod status;
+mod text;
 
 pub use coins::LedgerKind;
 pub use gallery::Period;
+pub use ids::{TelegramId, UserId};
 pub use job::FailReason;
 pub use photo::{PhotoRefusal, PhotoRules};
 pub use status::{AvatarStatus, GenerationStatus};
+pub use text::{AvatarName, Prompt};

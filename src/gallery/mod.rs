@@ -18,6 +18,7 @@ use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, InputFile, Message};
 
 use crate::{
     domain::GenerationStatus,
+    domain::UserId,
     i18n::{GalleryCard, GalleryStats, Texts},
     telegram::{
         callback::{Callback, GalleryAction, GenerationAction, MenuAction},
@@ -379,7 +380,7 @@ pub async fn stats(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
             .find(|(k, _)| *k == s)
             .map_or(0, |(_, n)| n.unsigned_abs())
     };
-    let coins_spent = crate::ledger::generation_spend(db, user_id).await?;
+    let coins_spent = crate::ledger::generation_spend(db, UserId(user_id)).await?;
     // Distinct avatars: by id, and by name for those deleted since (their id is gone).
     let used: Vec<(Option<i64>, Option<String>)> = generation::Entity::find()
         .select_only()

@@ -14,9 +14,9 @@ use teloxide::{
 use crate::{
     balance, delivery,
     dialogue::{self, Dialogue},
-    domain::{AvatarStatus, GenerationStatus},
+    domain::{AvatarStatus, GenerationStatus, Prompt},
     gallery,
-    generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration, PROMPT_CHARS},
+    generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration},
     i18n::Progress,
     jobs::JobId,
     ledger,
@@ -81,7 +81,7 @@ pub async fn open(
     };
     dialogue::set(
         db,
-        ctx.user.telegram_id,
+        ctx.telegram_id(),
         &Dialogue::GenerationPrompt {
             avatar_id: chosen.map(|a| a.id),
         },
@@ -168,16 +168,17 @@ pub async fn on_prompt(
     text: &str,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let prompt = text.trim();
-    let len = prompt.chars().count();
-    if !PROMPT_CHARS.contains(&len) {
-        let kb = InlineKeyboardMarkup::new([vec![button(
-            t.btn_main_menu,
-            Callback::Menu(MenuAction::Main),
-        )]]);
-        ui::send(ctx.bot(), ctx.chat, &(t.gen_prompt_length)(len), kb).await?;
-        return Ok(());
-    }
+    let prompt = match Prompt::parse(text) {
+        Ok(prompt) => prompt,
+        Err(len) => {
+            let kb = InlineKeyboardMarkup::new([vec![button(
+                t.btn_main_menu,
+                Callback::Menu(MenuAction::Main),
+            )]]);
+            ui::send(ctx.bot(), ctx.chat, &(t.gen_prompt_length)(len), kb).await?;
+            return Ok(());
+        }
+    };
     let db = &ctx.state.db;
     let avatar = match avatar_id {
         Some(id) => ready_avatar(db, ctx.user.id, id).await?,
@@ -185,14 +186,14 @@ pub async fn on_prompt(
     };
     dialogue::set(
         db,
-        ctx.user.telegram_id,
+        ctx.telegram_id(),
         &Dialogue::GenerationOptions {
             avatar_id: avatar.as_ref().map(|a| a.id),
-            prompt: prompt.to_owned(),
+            prompt: prompt.as_str().to_owned(),
         },
     )
     .await?;
-    let text = (t.gen_choose_aspect)(prompt, avatar_name(avatar.as_ref()));
+    let text = (t.gen_choose_aspect)(prompt.as_str(), avatar_name(avatar.as_ref()));
     ui::send(ctx.bot(), ctx.chat, &text, aspect_keyboard(ctx)).await?;
     Ok(())
 }
@@ -219,7 +220,7 @@ fn aspect_keyboard(ctx: &Ctx<'_>) -> InlineKeyboardMarkup {
 /// The options stored for this user, or `None` when they were used or replaced.
 async fn options(ctx: &Ctx<'_>) -> Result<Option<(Option<i64>, String)>, HandlerError> {
     Ok(
-        match dialogue::get(&ctx.state.db, ctx.user.telegram_id).await? {
+        match dialogue::get(&ctx.state.db, ctx.telegram_id()).await? {
             Some(Dialogue::GenerationOptions { avatar_id, prompt }) => Some((avatar_id, prompt)),
             _ => None,
         },
@@ -249,7 +250,7 @@ pub async fn on_aspect(
         None => None,
     };
     let price = ctx.state.settings.prices.generation_per_image;
-    let have = ledger::balance(db, ctx.user.id).await?;
+    let have = ledger::balance(db, ctx.user_id()).await?;
     let text = (t.gen_choose_count)(
         &prompt,
         avatar_name(avatar.as_ref()),
@@ -317,7 +318,7 @@ pub async fn on_start(
     let state = ctx.state;
     let txn = state.db.begin().await?;
     let Some(Dialogue::GenerationOptions { avatar_id, prompt }) =
-        dialogue::take(&txn, ctx.user.telegram_id).await?
+        dialogue::take(&txn, ctx.telegram_id()).await?
     else {
         txn.rollback().await?;
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;

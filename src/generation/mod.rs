@@ -22,6 +22,7 @@ pub use crate::jobs::{FailReason, PipelineError};
 use crate::{
     delivery::{self, Push},
     domain::GenerationStatus,
+    domain::UserId,
     i18n::Lang,
     jobs::{self, JobId, Overdue, deadline::Checked},
     ledger::{self, Charge, Kind},
@@ -31,8 +32,6 @@ use crate::{
 
 /// Most images one generation makes (and one album can hold well within Telegram's 10).
 pub const MAX_IMAGES: u8 = 4;
-/// Prompt length bounds, in characters.
-pub const PROMPT_CHARS: std::ops::RangeInclusive<usize> = 5..=500;
 
 /// What the user asked for.
 pub struct NewGeneration<'a> {
@@ -168,7 +167,16 @@ where
     .insert(db)
     .await?;
     let key = format!("generation:{}", row.id);
-    match ledger::charge(db, new.user_id, cost, Kind::Generation, Some(&key), &key).await? {
+    match ledger::charge(
+        db,
+        UserId(new.user_id),
+        cost,
+        Kind::Generation,
+        Some(&key),
+        &key,
+    )
+    .await?
+    {
         Charge::Charged { .. } => Ok(Created::Charged(Box::new(row))),
         Charge::Insufficient { balance } => Ok(Created::Insufficient {
             need: cost,

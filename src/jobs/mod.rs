@@ -22,6 +22,7 @@ use url::Url;
 pub use crate::domain::FailReason;
 use crate::{
     config::Secret,
+    domain::UserId,
     ledger::{self, Kind, LedgerError},
     provider::ProviderError,
 };
@@ -236,7 +237,7 @@ where
     }
     ledger::credit(
         db,
-        user_id,
+        UserId(user_id),
         cost,
         Kind::Refund,
         Some(&job.reference()),

@@ -8,6 +8,7 @@ use teloxide::{
 };
 
 use crate::{
+    domain::{TelegramId, UserId},
     i18n::{Lang, Texts},
     state::AppState,
     telegram::error::HandlerError,
@@ -44,6 +45,18 @@ impl<'a> Ctx<'a> {
     #[must_use]
     pub fn t(&self) -> &'static Texts {
         self.lang.texts()
+    }
+
+    /// The user's row id: what owns coins, generations and avatars.
+    #[must_use]
+    pub fn user_id(&self) -> UserId {
+        UserId(self.user.id)
+    }
+
+    /// Who is talking (their dialogue state is kept by it).
+    #[must_use]
+    pub fn telegram_id(&self) -> TelegramId {
+        TelegramId(self.user.telegram_id)
     }
 
     pub fn bot(&self) -> &Bot {

@@ -1,5 +1,6 @@
 //! Coins: the ledger under concurrency, the balance screen, promo codes, the admin CLI.
 
+use aisha::domain::UserId;
 use aisha::ledger::{self, Charge, Kind};
 use entity::{balance, ledger as entry, promo_code};
 use figment::providers::Serialized;
@@ -54,13 +55,21 @@ async fn concurrent_charges_never_overdraw(storage: Storage) {
     };
     let user = registered(&app, 4001).await;
     let pool = app.app_pool().await;
-    ledger::credit(&pool, user, 10, Kind::Grant, None, "seed")
+    ledger::credit(&pool, UserId(user), 10, Kind::Grant, None, "seed")
         .await
         .unwrap();
     let charges = (0..50).map(|i| {
         let pool = pool.clone();
         tokio::spawn(async move {
-            ledger::charge(&pool, user, 1, Kind::Generation, None, &format!("gen:{i}")).await
+            ledger::charge(
+                &pool,
+                UserId(user),
+                1,
+                Kind::Generation,
+                None,
+                &format!("gen:{i}"),
+            )
+            .await
         })
     });
     let outcomes: Vec<Charge> = futures::future::join_all(charges)
@@ -89,13 +98,21 @@ async fn same_key_moves_coins_once(storage: Storage) {
     };
     let user = registered(&app, 4002).await;
     let pool = app.app_pool().await;
-    ledger::credit(&pool, user, 100, Kind::Grant, None, "seed")
+    ledger::credit(&pool, UserId(user), 100, Kind::Grant, None, "seed")
         .await
         .unwrap();
     let charges = (0..20).map(|_| {
         let pool = pool.clone();
         tokio::spawn(async move {
-            ledger::charge(&pool, user, 7, Kind::Generation, Some("g1"), "generation:1").await
+            ledger::charge(
+                &pool,
+                UserId(user),
+                7,
+                Kind::Generation,
+                Some("g1"),
+                "generation:1",
+            )
+            .await
         })
     });
     let outcomes: Vec<Charge> = futures::future::join_all(charges)
@@ -122,9 +139,9 @@ async fn same_key_moves_coins_once(storage: Storage) {
     // Credits too.
     let credits = (0..10).map(|_| {
         let pool = pool.clone();
-        tokio::spawn(
-            async move { ledger::credit(&pool, user, 5, Kind::Refund, None, "refund:1").await },
-        )
+        tokio::spawn(async move {
+            ledger::credit(&pool, UserId(user), 5, Kind::Refund, None, "refund:1").await
+        })
     });
     let fresh = futures::future::join_all(credits)
         .await
@@ -137,13 +154,13 @@ async fn same_key_moves_coins_once(storage: Storage) {
     // The same key racing for exactly the last coins: every caller sees the one charge, none
     // is told "insufficient".
     let other = registered(&app, 4006).await;
-    ledger::credit(&pool, other, 7, Kind::Grant, None, "seed-7")
+    ledger::credit(&pool, UserId(other), 7, Kind::Grant, None, "seed-7")
         .await
         .unwrap();
     let racing = (0..20).map(|_| {
         let pool = pool.clone();
         tokio::spawn(async move {
-            ledger::charge(&pool, other, 7, Kind::Generation, None, "last").await
+            ledger::charge(&pool, UserId(other), 7, Kind::Generation, None, "last").await
         })
     });
     for outcome in futures::future::join_all(racing).await {
@@ -154,18 +171,18 @@ async fn same_key_moves_coins_once(storage: Storage) {
     }
     // A key reused for a different move is an error, not someone else's outcome.
     assert!(matches!(
-        ledger::charge(&pool, user, 1, Kind::Generation, None, "last").await,
+        ledger::charge(&pool, UserId(user), 1, Kind::Generation, None, "last").await,
         Err(ledger::LedgerError::KeyReused(_))
     ));
     assert!(matches!(
-        ledger::credit(&pool, user, 6, Kind::Refund, None, "refund:1").await,
+        ledger::credit(&pool, UserId(user), 6, Kind::Refund, None, "refund:1").await,
         Err(ledger::LedgerError::KeyReused(_))
     ));
     // Nonsense amounts are refused.
     assert!(
         ledger::credit(
             &pool,
-            user,
+            UserId(user),
             ledger::MAX_AMOUNT + 1,
             Kind::Grant,
             None,
@@ -175,12 +192,12 @@ async fn same_key_moves_coins_once(storage: Storage) {
         .is_err()
     );
     assert!(
-        ledger::charge(&pool, user, 0, Kind::Generation, None, "zero")
+        ledger::charge(&pool, UserId(user), 0, Kind::Generation, None, "zero")
             .await
             .is_err()
     );
     assert!(
-        ledger::credit(&pool, user, -5, Kind::Grant, None, "neg")
+        ledger::credit(&pool, UserId(user), -5, Kind::Grant, None, "neg")
             .await
             .is_err()
     );
@@ -246,10 +263,10 @@ async fn balance_screen_shows_coins_prices_and_history(storage: Storage) {
         ]
     );
     let pool = app.app_pool().await;
-    ledger::credit(&pool, user, 21, Kind::Grant, None, "g")
+    ledger::credit(&pool, UserId(user), 21, Kind::Grant, None, "g")
         .await
         .unwrap();
-    ledger::charge(&pool, user, 5, Kind::Generation, None, "c")
+    ledger::charge(&pool, UserId(user), 5, Kind::Generation, None, "c")
         .await
         .unwrap();
     // From the main menu's 💰 button the screen replaces the menu in place.
@@ -268,9 +285,16 @@ async fn balance_screen_shows_coins_prices_and_history(storage: Storage) {
     assert!(history[1].starts_with("+21 начисление · "), "{history:?}");
     // Only the last 10 entries are listed.
     for i in 0..12 {
-        ledger::credit(&pool, user, 1, Kind::Grant, None, &format!("more:{i}"))
-            .await
-            .unwrap();
+        ledger::credit(
+            &pool,
+            UserId(user),
+            1,
+            Kind::Grant,
+            None,
+            &format!("more:{i}"),
+        )
+        .await
+        .unwrap();
     }
     app.send_text(4004, "/balance").await;
     let text = app.bot_messages(4004).await.pop().unwrap()["text"]

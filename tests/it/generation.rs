@@ -1,6 +1,7 @@
 //! Image generation end to end with the local provider (the default): the 🎨 flow in the sandbox
 //! chat, the signed callback to our own webhook route, the outbox pushing the photo.
 
+use aisha::domain::UserId;
 use std::time::Duration;
 
 use aisha::ledger::{self, Kind};
@@ -18,7 +19,7 @@ pub async fn grant(app: &TestApp, user: i64, coins: i64) {
     let id = app.user_id(user).await;
     ledger::credit(
         &app.db,
-        id,
+        UserId(id),
         coins,
         Kind::Grant,
         None,
@@ -55,7 +56,7 @@ pub async fn ready_avatar(
 }
 
 pub async fn balance(app: &TestApp, user: i64) -> i64 {
-    ledger::balance(&app.db, app.user_id(user).await)
+    ledger::balance(&app.db, UserId(app.user_id(user).await))
         .await
         .unwrap()
 }

@@ -1,6 +1,7 @@
 //! Top-up with Telegram Stars, end to end through the sandbox: packages, invoice, pre-checkout,
 //! successful payment, duplicates, forged payloads, refunds.
 
+use aisha::domain::UserId;
 use aisha::ledger::{self, Kind};
 use entity::{invoice, ledger as entry, payment};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -50,7 +51,7 @@ async fn pay(app: &TestApp, user: i64, body: Value) -> Value {
 }
 
 async fn coins(app: &TestApp, telegram_id: i64) -> i64 {
-    ledger::balance(&app.db, app.user_id(telegram_id).await)
+    ledger::balance(&app.db, UserId(app.user_id(telegram_id).await))
         .await
         .unwrap()
 }
@@ -250,7 +251,7 @@ async fn refund_stars_takes_coins_back_once(storage: Storage) {
     let user = app.user_id(5201).await;
     ledger::charge(
         &app.app_pool().await,
-        user,
+        UserId(user),
         60,
         Kind::Generation,
         None,
