@@ -297,8 +297,8 @@ impl DueJobs for Due {
 
     async fn check(&self, job: JobId, retries: u32) -> Result<Checked, PipelineError> {
         match job {
-            JobId::Generation(id) => crate::generation::check(&self.0, id, retries).await,
-            JobId::Training(id) => crate::avatar::training::check(&self.0, id, retries).await,
+            JobId::Generation(id) => crate::generation::check(&self.0, id.0, retries).await,
+            JobId::Training(id) => crate::avatar::training::check(&self.0, id.0, retries).await,
         }
     }
 }

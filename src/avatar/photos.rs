@@ -25,7 +25,7 @@ use teloxide::{
 
 use crate::domain::{AvatarStatus, PhotoRules};
 use crate::{
-    domain::UserId,
+    domain::{AvatarId, UserId},
     i18n::{Lang, UploadStatus},
     kv::KvStore,
     state::AppState,
@@ -303,13 +303,13 @@ pub async fn status_screen(
     if count > 0 {
         rows.push(vec![button(
             &(t.btn_view_photos)(count),
-            Callback::Avatar(AvatarAction::Photos(draft.id, 0)),
+            Callback::Avatar(AvatarAction::Photos(AvatarId(draft.id), 0)),
         )]);
     }
     if ready {
         rows.push(vec![button(
             &(t.btn_start_training)(settings.prices.avatar_training),
-            Callback::Avatar(AvatarAction::Train(draft.id)),
+            Callback::Avatar(AvatarAction::Train(AvatarId(draft.id))),
         )]);
     }
     rows.push(vec![button(

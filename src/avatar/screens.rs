@@ -8,10 +8,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, Message};
 
 use super::{Gender, photos, training};
-use crate::domain::{AvatarName, AvatarStatus};
 use crate::{
     balance,
     dialogue::{self, Dialogue},
+    domain::{AvatarId, AvatarName, AvatarStatus},
     i18n::AvatarView,
     telegram::{
         callback::{AvatarAction, Callback, GenerationAction, MenuAction},
@@ -97,24 +97,30 @@ pub async fn show(
         Some(AvatarStatus::Ready) => {
             rows.push(vec![button(
                 t.btn_create_image,
-                Callback::Generation(GenerationAction::Avatar(a.id)),
+                Callback::Generation(GenerationAction::Avatar(AvatarId(a.id))),
             )]);
             if !a.is_main {
                 rows.push(vec![button(
                     t.btn_make_main,
-                    Callback::Avatar(AvatarAction::MakeMain(a.id)),
+                    Callback::Avatar(AvatarAction::MakeMain(AvatarId(a.id))),
                 )]);
             }
         }
         Some(AvatarStatus::Draft) => rows.push(vec![button(
             t.btn_continue_upload,
-            Callback::Avatar(AvatarAction::Upload(a.id)),
+            Callback::Avatar(AvatarAction::Upload(AvatarId(a.id))),
         )]),
         _ => {}
     }
     rows.push(vec![
-        button(t.btn_rename, Callback::Avatar(AvatarAction::Rename(a.id))),
-        button(t.btn_delete, Callback::Avatar(AvatarAction::Delete(a.id))),
+        button(
+            t.btn_rename,
+            Callback::Avatar(AvatarAction::Rename(AvatarId(a.id))),
+        ),
+        button(
+            t.btn_delete,
+            Callback::Avatar(AvatarAction::Delete(AvatarId(a.id))),
+        ),
     ]);
     rows.push(vec![button(
         t.btn_create_avatar,
@@ -327,7 +333,7 @@ async fn viewer(
     let photo = &all[index];
     let at = |i: usize| {
         Callback::Avatar(AvatarAction::Photos(
-            draft.id,
+            AvatarId(draft.id),
             u32::try_from(i % count).unwrap_or(0),
         ))
     };
@@ -346,7 +352,7 @@ async fn viewer(
     )]);
     rows.push(vec![button(
         t.btn_done,
-        Callback::Avatar(AvatarAction::PhotosDone(draft.id)),
+        Callback::Avatar(AvatarAction::PhotosDone(AvatarId(draft.id))),
     )]);
     ui::card(
         ctx.bot(),
@@ -601,7 +607,7 @@ pub async fn delete(
     let kb = InlineKeyboardMarkup::new([vec![
         button(
             t.btn_confirm_delete,
-            Callback::Avatar(AvatarAction::DeleteConfirmed(avatar.id)),
+            Callback::Avatar(AvatarAction::DeleteConfirmed(AvatarId(avatar.id))),
         ),
         button(t.btn_cancel, Callback::Avatar(AvatarAction::List)),
     ]]);
@@ -678,16 +684,16 @@ pub async fn on_callback(
             create(ctx, origin).await
         }
         AvatarAction::Gender(i) => on_gender(ctx, query, origin, i).await,
-        AvatarAction::Upload(id) => upload(ctx, query, origin, id).await,
-        AvatarAction::Photos(id, position) => view_photos(ctx, query, origin, id, position).await,
+        AvatarAction::Upload(id) => upload(ctx, query, origin, id.0).await,
+        AvatarAction::Photos(id, position) => view_photos(ctx, query, origin, id.0, position).await,
         AvatarAction::PhotoDelete(id, position) => {
             delete_photo(ctx, query, origin, id, position).await
         }
-        AvatarAction::PhotosDone(id) => photos_done(ctx, query, origin, id).await,
-        AvatarAction::Train(id) => train(ctx, query, origin, id).await,
-        AvatarAction::MakeMain(id) => make_main(ctx, query, origin, id).await,
-        AvatarAction::Rename(id) => rename(ctx, query, id).await,
-        AvatarAction::Delete(id) => delete(ctx, query, origin, id).await,
-        AvatarAction::DeleteConfirmed(id) => delete_confirmed(ctx, query, origin, id).await,
+        AvatarAction::PhotosDone(id) => photos_done(ctx, query, origin, id.0).await,
+        AvatarAction::Train(id) => train(ctx, query, origin, id.0).await,
+        AvatarAction::MakeMain(id) => make_main(ctx, query, origin, id.0).await,
+        AvatarAction::Rename(id) => rename(ctx, query, id.0).await,
+        AvatarAction::Delete(id) => delete(ctx, query, origin, id.0).await,
+        AvatarAction::DeleteConfirmed(id) => delete_confirmed(ctx, query, origin, id.0).await,
     }
 }

@@ -15,7 +15,7 @@ use super::archive;
 use crate::domain::AvatarStatus;
 use crate::{
     delivery::Push,
-    domain::UserId,
+    domain::{AvatarId, UserId},
     i18n::{Lang, Texts},
     jobs::{self, FailReason, JobId, Overdue, PipelineError, deadline::Checked},
     ledger::{self, Charge, Kind},
@@ -113,7 +113,7 @@ pub async fn start(
     txn.commit().await?;
     state
         .deadlines
-        .watch(JobId::Training(avatar.id), deadline)
+        .watch(JobId::Training(AvatarId(avatar.id)), deadline)
         .await;
     Ok(Started::Started(Box::new(avatar)))
 }
@@ -148,7 +148,7 @@ async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), Pipe
         state.signer.webhook_url(
             &state.settings.public_url,
             state.provider.name(),
-            JobId::Training(avatar.id),
+            JobId::Training(AvatarId(avatar.id)),
         ),
     ) {
         (true, Some(images), Some(webhook)) => {
@@ -254,7 +254,7 @@ pub async fn settle(
         buttons: vec![row(&[
             (
                 t.btn_create_image,
-                Callback::Generation(GenerationAction::Avatar(avatar.id)),
+                Callback::Generation(GenerationAction::Avatar(AvatarId(avatar.id))),
             ),
             (t.btn_my_avatars, Callback::Avatar(AvatarAction::List)),
         ])],
@@ -272,7 +272,7 @@ async fn announce(
     avatar: &avatar::Model,
     push: &Push,
 ) -> Result<(), PipelineError> {
-    let job = JobId::Training(avatar.id);
+    let job = JobId::Training(AvatarId(avatar.id));
     state.announce(txn, job, avatar.chat_id, push).await
 }
 
@@ -305,7 +305,13 @@ pub async fn fail(
         return Ok(Settled::AlreadySettled);
     };
     let cost = avatar.cost.unwrap_or(0);
-    jobs::refund(&txn, JobId::Training(avatar.id), avatar.user_id, cost).await?;
+    jobs::refund(
+        &txn,
+        JobId::Training(AvatarId(avatar.id)),
+        avatar.user_id,
+        cost,
+    )
+    .await?;
     let t = texts(&avatar);
     let push = Push::Text {
         text: (t.avatar_failed)(&avatar.name, cost),
@@ -424,6 +430,6 @@ pub async fn pending(db: &DatabaseConnection) -> Result<Vec<(JobId, DateTime<Utc
         .await?;
     Ok(training
         .into_iter()
-        .map(|(id, at)| (JobId::Training(id), at.unwrap_or_else(Utc::now)))
+        .map(|(id, at)| (JobId::Training(AvatarId(id)), at.unwrap_or_else(Utc::now)))
         .collect())
 }

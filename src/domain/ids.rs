@@ -31,3 +31,11 @@ id!(
     /// bot has the same id. Dialogue state is kept by it.
     TelegramId
 );
+id!(
+    /// A row of `generations`.
+    GenerationId
+);
+id!(
+    /// A row of `avatars`.
+    AvatarId
+);

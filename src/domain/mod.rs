@@ -11,7 +11,7 @@ mod text;
 
 pub use coins::LedgerKind;
 pub use gallery::Period;
-pub use ids::{TelegramId, UserId};
+pub use ids::{AvatarId, GenerationId, TelegramId, UserId};
 pub use job::FailReason;
 pub use photo::{PhotoRefusal, PhotoRules};
 pub use status::{AvatarStatus, GenerationStatus};

@@ -15,7 +15,7 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup,
 
 use super::When;
 use crate::{
-    domain::{GenerationStatus, Period},
+    domain::{AvatarId, GenerationStatus, Period},
     i18n::{AvatarShown, FilterView},
     provider::AspectRatio,
     telegram::{
@@ -54,7 +54,7 @@ impl Filter {
             return Ok(Self::default());
         };
         let avatar = match (row.avatar_id, row.base_only) {
-            (Some(id), _) => AvatarPick::Avatar(id),
+            (Some(id), _) => AvatarPick::Avatar(AvatarId(id)),
             (None, true) => AvatarPick::Base,
             (None, false) => AvatarPick::Any,
         };
@@ -83,7 +83,7 @@ impl Filter {
             user_id: Set(user_id),
             favorites_only: Set(self.favorites),
             base_only: Set(base_only),
-            avatar_id: Set(avatar_id),
+            avatar_id: Set(avatar_id.map(|id| id.0)),
             period: Set(self.period.key().to_owned()),
             aspect: Set(self.aspect.map(|a| a.label().to_owned())),
             updated_at: Set(Utc::now()),
@@ -177,7 +177,7 @@ impl Shown {
         let mut filter = Filter::load(&ctx.state.db, ctx.user.id).await?;
         let mut name = None;
         if let AvatarPick::Avatar(id) = filter.avatar {
-            name = owned_avatar(&ctx.state.db, ctx.user.id, id)
+            name = owned_avatar(&ctx.state.db, ctx.user.id, id.0)
                 .await?
                 .map(|a| a.name);
             if name.is_none() {
@@ -300,8 +300,8 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
     // The avatar the filter is set to is always listed (so it shows as chosen), even past the
     // twenty newest.
     if let AvatarPick::Avatar(id) = filter.avatar
-        && !avatars.iter().any(|a| a.id == id)
-        && let Some(active) = owned_avatar(db, ctx.user.id, id).await?
+        && !avatars.iter().any(|a| a.id == id.0)
+        && let Some(active) = owned_avatar(db, ctx.user.id, id.0).await?
     {
         avatars.insert(0, active);
     }
@@ -310,7 +310,7 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
         Callback::Gallery(GalleryAction::FilterAvatar(AvatarPick::Any)),
     )]];
     rows.extend(avatars.iter().map(|a| {
-        let pick = AvatarPick::Avatar(a.id);
+        let pick = AvatarPick::Avatar(AvatarId(a.id));
         vec![button(
             &marked(filter.avatar == pick, &crate::i18n::clip(&a.name, 40)),
             Callback::Gallery(GalleryAction::FilterAvatar(pick)),
@@ -357,7 +357,7 @@ pub async fn change(
     match change {
         Change::ToggleFavorites => filter.favorites = !filter.favorites,
         Change::Avatar(AvatarPick::Avatar(id))
-            if owned_avatar(db, ctx.user.id, id).await?.is_none() =>
+            if owned_avatar(db, ctx.user.id, id.0).await?.is_none() =>
         {
             said = Some(ctx.t().filter_avatar_gone);
         }

@@ -17,8 +17,8 @@ use sea_orm::{
 use teloxide::types::{CallbackQuery, InlineKeyboardMarkup, InputFile, Message};
 
 use crate::{
-    domain::GenerationStatus,
     domain::UserId,
+    domain::{GenerationId, GenerationStatus},
     i18n::{GalleryCard, GalleryStats, Texts},
     telegram::{
         callback::{Callback, GalleryAction, GenerationAction, MenuAction},
@@ -183,7 +183,7 @@ fn card_keyboard(
             ),
             button(
                 t.btn_gallery_repeat,
-                Callback::Generation(GenerationAction::Regenerate(generation_id)),
+                Callback::Generation(GenerationAction::Regenerate(GenerationId(generation_id))),
             ),
         ],
         vec![
@@ -267,7 +267,7 @@ pub async fn prompt(
     ui::answer(ctx.bot(), query, None, false).await;
     let kb = InlineKeyboardMarkup::new([vec![button(
         t.btn_gallery_repeat,
-        Callback::Generation(GenerationAction::Regenerate(g.id)),
+        Callback::Generation(GenerationAction::Regenerate(GenerationId(g.id))),
     )]]);
     ui::send(ctx.bot(), ctx.chat, &(t.gallery_prompt)(&g.prompt), kb).await?;
     Ok(())

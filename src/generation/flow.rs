@@ -14,7 +14,7 @@ use teloxide::{
 use crate::{
     balance, delivery,
     dialogue::{self, Dialogue},
-    domain::{AvatarStatus, GenerationStatus, Prompt},
+    domain::{AvatarId, AvatarStatus, GenerationId, GenerationStatus, Prompt},
     gallery,
     generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration},
     i18n::Progress,
@@ -134,7 +134,7 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
             };
             vec![button(
                 &label,
-                Callback::Generation(GenerationAction::Avatar(a.id)),
+                Callback::Generation(GenerationAction::Avatar(AvatarId(a.id))),
             )]
         })
         .collect();
@@ -403,7 +403,10 @@ fn submit_detached(
 async fn paid(ctx: &Ctx<'_>, query: &CallbackQuery, generation: &row::Model, said: Option<&str>) {
     ctx.state
         .deadlines
-        .watch(JobId::Generation(generation.id), generation.deadline_at)
+        .watch(
+            JobId::Generation(GenerationId(generation.id)),
+            generation.deadline_at,
+        )
         .await;
     ui::answer(ctx.bot(), query, said, false).await;
 }
@@ -446,7 +449,7 @@ fn progress_text(ctx: &Ctx<'_>, g: &row::Model, again: bool) -> String {
 fn status_keyboard(ctx: &Ctx<'_>, id: i64) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([vec![button(
         ctx.t().btn_status,
-        Callback::Generation(GenerationAction::Status(id)),
+        Callback::Generation(GenerationAction::Status(GenerationId(id))),
     )]])
 }
 
@@ -632,7 +635,7 @@ pub async fn on_callback(
 ) -> Result<(), HandlerError> {
     let opens = match action {
         GenerationAction::Open => Some(Choice::Default),
-        GenerationAction::Avatar(id) => Some(Choice::Avatar(id)),
+        GenerationAction::Avatar(id) => Some(Choice::Avatar(id.0)),
         GenerationAction::NoAvatar => Some(Choice::Base),
         _ => None,
     };
@@ -648,8 +651,8 @@ pub async fn on_callback(
         GenerationAction::Aspect(index) => on_aspect(ctx, query, origin, index).await,
         GenerationAction::AspectBack => back_to_aspect(ctx, query, origin).await,
         GenerationAction::Start(aspect, count) => on_start(ctx, query, origin, aspect, count).await,
-        GenerationAction::Status(id) => status(ctx, query, id).await,
-        GenerationAction::Regenerate(id) => regenerate(ctx, query, id).await,
+        GenerationAction::Status(id) => status(ctx, query, id.0).await,
+        GenerationAction::Regenerate(id) => regenerate(ctx, query, id.0).await,
         GenerationAction::Open | GenerationAction::Avatar(_) | GenerationAction::NoAvatar => Ok(()),
     }
 }

@@ -5,6 +5,7 @@ use entity::generation;
 
 use crate::{
     delivery::{Buttons, Push, PushImage},
+    domain::GenerationId,
     generation::{FailReason, lang_of},
     provider::{AspectRatio, ProviderImage},
     telegram::{
@@ -20,7 +21,7 @@ pub fn result_buttons(generation: &generation::Model) -> Buttons {
     vec![
         row(&[(
             t.btn_repeat,
-            Callback::Generation(GenerationAction::Regenerate(generation.id)),
+            Callback::Generation(GenerationAction::Regenerate(GenerationId(generation.id))),
         )]),
         row(&[
             (t.btn_to_gallery, Callback::Gallery(GalleryAction::Open)),
@@ -81,7 +82,7 @@ pub fn failure(generation: &generation::Model, reason: &FailReason) -> Push {
         buttons: vec![
             row(&[(
                 t.btn_retry,
-                Callback::Generation(GenerationAction::Regenerate(generation.id)),
+                Callback::Generation(GenerationAction::Regenerate(GenerationId(generation.id))),
             )]),
             row(&[(t.btn_main_menu, Callback::Menu(MenuAction::Main))]),
         ],

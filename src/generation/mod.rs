@@ -21,8 +21,8 @@ pub use crate::jobs::{FailReason, PipelineError};
 
 use crate::{
     delivery::{self, Push},
-    domain::GenerationStatus,
     domain::UserId,
+    domain::{GenerationId, GenerationStatus},
     i18n::Lang,
     jobs::{self, JobId, Overdue, deadline::Checked},
     ledger::{self, Charge, Kind},
@@ -195,7 +195,7 @@ pub fn webhook_url(state: &AppState, generation_id: i64) -> Option<Url> {
     state.signer.webhook_url(
         &state.settings.public_url,
         state.provider.name(),
-        JobId::Generation(generation_id),
+        JobId::Generation(GenerationId(generation_id)),
     )
 }
 
@@ -340,7 +340,7 @@ async fn announce(
     generation: &generation::Model,
     push: &Push,
 ) -> Result<(), PipelineError> {
-    let job = JobId::Generation(generation.id);
+    let job = JobId::Generation(GenerationId(generation.id));
     state
         .announce(txn, job, Some(generation.chat_id), push)
         .await
@@ -349,7 +349,7 @@ async fn announce(
 /// The outbox key of a generation's push (its result or its failure notice: one of the two).
 #[must_use]
 pub fn delivery_key(generation_id: i64) -> String {
-    JobId::Generation(generation_id).delivery_key()
+    JobId::Generation(GenerationId(generation_id)).delivery_key()
 }
 
 /// Fails a pending generation: refund (once, by key), record why, queue the notice. With the
@@ -391,7 +391,7 @@ async fn refund<C>(db: &C, generation: &generation::Model) -> Result<(), Pipelin
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let job = JobId::Generation(generation.id);
+    let job = JobId::Generation(GenerationId(generation.id));
     jobs::refund(db, job, generation.user_id, generation.cost).await
 }
 
@@ -476,7 +476,7 @@ pub async fn pending(db: &DatabaseConnection) -> Result<Vec<(JobId, DateTime<Utc
         .await?;
     Ok(pending
         .into_iter()
-        .map(|(id, at)| (JobId::Generation(id), at))
+        .map(|(id, at)| (JobId::Generation(GenerationId(id)), at))
         .collect())
 }
 

@@ -18,6 +18,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::{
+    domain::{AvatarId, GenerationId},
     generation::{self, Settled},
     http::error::ApiError,
     jobs::JobId,
@@ -49,7 +50,9 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(id) = our_job(&state, &provider, &id, &token, JobId::Generation) else {
+    let Some(id) = our_job(&state, &provider, &id, &token, |id| {
+        JobId::Generation(GenerationId(id))
+    }) else {
         return Ok(not_found());
     };
     let now = chrono::Utc::now().timestamp();
@@ -114,7 +117,9 @@ pub async fn receive_training(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(id) = our_job(&state, &provider, &id, &token, JobId::Training) else {
+    let Some(id) = our_job(&state, &provider, &id, &token, |id| {
+        JobId::Training(AvatarId(id))
+    }) else {
         return Ok(not_found());
     };
     let now = chrono::Utc::now().timestamp();

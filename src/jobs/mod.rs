@@ -22,7 +22,7 @@ use url::Url;
 pub use crate::domain::FailReason;
 use crate::{
     config::Secret,
-    domain::UserId,
+    domain::{AvatarId, GenerationId, UserId},
     ledger::{self, Kind, LedgerError},
     provider::ProviderError,
 };
@@ -30,9 +30,9 @@ use crate::{
 /// Which job: the feature's row it lives in, by id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum JobId {
-    Generation(i64),
+    Generation(GenerationId),
     /// An avatar's training.
-    Training(i64),
+    Training(AvatarId),
 }
 
 impl JobId {
@@ -48,8 +48,8 @@ impl JobId {
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
         match s.strip_prefix('t') {
-            Some(id) => id.parse().ok().map(Self::Training),
-            None => s.parse().ok().map(Self::Generation),
+            Some(id) => id.parse().ok().map(|id| Self::Training(AvatarId(id))),
+            None => s.parse().ok().map(|id| Self::Generation(GenerationId(id))),
         }
     }
 

@@ -2,6 +2,8 @@
 
 use super::{Arg, parse_id, parse_index, parse_position, two};
 
+use crate::domain::AvatarId;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AvatarAction {
     /// 🎭 the avatars from the newest; ends a name, gender, rename or photo step →
@@ -16,23 +18,23 @@ pub enum AvatarAction {
     /// `screens::on_gender`.
     Gender(u8),
     /// Go on uploading photos to this draft → `screens::upload`.
-    Upload(i64),
+    Upload(AvatarId),
     /// The photos of draft `id`, one at a time, at a position → `screens::view_photos`.
-    Photos(i64, u32),
+    Photos(AvatarId, u32),
     /// Remove photo `id` (shown at a position) from its draft → `screens::delete_photo`.
     PhotoDelete(i64, u32),
     /// Close the photo viewer of draft `id` → `screens::photos_done`.
-    PhotosDone(i64),
+    PhotosDone(AvatarId),
     /// Train this draft (paid) → `screens::train`.
-    Train(i64),
+    Train(AvatarId),
     /// ⭐ make this avatar the main one → `screens::make_main`.
-    MakeMain(i64),
+    MakeMain(AvatarId),
     /// ✏️ rename → `screens::rename`.
-    Rename(i64),
+    Rename(AvatarId),
     /// 🗑️ asks to confirm deleting avatar `id` → `screens::delete`.
-    Delete(i64),
+    Delete(AvatarId),
     /// The confirmation → `screens::delete_confirmed`.
-    DeleteConfirmed(i64),
+    DeleteConfirmed(AvatarId),
 }
 
 impl AvatarAction {
@@ -65,14 +67,16 @@ impl AvatarAction {
         match name {
             "av" => parse_position(arg).map(Self::Card),
             "av_g" => parse_index(arg).map(Self::Gender),
-            "av_up" => parse_id(arg).map(Self::Upload),
-            "av_phok" => parse_id(arg).map(Self::PhotosDone),
-            "av_train" => parse_id(arg).map(Self::Train),
-            "av_main" => parse_id(arg).map(Self::MakeMain),
-            "av_ren" => parse_id(arg).map(Self::Rename),
-            "av_del" => parse_id(arg).map(Self::Delete),
-            "av_del_yes" => parse_id(arg).map(Self::DeleteConfirmed),
-            "av_ph" => two(arg, parse_id, parse_position).map(|(id, i)| Self::Photos(id, i)),
+            "av_up" => parse_id(arg).map(|id| Self::Upload(AvatarId(id))),
+            "av_phok" => parse_id(arg).map(|id| Self::PhotosDone(AvatarId(id))),
+            "av_train" => parse_id(arg).map(|id| Self::Train(AvatarId(id))),
+            "av_main" => parse_id(arg).map(|id| Self::MakeMain(AvatarId(id))),
+            "av_ren" => parse_id(arg).map(|id| Self::Rename(AvatarId(id))),
+            "av_del" => parse_id(arg).map(|id| Self::Delete(AvatarId(id))),
+            "av_del_yes" => parse_id(arg).map(|id| Self::DeleteConfirmed(AvatarId(id))),
+            "av_ph" => {
+                two(arg, parse_id, parse_position).map(|(id, i)| Self::Photos(AvatarId(id), i))
+            }
             "av_phdel" => {
                 two(arg, parse_id, parse_position).map(|(id, i)| Self::PhotoDelete(id, i))
             }
@@ -86,15 +90,15 @@ impl AvatarAction {
             Self::Card(u32::MAX),
             Self::Create,
             Self::Gender(u8::MAX),
-            Self::Upload(i64::MAX),
-            Self::Photos(i64::MAX, u32::MAX),
+            Self::Upload(AvatarId(i64::MAX)),
+            Self::Photos(AvatarId(i64::MAX), u32::MAX),
             Self::PhotoDelete(i64::MAX, u32::MAX),
-            Self::PhotosDone(i64::MAX),
-            Self::Train(i64::MAX),
-            Self::MakeMain(i64::MAX),
-            Self::Rename(i64::MAX),
-            Self::Delete(i64::MAX),
-            Self::DeleteConfirmed(i64::MAX),
+            Self::PhotosDone(AvatarId(i64::MAX)),
+            Self::Train(AvatarId(i64::MAX)),
+            Self::MakeMain(AvatarId(i64::MAX)),
+            Self::Rename(AvatarId(i64::MAX)),
+            Self::Delete(AvatarId(i64::MAX)),
+            Self::DeleteConfirmed(AvatarId(i64::MAX)),
         ]
     }
 }

@@ -3,6 +3,8 @@
 
 use super::{Arg, parse_id, parse_index, parse_position, two};
 
+use crate::domain::AvatarId;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GalleryAction {
     /// 🖼️ the gallery from its newest image → `gallery::show`.
@@ -45,7 +47,7 @@ pub enum AvatarPick {
     /// Images made without an avatar.
     Base,
     /// Images of this avatar.
-    Avatar(i64),
+    Avatar(AvatarId),
 }
 
 impl GalleryAction {
@@ -83,7 +85,7 @@ impl GalleryAction {
             ("galf_av", Some("any")) => Some(Self::FilterAvatar(AvatarPick::Any)),
             ("galf_av", Some("base")) => Some(Self::FilterAvatar(AvatarPick::Base)),
             ("galf_av", Some(id)) => {
-                parse_id(id).map(|id| Self::FilterAvatar(AvatarPick::Avatar(id)))
+                parse_id(id).map(|id| Self::FilterAvatar(AvatarPick::Avatar(AvatarId(id))))
             }
             ("galf_per", Some(arg)) => parse_index(arg).map(Self::FilterPeriod),
             ("galf_ar", Some(arg)) => parse_index(arg).map(Self::FilterAspect),
@@ -114,7 +116,7 @@ impl GalleryAction {
             Self::FilterAvatars,
             Self::FilterAvatar(AvatarPick::Any),
             Self::FilterAvatar(AvatarPick::Base),
-            Self::FilterAvatar(AvatarPick::Avatar(i64::MAX)),
+            Self::FilterAvatar(AvatarPick::Avatar(AvatarId(i64::MAX))),
             Self::FilterPeriod(u8::MAX),
             Self::FilterAspect(0),
             Self::FilterReset,

@@ -1,17 +1,18 @@
 //! Buttons of the 🎨 flow and under results. Handlers: `generation::flow`.
 
 use super::{Arg, parse_id, parse_index, two};
+use crate::domain::{AvatarId, GenerationId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GenerationAction {
     /// 🎨 start: the prompt screen with the main avatar → `flow::open`.
     Open,
     /// 📊 status of one generation (checked against the presser) → `flow::status`.
-    Status(i64),
+    Status(GenerationId),
     /// The list of ready avatars to generate with → `flow::pick_avatar`.
     Avatars,
     /// Generate with this avatar (checked against the presser) → `flow::open`.
-    Avatar(i64),
+    Avatar(AvatarId),
     /// Generate without an avatar, on the base model → `flow::open`.
     NoAvatar,
     /// The prompt is in; this aspect ratio (an index into `AspectRatio::ALL`) was picked →
@@ -23,7 +24,7 @@ pub enum GenerationAction {
     Start(u8, u8),
     /// 🔄 run a generation of the user's again (same prompt, avatar, size and count; a new
     /// seed) → `flow::regenerate`.
-    Regenerate(i64),
+    Regenerate(GenerationId),
 }
 
 impl GenerationAction {
@@ -47,14 +48,16 @@ impl GenerationAction {
             ("gen_avatars", None) => Some(Self::Avatars),
             ("gen_base", None) => Some(Self::NoAvatar),
             ("gen_aspects", None) => Some(Self::AspectBack),
-            ("generation_status", Some(arg)) => parse_id(arg).map(Self::Status),
-            ("gen_avatar", Some(arg)) => parse_id(arg).map(Self::Avatar),
+            ("generation_status", Some(arg)) => {
+                parse_id(arg).map(|id| Self::Status(GenerationId(id)))
+            }
+            ("gen_avatar", Some(arg)) => parse_id(arg).map(|id| Self::Avatar(AvatarId(id))),
             ("gen_aspect", Some(arg)) => parse_index(arg).map(Self::Aspect),
             ("gen_go", Some(arg)) => {
                 let (aspect, count) = two(arg, parse_index, parse_index)?;
                 Some(Self::Start(aspect, count))
             }
-            ("regenerate", Some(arg)) => parse_id(arg).map(Self::Regenerate),
+            ("regenerate", Some(arg)) => parse_id(arg).map(|id| Self::Regenerate(GenerationId(id))),
             _ => None,
         }
     }
@@ -62,17 +65,17 @@ impl GenerationAction {
     pub(super) fn examples() -> Vec<Self> {
         vec![
             Self::Open,
-            Self::Status(i64::MAX),
-            Self::Status(1),
+            Self::Status(GenerationId(i64::MAX)),
+            Self::Status(GenerationId(1)),
             Self::Avatars,
-            Self::Avatar(i64::MAX),
+            Self::Avatar(AvatarId(i64::MAX)),
             Self::NoAvatar,
             Self::Aspect(0),
             Self::Aspect(u8::MAX),
             Self::AspectBack,
             Self::Start(u8::MAX, u8::MAX),
             Self::Start(0, 1),
-            Self::Regenerate(i64::MAX),
+            Self::Regenerate(GenerationId(i64::MAX)),
         ]
     }
 }

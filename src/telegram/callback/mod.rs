@@ -162,7 +162,9 @@ mod tests {
         );
         assert_eq!(
             Callback::parse("generation_status:42"),
-            Some(Callback::Generation(GenerationAction::Status(42)))
+            Some(Callback::Generation(GenerationAction::Status(
+                crate::domain::GenerationId(42)
+            )))
         );
         let packages = Some(Callback::Payments(PaymentsAction::Packages));
         assert_eq!(Callback::parse("profile_topup_balance"), packages);
