@@ -34,6 +34,7 @@ use crate::{
 /// The token the bot uses with the built-in sandbox. Not a real token: the sandbox accepts only it.
 pub const SANDBOX_TOKEN: &str = "1:SANDBOX";
 
+#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,

@@ -513,6 +513,7 @@ fn env_name(key: &str) -> &'static str {
 ///
 /// Written here instead of using `figment::providers::Env` so tests can hand in variables without
 /// touching the process environment (which is `unsafe` to mutate); values are parsed the same way.
+#[derive(Debug)]
 pub struct EnvVars(Vec<(String, String)>);
 
 impl EnvVars {

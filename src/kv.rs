@@ -75,6 +75,15 @@ pub struct Kv {
     backend: Backend,
 }
 
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kv")
+            .field("prefix", &self.prefix)
+            .field("redis", &self.is_redis())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone)]
 enum Backend {
     Redis(Pool),
@@ -249,7 +258,7 @@ fn glob_escape(text: &str) -> String {
 }
 
 /// The store split by what its keys describe; see the module docs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KvScopes {
     /// Keys about the bot's Telegram traffic (update marks, per-Telegram-user counters).
     pub bot: Kv,

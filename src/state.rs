@@ -45,6 +45,15 @@ pub struct AppState {
     pub estimate: Arc<Estimate>,
 }
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("provider", &self.provider.name())
+            .field("kv", &self.kv)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AppState {
     /// A settled job's one message: queued in the transaction that settled it, committed with
     /// it; then the worker is woken and the deadline timer (here and on the other replicas)

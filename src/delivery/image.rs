@@ -14,6 +14,7 @@ pub enum FetchError {
 }
 
 /// The stored copy: where it is, and its path relative to the store.
+#[derive(Debug)]
 pub struct Stored {
     pub path: PathBuf,
     pub relative: String,

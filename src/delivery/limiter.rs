@@ -13,6 +13,12 @@ pub struct Limiter {
     state: Mutex<State>,
 }
 
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").finish_non_exhaustive()
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// When each chat may get its next message.

@@ -51,6 +51,12 @@ pub struct Worker {
     pub unusable: std::sync::Arc<dyn UnusableImages>,
 }
 
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
+
 /// A result whose images can't be fetched for good (gone, not images, too big).
 #[async_trait::async_trait]
 pub trait UnusableImages: Send + Sync {
@@ -68,6 +74,7 @@ pub trait UnusableImages: Send + Sync {
 pub const PRIORITY_RESULT: i32 = 0;
 
 /// This instance's side of the outbox: how the worker is woken and paced.
+#[derive(Debug)]
 pub struct Outbox {
     wake: Notify,
     /// Retry times this worker scheduled, earliest first.

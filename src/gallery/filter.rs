@@ -165,6 +165,7 @@ async fn owned_avatar<C: ConnectionTrait>(
 }
 
 /// The filter and the avatar's name, ready for the texts.
+#[derive(Debug)]
 pub struct Shown {
     pub filter: Filter,
     name: Option<String>,

@@ -58,6 +58,7 @@ async fn ready_avatar<C: ConnectionTrait>(
 }
 
 /// Which avatar the 🎨 screen starts with.
+#[derive(Debug)]
 pub enum Choice {
     /// The main avatar (or the first ready one), or the base model without any.
     Default,

@@ -34,6 +34,7 @@ use crate::{
 pub const MAX_IMAGES: u8 = 4;
 
 /// What the user asked for.
+#[derive(Debug)]
 pub struct NewGeneration<'a> {
     pub user_id: i64,
     pub chat_id: i64,
@@ -50,6 +51,7 @@ pub struct NewGeneration<'a> {
     pub start_key: Option<String>,
 }
 
+#[derive(Debug)]
 pub enum Created {
     Charged(Box<generation::Model>),
     /// This request started one already (a redelivered update): nothing new, nothing charged.
@@ -493,6 +495,7 @@ pub async fn find_owned<C: ConnectionTrait>(
 }
 
 /// What the delivery worker calls when a result's images can't be fetched for good.
+#[derive(Debug)]
 pub struct UnusableImages(pub AppState);
 
 #[async_trait::async_trait]

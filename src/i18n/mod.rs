@@ -38,6 +38,7 @@ impl Lang {
 }
 
 /// One language's texts.
+#[derive(Debug)]
 pub struct Texts {
     /// Greeting after /start, above the main menu; takes the user's first name.
     pub welcome: fn(&str) -> String,
@@ -254,6 +255,7 @@ pub struct Texts {
 }
 
 /// An avatar card.
+#[derive(Debug)]
 pub struct AvatarView<'a> {
     pub name: &'a str,
     pub main: bool,
@@ -270,6 +272,7 @@ pub struct AvatarView<'a> {
 }
 
 /// The photo step's status message.
+#[derive(Debug)]
 pub struct UploadStatus<'a> {
     pub name: &'a str,
     pub count: u64,
@@ -280,7 +283,7 @@ pub struct UploadStatus<'a> {
 }
 
 /// The avatar part of a gallery filter, as shown.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub enum AvatarShown<'a> {
     Any,
     Base,
@@ -288,6 +291,7 @@ pub enum AvatarShown<'a> {
 }
 
 /// A gallery filter, as shown.
+#[derive(Debug)]
 pub struct FilterView<'a> {
     pub favorites: bool,
     pub avatar: AvatarShown<'a>,
@@ -308,6 +312,7 @@ impl FilterView<'_> {
 }
 
 /// What 📊 shows, from the database.
+#[derive(Debug)]
 pub struct GalleryStats {
     pub images: u64,
     pub favorites: u64,
@@ -323,6 +328,7 @@ pub struct GalleryStats {
 }
 
 /// What a gallery card shows.
+#[derive(Debug)]
 pub struct GalleryCard<'a> {
     pub position: usize,
     pub count: usize,
@@ -338,6 +344,7 @@ pub struct GalleryCard<'a> {
 }
 
 /// What the progress message says.
+#[derive(Debug)]
 pub struct Progress<'a> {
     /// A repeat of an earlier generation.
     pub again: bool,

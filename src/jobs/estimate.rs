@@ -15,7 +15,7 @@ use sea_orm::{
 /// How many recent durations the median is taken over.
 const WINDOW: usize = 51;
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Estimate {
     recent: Mutex<VecDeque<u64>>,
 }

@@ -78,6 +78,7 @@ struct Payload {
     images: Vec<ProviderImage>,
 }
 
+#[derive(Debug)]
 pub struct FalClient {
     http: reqwest::Client,
     queue_url: Url,

@@ -65,6 +65,12 @@ pub struct FalVerifier {
     min_refetch: Duration,
 }
 
+impl std::fmt::Debug for FalVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FalVerifier").finish_non_exhaustive()
+    }
+}
+
 impl FalVerifier {
     #[must_use]
     pub fn new(http: reqwest::Client, jwks_url: Url) -> Self {

@@ -89,6 +89,12 @@ pub struct LocalProvider {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider").finish_non_exhaustive()
+    }
+}
+
 impl LocalProvider {
     /// `base` is where our server listens (the JWKS and image routes hang off it).
     #[must_use]

@@ -33,11 +33,18 @@ use serde_json::{Value, json};
 use text::Formatted;
 
 /// How the sandbox is set up by the application.
+#[derive(Debug)]
 pub struct SandboxConfig {
     /// The only token the fake Bot API accepts.
     pub token: String,
     /// Start with Telegram-like flood limits on the send-family methods.
     pub rate_limits: bool,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").finish_non_exhaustive()
+    }
 }
 
 /// Handle to one sandbox; cheap to clone, all clones share the same state.

@@ -16,6 +16,7 @@ use crate::{
 };
 
 /// What every handler needs: who is talking, in which chat and language.
+#[derive(Debug)]
 pub struct Ctx<'a> {
     pub state: &'a AppState,
     pub user: user::Model,

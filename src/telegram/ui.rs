@@ -119,6 +119,7 @@ pub async fn retext(
 }
 
 /// A screen that may carry a photo (by Telegram file_id).
+#[derive(Debug)]
 pub struct Card {
     pub photo: Option<InputFile>,
     pub text: String,
