@@ -212,33 +212,20 @@ impl Kv {
     /// background); keys outside the prefix — another deployment's, another app's — are never
     /// touched, and nothing like FLUSHDB is used.
     pub async fn drop_all(&self) -> Result<u64, KvError> {
-        let pattern = format!("{}*", glob_escape(&self.prefix));
+        let keys = self.keys().await?;
         match &self.backend {
             Backend::Redis(pool) => {
                 let mut conn = pool.get().await?;
-                let mut cursor: u64 = 0;
                 let mut dropped = 0;
-                loop {
-                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(500)
+                for batch in keys.chunks(500) {
+                    let full: Vec<String> = batch.iter().map(|k| self.key(k)).collect();
+                    let n: u64 = redis::cmd("UNLINK")
+                        .arg(&full)
                         .query_async(&mut conn)
                         .await?;
-                    if !keys.is_empty() {
-                        let n: u64 = redis::cmd("UNLINK")
-                            .arg(&keys)
-                            .query_async(&mut conn)
-                            .await?;
-                        dropped += n;
-                    }
-                    if next == 0 {
-                        return Ok(dropped);
-                    }
-                    cursor = next;
+                    dropped += n;
                 }
+                Ok(dropped)
             }
             Backend::Memory(m) => Ok(m.drop_prefix(&self.prefix)),
         }

@@ -406,7 +406,7 @@ pub async fn check(
                 TrainingStatus::Done(outcome) => Some(outcome),
                 TrainingStatus::Pending => None,
             });
-    match jobs::overdue(answer, retries) {
+    match jobs::overdue(JobId::Training(AvatarId(avatar_id)), answer, retries) {
         Overdue::Settle(outcome) => {
             settle(state, avatar_id, outcome).await?;
         }

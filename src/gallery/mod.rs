@@ -67,13 +67,15 @@ pub async fn show(
 ) -> Result<(), HandlerError> {
     // Only the gallery's own screens are replaced.
     let ours = origin.is_some_and(is_gallery_screen);
-    let card = match card_at(ctx, position).await? {
-        Some(card) => card,
-        // Deleted between the two reads: the first card.
-        None => card_at(ctx, 0)
-            .await?
-            .unwrap_or_else(|| empty(ctx.t(), None)),
-    };
+    // An image deleted between the two reads: the first card (tried twice more).
+    let mut card = None;
+    for at in [position, 0, 0] {
+        card = card_at(ctx, at).await?;
+        if card.is_some() {
+            break;
+        }
+    }
+    let card = card.unwrap_or_else(|| empty(ctx.t(), None));
     ui::card(ctx.bot(), ctx.chat, origin, ours, card).await?;
     Ok(())
 }

@@ -454,7 +454,7 @@ pub async fn check(state: &AppState, id: i64, retries: u32) -> Result<Checked, P
             Status::Done(outcome) => Some(outcome),
             Status::Pending => None,
         });
-    match jobs::overdue(answer, retries) {
+    match jobs::overdue(JobId::Generation(GenerationId(id)), answer, retries) {
         Overdue::Settle(outcome) => {
             settle(state, id, outcome).await?;
         }

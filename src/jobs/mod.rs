@@ -261,16 +261,20 @@ pub enum Overdue<O> {
 /// Decides an overdue job. `answer` is the provider's status (`Ok(None)`: still running);
 /// `retries` is how often it was unreachable before.
 #[must_use]
-pub fn overdue<O>(answer: Result<Option<O>, ProviderError>, retries: u32) -> Overdue<O> {
+pub fn overdue<O>(
+    job: JobId,
+    answer: Result<Option<O>, ProviderError>,
+    retries: u32,
+) -> Overdue<O> {
     match answer {
         Ok(Some(outcome)) => Overdue::Settle(outcome),
         Ok(None) => Overdue::Fail(FailReason::Timeout),
         Err(ProviderError::Unavailable(e)) if deadline::may_retry(retries) => {
-            tracing::warn!(error = %e, "provider unreachable at a deadline; asking again later");
+            tracing::warn!(?job, error = %e, "provider unreachable at a deadline; asking again later");
             Overdue::AskAgain
         }
         Err(e) => {
-            tracing::warn!(error = %e, "deadline check: giving up");
+            tracing::warn!(?job, error = %e, "deadline check: giving up");
             Overdue::Fail(FailReason::Timeout)
         }
     }
