@@ -18,7 +18,10 @@ use std::path::Path;
 
 use teloxide::types::InputFile;
 
-use crate::{domain::AvatarStatus, i18n::Lang};
+use crate::{
+    domain::{AvatarId, AvatarStatus, UserId},
+    i18n::Lang,
+};
 
 /// Name length bounds, in characters.
 
@@ -63,9 +66,10 @@ pub fn new_trigger(gender: Gender) -> String {
 /// The user's avatar with this id (others' ids read as none).
 pub async fn owned<C: ConnectionTrait>(
     db: &C,
-    user_id: i64,
-    id: i64,
+    user: UserId,
+    id: AvatarId,
 ) -> Result<Option<avatar::Model>, DbErr> {
+    let (user_id, id) = (user.0, id.0);
     avatar::Entity::find_by_id(id)
         .filter(avatar::Column::UserId.eq(user_id))
         .one(db)
@@ -159,10 +163,10 @@ pub async fn cover<C: ConnectionTrait>(
 /// Makes `avatar_id` the user's main avatar (only a ready one can be).
 pub async fn make_main<C: ConnectionTrait>(
     db: &C,
-    user_id: i64,
-    avatar_id: i64,
+    user: UserId,
+    avatar_id: AvatarId,
 ) -> Result<bool, DbErr> {
-    let Some(avatar) = owned(db, user_id, avatar_id).await? else {
+    let Some(avatar) = owned(db, user, avatar_id).await? else {
         return Ok(false);
     };
     if avatar.status != AvatarStatus::Ready {
@@ -174,7 +178,7 @@ pub async fn make_main<C: ConnectionTrait>(
             avatar::Column::IsMain,
             sea_orm::ExprTrait::eq(Expr::col(avatar::Column::Id), avatar_id),
         )
-        .filter(avatar::Column::UserId.eq(user_id))
+        .filter(avatar::Column::UserId.eq(user))
         .exec(db)
         .await?;
     Ok(true)
@@ -198,7 +202,7 @@ pub async fn elect_main<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<(), 
         .one(db)
         .await?;
     if let Some(avatar) = newest {
-        make_main(db, user_id, avatar.id).await?;
+        make_main(db, UserId(user_id), AvatarId(avatar.id)).await?;
     }
     Ok(())
 }

@@ -105,7 +105,7 @@ pub async fn receive(ctx: &Ctx<'_>, message: &Message, avatar_id: i64) -> Result
     let state = ctx.state;
     let t = ctx.t();
     let settings = &state.settings.avatar;
-    let Some(draft) = super::owned(&state.db, ctx.user.id, avatar_id)
+    let Some(draft) = super::owned(&state.db, ctx.user_id(), AvatarId(avatar_id))
         .await?
         .filter(|a| a.status == AvatarStatus::Draft)
     else {

@@ -150,10 +150,13 @@ pub async fn show(
 async fn show_avatar(
     ctx: &Ctx<'_>,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     let avatars = super::list(&ctx.state.db, ctx.user.id).await?;
-    let position = avatars.iter().position(|a| a.id == avatar_id).unwrap_or(0);
+    let position = avatars
+        .iter()
+        .position(|a| a.id == avatar_id.0)
+        .unwrap_or(0);
     show(ctx, origin, u32::try_from(position).unwrap_or(0)).await
 }
 
@@ -273,7 +276,7 @@ pub async fn upload(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let Some(draft) = owned_or_told(ctx, query, avatar_id).await? else {
@@ -281,7 +284,7 @@ pub async fn upload(
     };
     if draft.status != AvatarStatus::Draft {
         ui::answer(ctx.bot(), query, Some(t.avatar_expired), false).await;
-        return show_avatar(ctx, origin, draft.id).await;
+        return show_avatar(ctx, origin, AvatarId(draft.id)).await;
     }
     ui::answer(ctx.bot(), query, None, false).await;
     upload_step(ctx, origin, &draft).await
@@ -292,11 +295,11 @@ pub async fn view_photos(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
     position: u32,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let draft = super::owned(&ctx.state.db, ctx.user.id, avatar_id)
+    let draft = super::owned(&ctx.state.db, ctx.user_id(), avatar_id)
         .await?
         .filter(|a| a.status == AvatarStatus::Draft);
     let Some(draft) = draft else {
@@ -385,7 +388,7 @@ pub async fn delete_photo(
     let db = &ctx.state.db;
     let photo = avatar_photo::Entity::find_by_id(photo_id).one(db).await?;
     let draft = match &photo {
-        Some(p) => super::owned(db, ctx.user.id, p.avatar_id)
+        Some(p) => super::owned(db, ctx.user_id(), AvatarId(p.avatar_id))
             .await?
             .filter(|a| a.status == AvatarStatus::Draft),
         None => None,
@@ -411,17 +414,17 @@ pub async fn photos_done(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     ui::answer(ctx.bot(), query, None, false).await;
     if let Some(message) = origin {
         ui::delete_quietly(ctx.bot(), ctx.chat, message).await;
     }
-    if super::owned(&ctx.state.db, ctx.user.id, avatar_id)
+    if super::owned(&ctx.state.db, ctx.user_id(), avatar_id)
         .await?
         .is_some()
     {
-        photos::schedule_status(ctx.state, avatar_id).await;
+        photos::schedule_status(ctx.state, avatar_id.0).await;
     }
     Ok(())
 }
@@ -431,11 +434,11 @@ pub async fn train(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let state = ctx.state;
-    let started = training::start(state, ctx.user.id, avatar_id)
+    let started = training::start(state, ctx.user.id, avatar_id.0)
         .await
         .map_err(|e| match e {
             crate::generation::PipelineError::Db(e) => HandlerError::Db(e),
@@ -461,7 +464,7 @@ pub async fn train(
             training::submit(state, &avatar).await;
         }
         training::Started::NotReady => {
-            let known = super::owned(&state.db, ctx.user.id, avatar_id).await?;
+            let known = super::owned(&state.db, ctx.user_id(), avatar_id).await?;
             let said = match known {
                 Some(a) if a.status == AvatarStatus::Training => t.training_started_answer,
                 Some(_) => t.avatar_expired,
@@ -487,9 +490,9 @@ pub async fn train(
 async fn owned_or_told(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<Option<avatar::Model>, HandlerError> {
-    let found = super::owned(&ctx.state.db, ctx.user.id, avatar_id).await?;
+    let found = super::owned(&ctx.state.db, ctx.user_id(), avatar_id).await?;
     if found.is_none() {
         ui::answer(ctx.bot(), query, Some(ctx.t().avatar_not_found), true).await;
     }
@@ -501,13 +504,13 @@ pub async fn make_main(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let Some(avatar) = owned_or_told(ctx, query, avatar_id).await? else {
         return Ok(());
     };
-    if !super::make_main(&ctx.state.db, ctx.user.id, avatar_id).await? {
+    if !super::make_main(&ctx.state.db, ctx.user_id(), avatar_id).await? {
         ui::answer(ctx.bot(), query, Some(t.avatar_expired), true).await;
         return Ok(());
     }
@@ -525,7 +528,7 @@ pub async fn make_main(
 pub async fn rename(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let Some(avatar) = owned_or_told(ctx, query, avatar_id).await? else {
@@ -535,7 +538,9 @@ pub async fn rename(
     dialogue::set(
         &ctx.state.db,
         ctx.telegram_id(),
-        &Dialogue::AvatarRename { avatar_id },
+        &Dialogue::AvatarRename {
+            avatar_id: avatar_id.0,
+        },
     )
     .await?;
     let kb = InlineKeyboardMarkup::new([vec![button(
@@ -593,7 +598,7 @@ pub async fn delete(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let Some(avatar) = owned_or_told(ctx, query, avatar_id).await? else {
@@ -627,11 +632,11 @@ pub async fn delete_confirmed(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    avatar_id: i64,
+    avatar_id: AvatarId,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let db = &ctx.state.db;
-    let Some(avatar) = super::owned(db, ctx.user.id, avatar_id).await? else {
+    let Some(avatar) = super::owned(db, ctx.user_id(), avatar_id).await? else {
         ui::answer(ctx.bot(), query, Some(t.avatar_not_found), false).await;
         return show(ctx, origin, 0).await;
     };
@@ -684,16 +689,16 @@ pub async fn on_callback(
             create(ctx, origin).await
         }
         AvatarAction::Gender(i) => on_gender(ctx, query, origin, i).await,
-        AvatarAction::Upload(id) => upload(ctx, query, origin, id.0).await,
-        AvatarAction::Photos(id, position) => view_photos(ctx, query, origin, id.0, position).await,
+        AvatarAction::Upload(id) => upload(ctx, query, origin, id).await,
+        AvatarAction::Photos(id, position) => view_photos(ctx, query, origin, id, position).await,
         AvatarAction::PhotoDelete(id, position) => {
             delete_photo(ctx, query, origin, id, position).await
         }
-        AvatarAction::PhotosDone(id) => photos_done(ctx, query, origin, id.0).await,
-        AvatarAction::Train(id) => train(ctx, query, origin, id.0).await,
-        AvatarAction::MakeMain(id) => make_main(ctx, query, origin, id.0).await,
-        AvatarAction::Rename(id) => rename(ctx, query, id.0).await,
-        AvatarAction::Delete(id) => delete(ctx, query, origin, id.0).await,
-        AvatarAction::DeleteConfirmed(id) => delete_confirmed(ctx, query, origin, id.0).await,
+        AvatarAction::PhotosDone(id) => photos_done(ctx, query, origin, id).await,
+        AvatarAction::Train(id) => train(ctx, query, origin, id).await,
+        AvatarAction::MakeMain(id) => make_main(ctx, query, origin, id).await,
+        AvatarAction::Rename(id) => rename(ctx, query, id).await,
+        AvatarAction::Delete(id) => delete(ctx, query, origin, id).await,
+        AvatarAction::DeleteConfirmed(id) => delete_confirmed(ctx, query, origin, id).await,
     }
 }

@@ -62,7 +62,7 @@ async fn ready_avatar<C: ConnectionTrait>(
 pub enum Choice {
     /// The main avatar (or the first ready one), or the base model without any.
     Default,
-    Avatar(i64),
+    Avatar(AvatarId),
     Base,
 }
 
@@ -77,7 +77,7 @@ pub async fn open(
     let avatars = ready_avatars(db, ctx.user.id).await?;
     let chosen = match choice {
         Choice::Default => avatars.first(),
-        Choice::Avatar(id) => avatars.iter().find(|a| a.id == id).or(avatars.first()),
+        Choice::Avatar(id) => avatars.iter().find(|a| a.id == id.0).or(avatars.first()),
         Choice::Base => None,
     };
     dialogue::set(
@@ -456,9 +456,13 @@ fn status_keyboard(ctx: &Ctx<'_>, id: i64) -> InlineKeyboardMarkup {
 
 /// 📊: the owner's generation only; pending → elapsed and estimate, failed → why and the
 /// refund, completed → the image again (from Telegram's copy: no upload).
-pub async fn status(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(), HandlerError> {
+pub async fn status(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    id: GenerationId,
+) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let Some(g) = generation::find_owned(&ctx.state.db, ctx.user.id, id).await? else {
+    let Some(g) = generation::find_owned(&ctx.state.db, ctx.user_id(), id).await? else {
         ui::answer(ctx.bot(), query, Some(t.status_not_found), true).await;
         return Ok(());
     };
@@ -546,10 +550,14 @@ fn again<'a>(
 
 /// 🔄: the same request again (the original prompt, avatar, size and count; a new seed), charged
 /// once. The callback answer is the only one, and carries the outcome.
-pub async fn regenerate(ctx: &Ctx<'_>, query: &CallbackQuery, id: i64) -> Result<(), HandlerError> {
+pub async fn regenerate(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    id: GenerationId,
+) -> Result<(), HandlerError> {
     let t = ctx.t();
     let state = ctx.state;
-    let Some(original) = generation::find_owned(&state.db, ctx.user.id, id).await? else {
+    let Some(original) = generation::find_owned(&state.db, ctx.user_id(), id).await? else {
         ui::answer(ctx.bot(), query, Some(t.status_not_found), true).await;
         return Ok(());
     };
@@ -636,7 +644,7 @@ pub async fn on_callback(
 ) -> Result<(), HandlerError> {
     let opens = match action {
         GenerationAction::Open => Some(Choice::Default),
-        GenerationAction::Avatar(id) => Some(Choice::Avatar(id.0)),
+        GenerationAction::Avatar(id) => Some(Choice::Avatar(id)),
         GenerationAction::NoAvatar => Some(Choice::Base),
         _ => None,
     };
@@ -652,8 +660,8 @@ pub async fn on_callback(
         GenerationAction::Aspect(index) => on_aspect(ctx, query, origin, index).await,
         GenerationAction::AspectBack => back_to_aspect(ctx, query, origin).await,
         GenerationAction::Start(aspect, count) => on_start(ctx, query, origin, aspect, count).await,
-        GenerationAction::Status(id) => status(ctx, query, id.0).await,
-        GenerationAction::Regenerate(id) => regenerate(ctx, query, id.0).await,
+        GenerationAction::Status(id) => status(ctx, query, id).await,
+        GenerationAction::Regenerate(id) => regenerate(ctx, query, id).await,
         GenerationAction::Open | GenerationAction::Avatar(_) | GenerationAction::NoAvatar => Ok(()),
     }
 }

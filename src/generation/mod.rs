@@ -485,9 +485,10 @@ pub async fn pending(db: &DatabaseConnection) -> Result<Vec<(JobId, DateTime<Utc
 /// A user's own generation (others' ids read as missing).
 pub async fn find_owned<C: ConnectionTrait>(
     db: &C,
-    user_id: i64,
-    generation_id: i64,
+    user: UserId,
+    generation: GenerationId,
 ) -> Result<Option<generation::Model>, DbErr> {
+    let (user_id, generation_id) = (user.0, generation.0);
     generation::Entity::find_by_id(generation_id)
         .filter(generation::Column::UserId.eq(user_id))
         .one(db)
