@@ -23,7 +23,7 @@
 //! users), BENCH_PACE_MS (3000), BENCH_INFLIGHT (10000), BENCH_INFLIGHT_USERS (50),
 //! AISHA_TEST_PG_URL, AISHA_TEST_REDIS_URL.
 
-use aisha::domain::UserId;
+use aisha::domain::{Coins, UserId};
 use std::{
     collections::HashMap,
     io::{BufRead, Read},
@@ -464,7 +464,7 @@ impl Driver {
         ledger::credit(
             db,
             UserId(id),
-            coins,
+            Coins(coins),
             Kind::Grant,
             None,
             &format!("bench-grant:{id}:{}", unique()),

@@ -1,6 +1,7 @@
 //! `aisha admin ...`: operator commands on the configured database. Each returns the text to
 //! print; an `Err` makes the command exit non-zero.
 
+use crate::domain::Coins;
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{ledger as entry, payment, user};
@@ -47,7 +48,7 @@ pub async fn grant(
     let credit = ledger::credit(
         db,
         UserId(user.id),
-        coins,
+        Coins(coins),
         Kind::Grant,
         reason,
         &format!("grant:{key}"),

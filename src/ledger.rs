@@ -18,7 +18,7 @@ use sea_orm::{
 };
 
 pub use crate::domain::LedgerKind as Kind;
-use crate::domain::UserId;
+use crate::domain::{Coins, UserId};
 
 /// The result of a charge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,7 +114,7 @@ async fn by_key<C: ConnectionTrait>(db: &C, key: &str) -> Result<Option<ledger::
 pub async fn charge<C>(
     db: &C,
     user: UserId,
-    amount: i64,
+    amount: Coins,
     kind: Kind,
     reference: Option<&str>,
     key: &str,
@@ -123,6 +123,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let user_id = user.0;
+    let amount = amount.0;
     check_amount(amount)?;
     // No look-up of the key first: a repeated key is found below either way (the conditional
     // update fails, or the entry insert conflicts), so a fresh charge costs two statements.
@@ -171,7 +172,7 @@ where
 pub async fn credit<C>(
     db: &C,
     user: UserId,
-    amount: i64,
+    amount: Coins,
     kind: Kind,
     reference: Option<&str>,
     key: &str,
@@ -180,6 +181,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let user_id = user.0;
+    let amount = amount.0;
     check_amount(amount)?;
     if let Some(entry) = by_key(db, key).await? {
         return credited_before(entry, user_id, amount, key);

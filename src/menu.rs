@@ -1,5 +1,6 @@
 //! The main menu, /start and help.
 
+use crate::domain::Coins;
 use teloxide::types::{CallbackQuery, Message};
 
 use crate::{
@@ -16,7 +17,7 @@ pub async fn start(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
         ledger::credit(
             &ctx.state.db,
             ctx.user_id(),
-            bonus,
+            Coins(bonus),
             Kind::Welcome,
             None,
             &format!("welcome:{}", ctx.user.id),

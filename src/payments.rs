@@ -5,6 +5,7 @@
 //! A successful payment is credited once per `telegram_payment_charge_id`, however often
 //! Telegram (or anyone) delivers it.
 
+use crate::domain::Coins;
 use chrono::Utc;
 use entity::{invoice, payment, user};
 use sea_orm::{
@@ -286,7 +287,7 @@ async fn record(
     let credit = ledger::credit(
         &txn,
         domain::UserId(invoice.user_id),
-        invoice.coins,
+        Coins(invoice.coins),
         Kind::TopUp,
         Some(charge_id),
         &format!("topup:{charge_id}"),
@@ -360,7 +361,7 @@ pub async fn refund_stars(
         match ledger::charge(
             &txn,
             domain::UserId(payment.user_id),
-            payment.coins,
+            Coins(payment.coins),
             Kind::StarsRefund,
             Some(charge_id),
             &format!("stars_refund:{charge_id}"),

@@ -4,6 +4,7 @@
 //! and the global limit holds under any concurrency: `uses` rises only through a conditional
 //! update, in the same transaction as the redemption row and the credit.
 
+use crate::domain::Coins;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -114,7 +115,7 @@ pub async fn redeem(
     let credit = ledger::credit(
         &txn,
         UserId(user_id),
-        promo.coins,
+        Coins(promo.coins),
         Kind::Promo,
         Some(&promo.code),
         &format!("promo:{}:{user_id}", promo.id),

@@ -4,6 +4,7 @@
 //! outbox) or failed (refunded once by key, the user told). A training whose callback never
 //! comes is asked about once at its deadline. Never a placeholder success.
 
+use crate::domain::Coins;
 use chrono::{DateTime, Duration, Utc};
 use entity::avatar;
 use sea_orm::{
@@ -67,7 +68,7 @@ pub async fn start(
     let charged = ledger::charge(
         &txn,
         UserId(user_id),
-        cost,
+        Coins(cost),
         Kind::AvatarTraining,
         Some(&format!("avatar:{avatar_id}")),
         &format!("training:{avatar_id}"),

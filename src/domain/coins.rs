@@ -48,3 +48,15 @@ impl LedgerKind {
         .find(|k| k.as_str() == s)
     }
 }
+
+/// An amount of coins to move: what a charge takes or a credit gives. Balances are plain
+/// integers (they are read and shown); an amount is typed so that a count, a price in Stars or
+/// an id can't be passed where coins are meant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Coins(pub i64);
+
+impl std::fmt::Display for Coins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}

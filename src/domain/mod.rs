@@ -9,7 +9,7 @@ mod photo;
 mod status;
 mod text;
 
-pub use coins::LedgerKind;
+pub use coins::{Coins, LedgerKind};
 pub use gallery::Period;
 pub use ids::{AvatarId, GenerationId, TelegramId, UserId};
 pub use job::FailReason;

@@ -9,6 +9,7 @@
 pub mod flow;
 pub mod messages;
 
+use crate::domain::Coins;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use entity::{avatar, delivery as delivery_row, generation, generation_image};
 use sea_orm::{
@@ -172,7 +173,7 @@ where
     match ledger::charge(
         db,
         UserId(new.user_id),
-        cost,
+        Coins(cost),
         Kind::Generation,
         Some(&key),
         &key,

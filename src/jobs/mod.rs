@@ -11,6 +11,7 @@
 pub mod deadline;
 pub mod estimate;
 
+use crate::domain::Coins;
 use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TransactionTrait,
@@ -238,7 +239,7 @@ where
     ledger::credit(
         db,
         UserId(user_id),
-        cost,
+        Coins(cost),
         Kind::Refund,
         Some(&job.reference()),
         &job.refund_key(),

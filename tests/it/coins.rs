@@ -1,6 +1,6 @@
 //! Coins: the ledger under concurrency, the balance screen, promo codes, the admin CLI.
 
-use aisha::domain::UserId;
+use aisha::domain::{Coins, UserId};
 use aisha::ledger::{self, Charge, Kind};
 use entity::{balance, ledger as entry, promo_code};
 use figment::providers::Serialized;
@@ -55,7 +55,7 @@ async fn concurrent_charges_never_overdraw(storage: Storage) {
     };
     let user = registered(&app, 4001).await;
     let pool = app.app_pool().await;
-    ledger::credit(&pool, UserId(user), 10, Kind::Grant, None, "seed")
+    ledger::credit(&pool, UserId(user), Coins(10), Kind::Grant, None, "seed")
         .await
         .unwrap();
     let charges = (0..50).map(|i| {
@@ -64,7 +64,7 @@ async fn concurrent_charges_never_overdraw(storage: Storage) {
             ledger::charge(
                 &pool,
                 UserId(user),
-                1,
+                Coins(1),
                 Kind::Generation,
                 None,
                 &format!("gen:{i}"),
@@ -98,7 +98,7 @@ async fn same_key_moves_coins_once(storage: Storage) {
     };
     let user = registered(&app, 4002).await;
     let pool = app.app_pool().await;
-    ledger::credit(&pool, UserId(user), 100, Kind::Grant, None, "seed")
+    ledger::credit(&pool, UserId(user), Coins(100), Kind::Grant, None, "seed")
         .await
         .unwrap();
     let charges = (0..20).map(|_| {
@@ -107,7 +107,7 @@ async fn same_key_moves_coins_once(storage: Storage) {
             ledger::charge(
                 &pool,
                 UserId(user),
-                7,
+                Coins(7),
                 Kind::Generation,
                 Some("g1"),
                 "generation:1",
@@ -140,7 +140,15 @@ async fn same_key_moves_coins_once(storage: Storage) {
     let credits = (0..10).map(|_| {
         let pool = pool.clone();
         tokio::spawn(async move {
-            ledger::credit(&pool, UserId(user), 5, Kind::Refund, None, "refund:1").await
+            ledger::credit(
+                &pool,
+                UserId(user),
+                Coins(5),
+                Kind::Refund,
+                None,
+                "refund:1",
+            )
+            .await
         })
     });
     let fresh = futures::future::join_all(credits)
@@ -154,13 +162,21 @@ async fn same_key_moves_coins_once(storage: Storage) {
     // The same key racing for exactly the last coins: every caller sees the one charge, none
     // is told "insufficient".
     let other = registered(&app, 4006).await;
-    ledger::credit(&pool, UserId(other), 7, Kind::Grant, None, "seed-7")
+    ledger::credit(&pool, UserId(other), Coins(7), Kind::Grant, None, "seed-7")
         .await
         .unwrap();
     let racing = (0..20).map(|_| {
         let pool = pool.clone();
         tokio::spawn(async move {
-            ledger::charge(&pool, UserId(other), 7, Kind::Generation, None, "last").await
+            ledger::charge(
+                &pool,
+                UserId(other),
+                Coins(7),
+                Kind::Generation,
+                None,
+                "last",
+            )
+            .await
         })
     });
     for outcome in futures::future::join_all(racing).await {
@@ -171,11 +187,27 @@ async fn same_key_moves_coins_once(storage: Storage) {
     }
     // A key reused for a different move is an error, not someone else's outcome.
     assert!(matches!(
-        ledger::charge(&pool, UserId(user), 1, Kind::Generation, None, "last").await,
+        ledger::charge(
+            &pool,
+            UserId(user),
+            Coins(1),
+            Kind::Generation,
+            None,
+            "last"
+        )
+        .await,
         Err(ledger::LedgerError::KeyReused(_))
     ));
     assert!(matches!(
-        ledger::credit(&pool, UserId(user), 6, Kind::Refund, None, "refund:1").await,
+        ledger::credit(
+            &pool,
+            UserId(user),
+            Coins(6),
+            Kind::Refund,
+            None,
+            "refund:1"
+        )
+        .await,
         Err(ledger::LedgerError::KeyReused(_))
     ));
     // Nonsense amounts are refused.
@@ -183,7 +215,7 @@ async fn same_key_moves_coins_once(storage: Storage) {
         ledger::credit(
             &pool,
             UserId(user),
-            ledger::MAX_AMOUNT + 1,
+            Coins(ledger::MAX_AMOUNT + 1),
             Kind::Grant,
             None,
             "huge"
@@ -192,12 +224,19 @@ async fn same_key_moves_coins_once(storage: Storage) {
         .is_err()
     );
     assert!(
-        ledger::charge(&pool, UserId(user), 0, Kind::Generation, None, "zero")
-            .await
-            .is_err()
+        ledger::charge(
+            &pool,
+            UserId(user),
+            Coins(0),
+            Kind::Generation,
+            None,
+            "zero"
+        )
+        .await
+        .is_err()
     );
     assert!(
-        ledger::credit(&pool, UserId(user), -5, Kind::Grant, None, "neg")
+        ledger::credit(&pool, UserId(user), Coins(-5), Kind::Grant, None, "neg")
             .await
             .is_err()
     );
@@ -263,10 +302,10 @@ async fn balance_screen_shows_coins_prices_and_history(storage: Storage) {
         ]
     );
     let pool = app.app_pool().await;
-    ledger::credit(&pool, UserId(user), 21, Kind::Grant, None, "g")
+    ledger::credit(&pool, UserId(user), Coins(21), Kind::Grant, None, "g")
         .await
         .unwrap();
-    ledger::charge(&pool, UserId(user), 5, Kind::Generation, None, "c")
+    ledger::charge(&pool, UserId(user), Coins(5), Kind::Generation, None, "c")
         .await
         .unwrap();
     // From the main menu's 💰 button the screen replaces the menu in place.
@@ -288,7 +327,7 @@ async fn balance_screen_shows_coins_prices_and_history(storage: Storage) {
         ledger::credit(
             &pool,
             UserId(user),
-            1,
+            Coins(1),
             Kind::Grant,
             None,
             &format!("more:{i}"),

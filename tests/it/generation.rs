@@ -1,7 +1,7 @@
 //! Image generation end to end with the local provider (the default): the 🎨 flow in the sandbox
 //! chat, the signed callback to our own webhook route, the outbox pushing the photo.
 
-use aisha::domain::UserId;
+use aisha::domain::{Coins, UserId};
 use std::time::Duration;
 
 use aisha::ledger::{self, Kind};
@@ -20,7 +20,7 @@ pub async fn grant(app: &TestApp, user: i64, coins: i64) {
     ledger::credit(
         &app.db,
         UserId(id),
-        coins,
+        Coins(coins),
         Kind::Grant,
         None,
         &format!("test-grant:{id}:{}", uuid::Uuid::new_v4()),

@@ -1,7 +1,7 @@
 //! Top-up with Telegram Stars, end to end through the sandbox: packages, invoice, pre-checkout,
 //! successful payment, duplicates, forged payloads, refunds.
 
-use aisha::domain::UserId;
+use aisha::domain::{Coins, UserId};
 use aisha::ledger::{self, Kind};
 use entity::{invoice, ledger as entry, payment};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -252,7 +252,7 @@ async fn refund_stars_takes_coins_back_once(storage: Storage) {
     ledger::charge(
         &app.app_pool().await,
         UserId(user),
-        60,
+        Coins(60),
         Kind::Generation,
         None,
         "spent",
