@@ -12,7 +12,7 @@ use crate::{
     balance,
     dialogue::{self, Dialogue},
     domain::{AvatarId, AvatarName, AvatarStatus},
-    i18n::AvatarView,
+    i18n::{AvatarView, Texts},
     telegram::{
         callback::{AvatarAction, Callback, GenerationAction, MenuAction},
         ctx::Ctx,
@@ -84,6 +84,27 @@ pub async fn show(
         position: index + 1,
         count,
     });
+    let keyboard = card_keyboard(t, a, index, count);
+    let cover = super::cover(db, &ctx.state.settings.avatar.photos_dir, a).await?;
+    ui::card(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        origin.is_some_and(ours),
+        Card {
+            photo: cover,
+            text,
+            keyboard,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Under an avatar card: ⬅️ i/N ➡️ (when there are several), what its status allows (🎨 and ⭐
+/// when ready, 📸 while a draft), ✏️ 🗑️, ➕, 🏠.
+fn card_keyboard(t: &Texts, a: &avatar::Model, index: usize, count: usize) -> InlineKeyboardMarkup {
+    let id = AvatarId(a.id);
     let at = |i: usize| Callback::Avatar(AvatarAction::Card(u32::try_from(i % count).unwrap_or(0)));
     let mut rows = Vec::new();
     if count > 1 {
@@ -97,30 +118,24 @@ pub async fn show(
         Some(AvatarStatus::Ready) => {
             rows.push(vec![button(
                 t.btn_create_image,
-                Callback::Generation(GenerationAction::Avatar(AvatarId(a.id))),
+                Callback::Generation(GenerationAction::Avatar(id)),
             )]);
             if !a.is_main {
                 rows.push(vec![button(
                     t.btn_make_main,
-                    Callback::Avatar(AvatarAction::MakeMain(AvatarId(a.id))),
+                    Callback::Avatar(AvatarAction::MakeMain(id)),
                 )]);
             }
         }
         Some(AvatarStatus::Draft) => rows.push(vec![button(
             t.btn_continue_upload,
-            Callback::Avatar(AvatarAction::Upload(AvatarId(a.id))),
+            Callback::Avatar(AvatarAction::Upload(id)),
         )]),
         _ => {}
     }
     rows.push(vec![
-        button(
-            t.btn_rename,
-            Callback::Avatar(AvatarAction::Rename(AvatarId(a.id))),
-        ),
-        button(
-            t.btn_delete,
-            Callback::Avatar(AvatarAction::Delete(AvatarId(a.id))),
-        ),
+        button(t.btn_rename, Callback::Avatar(AvatarAction::Rename(id))),
+        button(t.btn_delete, Callback::Avatar(AvatarAction::Delete(id))),
     ]);
     rows.push(vec![button(
         t.btn_create_avatar,
@@ -130,20 +145,7 @@ pub async fn show(
         t.btn_main_menu,
         Callback::Menu(MenuAction::Main),
     )]);
-    let cover = super::cover(db, &ctx.state.settings.avatar.photos_dir, a).await?;
-    ui::card(
-        ctx.bot(),
-        ctx.chat,
-        origin,
-        origin.is_some_and(ours),
-        Card {
-            photo: cover,
-            text,
-            keyboard: InlineKeyboardMarkup::new(rows),
-        },
-    )
-    .await?;
-    Ok(())
+    InlineKeyboardMarkup::new(rows)
 }
 
 /// Shows this avatar's card (its position among the user's).
