@@ -22,6 +22,30 @@ fn shared(prefix: String) -> impl Fn(Figment) -> Figment {
     }
 }
 
+/// Makes the database refuse every new row of `table` (a CHECK on `column` no row meets: on
+/// PostgreSQL `NOT VALID`, so existing rows stay; on SQLite a trigger tripping a CHECK).
+/// Returns the statement that lifts the refusal.
+async fn refuse_inserts(app: &TestApp, table: &str, column: &str) -> String {
+    let (refuse, allow) = match app.db.get_database_backend() {
+        DatabaseBackend::Postgres => (
+            format!(
+                "ALTER TABLE {table} ADD CONSTRAINT test_refuse CHECK ({column} < 0) NOT VALID"
+            ),
+            format!("ALTER TABLE {table} DROP CONSTRAINT test_refuse"),
+        ),
+        _ => (
+            format!(
+                "CREATE TABLE test_refuse (x INTEGER CHECK (x < 0)); \
+                 CREATE TRIGGER test_refuse BEFORE INSERT ON {table} \
+                 BEGIN INSERT INTO test_refuse VALUES (1); END;"
+            ),
+            "DROP TRIGGER test_refuse".to_owned(),
+        ),
+    };
+    app.db.execute_unprepared(&refuse).await.unwrap();
+    allow
+}
+
 /// The newest photo in the chat and the payload of its 🔄 button.
 fn repeat_button(messages: &[Value]) -> (i64, String) {
     let photo = photos(messages).pop().expect("a photo in the chat");
@@ -215,23 +239,11 @@ async fn a_refused_write_is_answered_not_redelivered(storage: Storage) {
     };
     let user = 555;
     app.send_text(user, "/start").await;
-    let (refuse, allow) = match app.db.get_database_backend() {
-        DatabaseBackend::Postgres => (
-            "ALTER TABLE generations ADD CONSTRAINT test_refuse CHECK (num_images < 0) NOT VALID",
-            "ALTER TABLE generations DROP CONSTRAINT test_refuse",
-        ),
-        _ => (
-            "CREATE TABLE test_refuse (x INTEGER CHECK (x < 0)); \
-             CREATE TRIGGER test_refuse BEFORE INSERT ON generations \
-             BEGIN INSERT INTO test_refuse VALUES (1); END;",
-            "DROP TRIGGER test_refuse",
-        ),
-    };
     let retried = "telegram_updates_retried_total{reason=\"integrity\"}";
     let failed = "telegram_updates_failed_total{reason=\"integrity\"}";
     let (retried_before, failed_before) =
         (counter(&app, retried).await, counter(&app, failed).await);
-    app.db.execute_unprepared(refuse).await.unwrap();
+    let allow = refuse_inserts(&app, "generations", "num_images").await;
 
     app.send_text(user, "/generate").await;
     app.send_text(user, "a windmill in a field").await;
@@ -247,7 +259,7 @@ async fn a_refused_write_is_answered_not_redelivered(storage: Storage) {
     assert!(counter(&app, retried).await >= retried_before + 1.0);
     assert!(counter(&app, failed).await >= failed_before + 1.0);
 
-    app.db.execute_unprepared(allow).await.unwrap();
+    app.db.execute_unprepared(&allow).await.unwrap();
     let pressed = app.press(user, id, "gen_go:0:1").await;
     assert_eq!(pressed["webhook_status"], 200, "{pressed:#}");
     wait_for(&app, user, "the picture", |m| photos(m).len() == 1).await;
@@ -264,17 +276,7 @@ async fn a_refused_message_is_answered_in_the_chat(storage: Storage) {
     };
     let user = 556;
     app.send_text(user, "/start").await;
-    let refuse = match app.db.get_database_backend() {
-        DatabaseBackend::Postgres => {
-            "ALTER TABLE dialogue_states ADD CONSTRAINT test_refuse CHECK (telegram_id < 0) NOT VALID"
-        }
-        _ => {
-            "CREATE TABLE test_refuse (x INTEGER CHECK (x < 0)); \
-             CREATE TRIGGER test_refuse BEFORE INSERT ON dialogue_states \
-             BEGIN INSERT INTO test_refuse VALUES (1); END;"
-        }
-    };
-    app.db.execute_unprepared(refuse).await.unwrap();
+    refuse_inserts(&app, "dialogue_states", "telegram_id").await;
     let before = app.bot_messages(user).await.len();
     let sent = app.send_text(user, "/generate").await;
     assert_eq!(sent["webhook_status"], 200, "{sent:#}");
@@ -296,40 +298,17 @@ async fn a_refused_payment_stays_with_telegram(storage: Storage) {
         return;
     };
     let user = 557;
-    app.send_text(user, "/balance").await;
-    let id = crate::generation::last(&app.bot_messages(user).await)["message_id"]
-        .as_i64()
-        .unwrap();
-    app.press(user, id, "topup").await;
-    app.press(user, id, "topup:0").await;
-    let invoice = crate::generation::last(&app.bot_messages(user).await);
-    assert!(!invoice["invoice"].is_null(), "{invoice:#}");
-    let (refuse, allow) = match app.db.get_database_backend() {
-        DatabaseBackend::Postgres => (
-            "ALTER TABLE payments ADD CONSTRAINT test_refuse CHECK (stars < 0) NOT VALID",
-            "ALTER TABLE payments DROP CONSTRAINT test_refuse",
-        ),
-        _ => (
-            "CREATE TABLE test_refuse (x INTEGER CHECK (x < 0)); \
-             CREATE TRIGGER test_refuse BEFORE INSERT ON payments \
-             BEGIN INSERT INTO test_refuse VALUES (1); END;",
-            "DROP TRIGGER test_refuse",
-        ),
-    };
-    app.db.execute_unprepared(refuse).await.unwrap();
-    let paid: Value = app
-        .http
-        .post(format!("{}/users/{user}/pay", app.sandbox))
-        .json(&serde_json::json!({ "message_id": invoice["message_id"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let invoice = crate::payments::open_invoice(&app, user, 0).await;
+    let allow = refuse_inserts(&app, "payments", "stars").await;
+    let paid = crate::payments::pay(
+        &app,
+        user,
+        serde_json::json!({ "message_id": invoice["message_id"] }),
+    )
+    .await;
     assert_eq!(paid["payment_webhook_status"], 503, "{paid:#}");
     assert_eq!(balance(&app, user).await, 0, "nothing credited");
-    app.db.execute_unprepared(allow).await.unwrap();
+    app.db.execute_unprepared(&allow).await.unwrap();
     let update_id = paid["payment_update_id"].as_i64().unwrap();
     assert_eq!(app.redeliver(update_id).await["webhook_status"], 200);
     assert_eq!(balance(&app, user).await, 100);

@@ -20,7 +20,7 @@ both_storages!(
 );
 
 /// /balance → ⭐ → package `index`; returns the invoice message.
-async fn open_invoice(app: &TestApp, user: i64, index: u8) -> Value {
+pub async fn open_invoice(app: &TestApp, user: i64, index: u8) -> Value {
     app.send_text(user, "/balance").await;
     let screen = app.bot_messages(user).await.pop().unwrap();
     let id = screen["message_id"].as_i64().unwrap();
@@ -38,7 +38,7 @@ async fn open_invoice(app: &TestApp, user: i64, index: u8) -> Value {
     invoice
 }
 
-async fn pay(app: &TestApp, user: i64, body: Value) -> Value {
+pub async fn pay(app: &TestApp, user: i64, body: Value) -> Value {
     app.http
         .post(format!("{}/users/{user}/pay", app.sandbox))
         .json(&body)
