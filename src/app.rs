@@ -23,6 +23,7 @@ use crate::{
     kv::{Kv, KvScopes},
     metrics,
     provider::{ImageProvider, fal::FalClient, fal_signature::FalVerifier, local::LocalProvider},
+    replica::Replica,
     sandbox::{Sandbox, SandboxConfig},
     state::AppState,
     telegram::{
@@ -89,9 +90,13 @@ impl Application {
             .load(&db)
             .await
             .context("reading recent generation times")?;
+        let replica = Replica::new(kv.bot.clone());
         let outbox = Outbox::new(
             Duration::from_millis(settings.delivery.per_chat_interval_ms),
             settings.delivery.per_second,
+            kv.db.clone(),
+            kv.bot.clone(),
+            replica.id(),
         );
 
         // The provider webhook secret signs our URLs; without one, the Telegram secret does.
@@ -114,6 +119,7 @@ impl Application {
             provider,
             signer,
             outbox: Arc::new(outbox),
+            replica,
             deadlines,
             estimate: Arc::new(estimate),
         };
@@ -166,8 +172,23 @@ impl Application {
             http: self.state.http.clone(),
             outbox: self.state.outbox.clone(),
             unusable: Arc::new(crate::generation::UnusableImages(self.state.clone())),
+            replica: self.state.replica.clone(),
         };
+        // Says "alive" until the workers have stopped: nobody takes over a send still under way.
+        let alive = CancellationToken::new();
+        let liveness = tokio::spawn(self.state.replica.clone().run(alive.clone()));
+        let redis_url = self
+            .state
+            .settings
+            .redis_url
+            .as_ref()
+            .map(|u| u.expose().to_owned());
         let outbox = tokio::spawn(delivery::run(worker, workers.clone()));
+        let queued_elsewhere = tokio::spawn(delivery::listen(
+            self.state.outbox.clone(),
+            redis_url.clone(),
+            workers.clone(),
+        ));
         let due: Arc<dyn DueJobs> = Arc::new(Due(self.state.clone()));
         let deadlines = tokio::spawn(deadline::run(
             self.state.deadlines.clone(),
@@ -177,11 +198,7 @@ impl Application {
         let replicas = tokio::spawn(deadline::listen(
             self.state.deadlines.clone(),
             due,
-            self.state
-                .settings
-                .redis_url
-                .as_ref()
-                .map(|u| u.expose().to_owned()),
+            redis_url,
             workers.clone(),
         ));
         let router = http::router(self.state, extra);
@@ -204,7 +221,9 @@ impl Application {
         };
         // The background workers stop with the server; unsent pushes stay queued for the next run.
         workers.cancel();
-        let _ = tokio::join!(outbox, deadlines, replicas);
+        let _ = tokio::join!(outbox, deadlines, replicas, queued_elsewhere);
+        alive.cancel();
+        let _ = liveness.await;
         tracing::info!("stopped");
         served
     }

@@ -447,12 +447,12 @@ impl Settings {
         if self.delivery.concurrency == 0
             || self.delivery.per_second == 0
             || self.delivery.max_attempts <= 0
-            || self.delivery.lease_secs < 30
+            || !(3..=600).contains(&self.delivery.lease_secs)
             || self.delivery.max_image_bytes == 0
         {
             return Err(invalid(
                 "delivery",
-                "needs concurrency, per_second, max_attempts and max_image_bytes above 0 and lease_secs of at least 30",
+                "needs concurrency, per_second, max_attempts and max_image_bytes above 0 and lease_secs between 3 and 600",
             ));
         }
         let avatar = &self.avatar;

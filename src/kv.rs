@@ -28,6 +28,9 @@ use deadpool_redis::{
     redis::{self, AsyncCommands},
 };
 
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Settings;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,66 @@ pub enum KvError {
     Redis(#[from] redis::RedisError),
     #[error("redis configuration: {0}")]
     Config(String),
+}
+
+/// Follows `channel` (a full name, see [`Kv::channel`]) on the Redis at `url` until `stop`,
+/// handing each message to `on_message`. After a lost connection it subscribes again (once a
+/// second) and then calls `on_resubscribed`, so the caller can catch up on what it missed.
+pub async fn listen<M, R, F>(
+    url: &str,
+    channel: &str,
+    stop: &CancellationToken,
+    mut on_message: M,
+    mut on_resubscribed: R,
+) where
+    M: FnMut(&str),
+    R: FnMut() -> F,
+    F: Future<Output = ()>,
+{
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        let subscribed = async {
+            let client = redis::Client::open(url)?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        }
+        .await;
+        let mut pubsub = match subscribed {
+            Ok(p) => p,
+            Err(e) => {
+                if first {
+                    tracing::warn!(error = %e, channel, "cannot subscribe to Redis; retrying");
+                }
+                first = false;
+                continue;
+            }
+        };
+        if !first {
+            on_resubscribed().await;
+        }
+        first = false;
+        let mut messages = pubsub.on_message();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                message = messages.next() => match message {
+                    Some(message) => {
+                        if let Ok(text) = message.get_payload::<String>() {
+                            on_message(&text);
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+    }
 }
 
 /// The operations every backend offers. Keys are given without the instance prefix.
@@ -149,6 +212,33 @@ impl Kv {
                 Ok(())
             }
             Backend::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Runs a Lua script atomically on Redis with `keys` (prefixed here) and integer `args`;
+    /// `None` on the in-process store, which has nothing to share (callers keep the state
+    /// themselves then).
+    pub async fn eval(
+        &self,
+        script: &str,
+        keys: &[&str],
+        args: &[i64],
+    ) -> Result<Option<i64>, KvError> {
+        match &self.backend {
+            Backend::Redis(pool) => {
+                let mut conn = pool.get().await?;
+                // Plain EVAL: the scripts are short, and Redis caches them by hash itself.
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(script).arg(keys.len());
+                for key in keys {
+                    cmd.arg(self.key(key));
+                }
+                for arg in args {
+                    cmd.arg(*arg);
+                }
+                Ok(Some(cmd.query_async(&mut conn).await?))
+            }
+            Backend::Memory(_) => Ok(None),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod payments;
 pub mod promo;
 pub mod provider;
+pub mod replica;
 pub mod sandbox;
 pub mod state;
 pub mod telegram;

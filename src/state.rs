@@ -16,6 +16,7 @@ use crate::{
     jobs::{JobId, PipelineError, Signer, deadline::Deadlines, estimate::Estimate},
     kv::KvScopes,
     provider::ImageProvider,
+    replica::Replica,
 };
 
 /// Shared by every request handler. Cheap to clone.
@@ -39,6 +40,8 @@ pub struct AppState {
     pub signer: Signer,
     /// Wakes the delivery worker and paces sends; the queue itself is the `deliveries` table.
     pub outbox: Arc<Outbox>,
+    /// This process among the replicas (its id tags what it claims; see `replica`).
+    pub replica: Replica,
     /// The jobs this process watches for a missed callback.
     pub deadlines: Arc<Deadlines>,
     /// Recent generation durations, for the progress message.
@@ -69,7 +72,7 @@ impl AppState {
             delivery::enqueue(&txn, &job.delivery_key(), chat, push).await?;
         }
         txn.commit().await?;
-        self.outbox.nudge();
+        self.outbox.queued().await;
         self.deadlines.settled(job).await;
         Ok(())
     }

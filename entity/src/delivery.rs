@@ -25,6 +25,9 @@ pub struct Model {
     pub next_attempt_at: DateTimeUtc,
     /// Claimed by a worker until then.
     pub locked_until: Option<DateTimeUtc>,
+    /// The process (its random replica id) holding the claim.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub locked_by: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,

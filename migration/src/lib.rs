@@ -10,6 +10,7 @@ mod m20261124_000005_gallery_filters;
 mod m20261124_000006_avatar_training;
 mod m20261124_000007_generation_start_key;
 mod m20261128_000008_database_identity;
+mod m20261128_000009_delivery_owner;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_avatar_training::Migration),
             Box::new(m20261124_000007_generation_start_key::Migration),
             Box::new(m20261128_000008_database_identity::Migration),
+            Box::new(m20261128_000009_delivery_owner::Migration),
         ]
     }
 }

@@ -4,9 +4,12 @@
 //! them within Telegram's limits, and records the outcome: done, retried later (429 after
 //! `retry_after`, network/5xx with backoff), or failed for good (the user blocked the bot).
 //!
-//! The worker never polls: it sleeps until a push is queued on this instance (an in-process
-//! notification), or until the earliest retry it scheduled. At start-up it picks up whatever the
-//! previous run left.
+//! The worker never polls: it sleeps until a push is queued (on this process, or on another
+//! replica, which says so on the `outbox` channel), or until the next due time: a retry it
+//! scheduled, or the end of another process's lease. A claim is a short lease tagged with the
+//! claiming process ([`crate::replica`]) and renewed while its send is under way; when a lease
+//! runs out and its holder is gone, any replica takes the row over. So a crash delays a push by
+//! seconds, and a process that is alive never has its sends repeated by another.
 
 mod image;
 mod limiter;
@@ -28,6 +31,9 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::kv::Kv;
 
 pub use limiter::Limiter;
 pub use push::{Buttons, Push, PushImage};
@@ -49,6 +55,8 @@ pub struct Worker {
     pub outbox: std::sync::Arc<Outbox>,
     /// The feature whose result images turned out unusable.
     pub unusable: std::sync::Arc<dyn UnusableImages>,
+    /// This process: claims carry its id; others' claims are taken over when they are gone.
+    pub replica: crate::replica::Replica,
 }
 
 impl std::fmt::Debug for Worker {
@@ -82,31 +90,71 @@ pub struct Outbox {
     /// Rows this process is sending now: a claim that expires mid-send is not taken twice here.
     in_flight: Mutex<HashSet<i64>>,
     pub limiter: Limiter,
+    /// The database's scope of the shared store: tells the other replicas a push was queued.
+    kv: Kv,
+    /// This process's replica id, so it ignores its own announcements.
+    me: String,
 }
+
+/// The pub/sub channel on which replicas say "a push was queued".
+const CHANNEL: &str = "outbox";
 
 impl Outbox {
     #[must_use]
-    pub fn new(per_chat: Duration, per_second: u32) -> Self {
+    /// `kv` is the database's scope (announcements), `budget` the bot's (the send budget).
+    pub fn new(per_chat: Duration, per_second: u32, kv: Kv, budget: Kv, me: &str) -> Self {
         Self {
             wake: Notify::new(),
             timers: Mutex::new(BinaryHeap::new()),
             in_flight: Mutex::new(HashSet::new()),
-            limiter: Limiter::new(per_chat, per_second),
+            limiter: Limiter::new(per_chat, per_second, budget),
+            kv,
+            me: me.to_owned(),
         }
     }
 
-    /// Something was queued (call after the commit): the worker looks now.
+    /// The worker looks now.
     pub fn nudge(&self) {
         self.wake.notify_one();
     }
 
+    /// Something was queued and committed: this worker looks now, and so do the other
+    /// replicas' (so the push goes out even if this process dies before it claims it).
+    pub async fn queued(&self) {
+        self.nudge();
+        if self.kv.is_redis()
+            && let Err(e) = self.kv.publish(CHANNEL, &self.me).await
+        {
+            // This process still sends it; only a crash before that would wait for a restart.
+            tracing::warn!(error = %e, "could not tell the other replicas about a queued push");
+        }
+    }
+
     /// Makes the worker look again at `at`.
     pub fn wake_at(&self, at: Instant) {
-        self.timers
+        self.schedule(at);
+        self.wake.notify_one();
+    }
+
+    /// Makes the worker look again at `at`, without waking it now (the worker itself).
+    fn schedule(&self, at: Instant) {
+        let mut timers = self
+            .timers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if timers.peek().is_none_or(|Reverse(first)| *first != at) {
+            timers.push(Reverse(at));
+        }
+    }
+
+    /// The rows this process is sending now.
+    fn sending(&self) -> Vec<i64> {
+        self.in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Reverse(at));
-        self.wake.notify_one();
+            .iter()
+            .copied()
+            .collect()
     }
 
     /// Marks a row as being sent here; false when it already is.
@@ -141,6 +189,31 @@ impl Outbox {
     }
 }
 
+/// Wakes this worker whenever another replica queues a push, until `stop` (Redis only).
+pub async fn listen(
+    outbox: std::sync::Arc<Outbox>,
+    redis_url: Option<String>,
+    stop: CancellationToken,
+) {
+    let Some(url) = redis_url else {
+        return;
+    };
+    let channel = outbox.kv.channel(CHANNEL);
+    crate::kv::listen(
+        &url,
+        &channel,
+        &stop,
+        |from| {
+            if from != outbox.me {
+                outbox.nudge();
+            }
+        },
+        // Whatever was queued while the connection was down: look now.
+        || async { outbox.nudge() },
+    )
+    .await;
+}
+
 /// Queues a push (in the caller's transaction); a second push with the same key is ignored.
 pub async fn enqueue<C: ConnectionTrait>(
     db: &C,
@@ -160,6 +233,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         attempts: Set(0),
         next_attempt_at: Set(now),
         locked_until: Set(None),
+        locked_by: Set(None),
         last_error: Set(None),
         created_at: Set(now),
         finished_at: Set(None),

@@ -1,6 +1,7 @@
 //! The outbox worker: claim due rows, send each within Telegram's limits, record the outcome.
 
 use std::{
+    collections::HashSet,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -11,8 +12,8 @@ use std::{
 use chrono::Utc;
 use entity::delivery;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Statement, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Statement, sea_query::Expr,
 };
 use teloxide::{
     RequestError,
@@ -36,13 +37,20 @@ use crate::{
 const BATCH: usize = 32;
 /// How long shutdown waits for sends under way.
 const DRAIN: Duration = Duration::from_secs(10);
-/// Bookkeeping after a successful send is retried in place this often: failing the attempt
-/// instead would send the message again.
-const BOOKKEEPING_TRIES: u32 = 5;
+/// A failed claim round is tried again after this.
+const CLAIM_RETRY: Duration = Duration::from_secs(2);
+/// The earliest the worker looks again at a row it saw but could not claim (another replica was
+/// claiming it at the same moment).
+const MIN_WAIT: Duration = Duration::from_millis(500);
+/// The longest pause between tries of recording a send.
+const PERSIST_PAUSE: Duration = Duration::from_secs(2);
 
 /// How one attempt ended.
 enum Attempt {
-    Done,
+    /// Telegram took it: record that, then pace the chat and delete the progress message
+    /// (`replaces`) — in that order, so the window in which a crash repeats a send is as short
+    /// as the code allows.
+    Done { replaces: Option<i64> },
     /// Telegram said slow down: try again after this, without counting a failure.
     RetryAfter(Duration),
     /// Network, 5xx, disk: try again with backoff.
@@ -74,32 +82,30 @@ pub async fn run(state: Worker, stop: CancellationToken) {
     let permits = Arc::new(Semaphore::new(state.settings.delivery.concurrency));
     let mut tasks = JoinSet::new();
     let maybe_more = Arc::new(AtomicBool::new(false));
-    // What an earlier run left waiting (a retry time, a claim of a worker that died) has no
-    // timer in this process yet.
-    match leftovers(&state).await {
-        Ok(Some(at)) => state.outbox.wake_at(at),
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "outbox: cannot read queued pushes"),
-    }
+    let renewing = CancellationToken::new();
+    let renewals = tokio::spawn(renew(state.clone(), renewing.clone()));
+    // Processes found gone: their expired claims are free to take.
+    let mut dead: HashSet<String> = HashSet::new();
+    // The first round also picks up what an earlier run (or a replica that died) left.
     loop {
         while tasks.try_join_next().is_some() {}
         let limit = BATCH.min(permits.available_permits().max(1));
-        let claimed = match claim(&state, limit).await {
-            Ok(rows) => rows,
+        let round = match claim(&state, limit, &dead).await {
+            Ok(round) => round,
             Err(e) => {
-                tracing::error!(error = %e, "outbox: claim failed; retrying in 5 s");
+                tracing::error!(error = %e, "outbox: claim failed; retrying in 2 s");
                 state
                     .outbox
-                    .wake_at(std::time::Instant::now() + Duration::from_secs(5));
-                Vec::new()
+                    .schedule(std::time::Instant::now() + CLAIM_RETRY);
+                Round::default()
             }
         };
-        let full = claimed.len() >= BATCH;
+        let full = round.rows.len() >= BATCH;
         // Rows may have been left for lack of a free slot: a finished send should look again.
-        maybe_more.store(claimed.len() >= limit, Ordering::Relaxed);
-        for row in claimed {
+        maybe_more.store(round.rows.len() >= limit, Ordering::Relaxed);
+        for row in round.rows {
             if !state.outbox.start(row.id) {
-                // Still being sent by this process (its claim ran out meanwhile).
+                // Still being sent by this process (its lease ran out meanwhile).
                 continue;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -116,10 +122,30 @@ pub async fn run(state: Worker, stop: CancellationToken) {
                 }
             });
         }
-        if full {
+        let now = std::time::Instant::now();
+        // Claims whose lease ran out: taken over once their holder is gone; a holder that is
+        // alive (or can't be asked about) is asked about again shortly.
+        let mut found_dead = false;
+        for owner in round.expired_owners {
+            if dead.contains(&owner) {
+                continue;
+            }
+            match state.replica.alive(&owner).await {
+                Ok(false) => {
+                    tracing::info!(replica = %owner, "outbox: taking over the pushes of a replica that is gone");
+                    dead.insert(owner);
+                    found_dead = true;
+                }
+                Ok(true) | Err(_) => state.outbox.schedule(now + crate::replica::BEAT * 2),
+            }
+        }
+        if let Some(at) = round.next_due {
+            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            state.outbox.schedule(now + wait.max(MIN_WAIT));
+        }
+        if full || found_dead {
             continue;
         }
-        let now = std::time::Instant::now();
         let timer = state.outbox.next_timer(now);
         let sleep = timer.map_or(Duration::from_secs(86_400), |at| at - now);
         tokio::select! {
@@ -137,125 +163,256 @@ pub async fn run(state: Worker, stop: CancellationToken) {
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
+    renewing.cancel();
+    let _ = renewals.await;
 }
 
-/// When the earliest queued push becomes claimable (after its retry time and any claim).
-async fn leftovers(state: &Worker) -> Result<Option<std::time::Instant>, DbErr> {
-    let rows: Vec<(chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> =
-        delivery::Entity::find()
-            .select_only()
-            .column(delivery::Column::NextAttemptAt)
-            .column(delivery::Column::LockedUntil)
-            .filter(delivery::Column::Status.eq(PENDING))
-            .into_tuple()
-            .all(&state.db)
-            .await?;
-    let earliest = rows
-        .into_iter()
-        .map(|(next, locked)| locked.map_or(next, |l| l.max(next)))
-        .min();
-    Ok(earliest.map(|at| {
-        let wait = (at - Utc::now()).to_std().unwrap_or_default();
-        std::time::Instant::now() + wait
-    }))
+/// One claim round: the rows claimed, when the next row becomes due (a retry time, the end of
+/// someone's lease), and which processes hold claims that ran out.
+#[derive(Default)]
+struct Round {
+    rows: Vec<delivery::Model>,
+    next_due: Option<chrono::DateTime<Utc>>,
+    expired_owners: Vec<String>,
 }
 
-/// Claims up to `limit` due rows for `lease_secs`.
-async fn claim(state: &Worker, limit: usize) -> Result<Vec<delivery::Model>, DbErr> {
+/// Claims up to `limit` due rows for `lease_secs`: unclaimed ones, this process's own whose
+/// lease ran out, and those of processes in `dead`.
+async fn claim(state: &Worker, limit: usize, dead: &HashSet<String>) -> Result<Round, DbErr> {
     let now = Utc::now();
     let lease = now + chrono::Duration::seconds(state.settings.delivery.lease_secs as i64);
+    let me = state.replica.id().to_owned();
     let backend = state.db.get_database_backend();
-    let sql = match backend {
-        DatabaseBackend::Postgres => {
-            "UPDATE deliveries SET locked_until = $1 WHERE id IN (\
+    if backend == DatabaseBackend::Postgres {
+        // One statement: claim, and look at what stays (its snapshot predates the claim, so
+        // the claimed rows are left out by id).
+        let sql = "WITH picked AS (\
                SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $2 \
-               AND (locked_until IS NULL OR locked_until <= $2) \
-               ORDER BY priority, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING *"
+               AND (locked_until IS NULL OR (locked_until <= $2 AND (locked_by IS NULL \
+                 OR locked_by = $4 OR locked_by = ANY(string_to_array($5, ','))))) \
+               ORDER BY priority, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
+             claimed AS (\
+               UPDATE deliveries d SET locked_until = $1, locked_by = $4 FROM picked \
+               WHERE d.id = picked.id RETURNING d.*), \
+             waiting AS (\
+               SELECT min(CASE WHEN locked_until IS NULL THEN next_attempt_at \
+                   ELSE GREATEST(locked_until, next_attempt_at) END) AS next_due, \
+                 string_agg(DISTINCT locked_by, ',') FILTER (WHERE locked_until <= $2 \
+                   AND locked_by <> $4) AS expired_owners \
+               FROM deliveries WHERE status = 'pending' \
+               AND id NOT IN (SELECT id FROM picked) \
+               AND NOT (locked_by IS NOT NULL AND locked_by = $4 AND locked_until > $2)) \
+             SELECT claimed.*, waiting.next_due, waiting.expired_owners \
+             FROM waiting LEFT JOIN claimed ON true";
+        let dead = dead.iter().cloned().collect::<Vec<_>>().join(",");
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                lease.into(),
+                now.into(),
+                (limit as i64).into(),
+                me.into(),
+                dead.into(),
+            ],
+        );
+        let mut round = Round::default();
+        for row in state.db.query_all_raw(statement).await? {
+            if round.next_due.is_none() && round.expired_owners.is_empty() {
+                round.next_due = row.try_get("", "next_due")?;
+                let owners: Option<String> = row.try_get("", "expired_owners")?;
+                round.expired_owners = owners
+                    .map(|o| o.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default();
+            }
+            if row.try_get::<Option<i64>>("", "id")?.is_some() {
+                round
+                    .rows
+                    .push(delivery::Model::from_query_result(&row, "")?);
+            }
         }
-        // SQLite runs one writer at a time (and Aisha gives it one connection): no row locks.
-        _ => {
-            "UPDATE deliveries SET locked_until = ?1 WHERE id IN (\
-               SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?2 \
-               AND (locked_until IS NULL OR locked_until <= ?2) \
-               ORDER BY priority, id LIMIT ?3) RETURNING *"
-        }
-    };
-    let statement = Statement::from_sql_and_values(
+        return Ok(round);
+    }
+    // SQLite: one process, one connection, one writer at a time: no row locks, and any claim
+    // that is not this process's was left by an earlier run.
+    let claim = Statement::from_sql_and_values(
         backend,
-        sql,
-        [lease.into(), now.into(), (limit as i64).into()],
+        "UPDATE deliveries SET locked_until = ?1, locked_by = ?4 WHERE id IN (\
+           SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?2 \
+           AND (locked_until IS NULL OR locked_until <= ?2) \
+           ORDER BY priority, id LIMIT ?3) RETURNING *",
+        [
+            lease.into(),
+            now.into(),
+            (limit as i64).into(),
+            me.clone().into(),
+        ],
     );
-    delivery::Entity::find()
-        .from_raw_sql(statement)
+    let rows = delivery::Entity::find()
+        .from_raw_sql(claim)
         .all(&state.db)
-        .await
+        .await?;
+    let next = Statement::from_sql_and_values(
+        backend,
+        "SELECT min(CASE WHEN locked_until IS NULL THEN next_attempt_at \
+           ELSE max(locked_until, next_attempt_at) END) AS next_due \
+         FROM deliveries WHERE status = 'pending' AND (locked_by IS NULL OR locked_by <> ?1)",
+        [me.into()],
+    );
+    let next_due = match state.db.query_one_raw(next).await? {
+        Some(row) => row.try_get("", "next_due")?,
+        None => None,
+    };
+    Ok(Round {
+        rows,
+        next_due,
+        expired_owners: Vec::new(),
+    })
 }
 
-/// One attempt at one claimed row, and its bookkeeping.
+/// Extends the leases of the rows this process is sending, every third of a lease, until
+/// `stop`. A send that takes long (a slow upload, a database that is down) keeps its claim.
+async fn renew(state: Worker, stop: CancellationToken) {
+    let lease = Duration::from_secs(state.settings.delivery.lease_secs);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(lease / 3) => {}
+        }
+        let ids = state.outbox.sending();
+        if ids.is_empty() {
+            continue;
+        }
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        let renewed = delivery::Entity::update_many()
+            .col_expr(delivery::Column::LockedUntil, Expr::val(until))
+            .filter(delivery::Column::Id.is_in(ids))
+            .filter(delivery::Column::LockedBy.eq(state.replica.id()))
+            .filter(delivery::Column::Status.eq(PENDING))
+            .exec(&state.db)
+            .await;
+        if let Err(e) = renewed {
+            // Nobody takes them over while this process is alive (see `replica`).
+            tracing::warn!(error = %e, "outbox: could not renew leases");
+        }
+    }
+}
+
+/// One attempt at one claimed row, and its bookkeeping. Whatever the attempt did is recorded,
+/// however long the database takes to come back: a message Telegram took is never sent again
+/// by this process, and no other takes the row over while this one lives.
 async fn process(state: &Worker, row: delivery::Model) {
     let attempt = match Push::decode(&row.payload) {
         Some(push) => send(state, &row, push).await,
         None => Attempt::Permanent("unreadable payload".into()),
     };
-    if let Err(e) = record(state, &row, attempt).await {
-        // The claim expires and the push is tried again.
-        tracing::error!(delivery = row.id, error = %e, "outbox: could not record an attempt");
+    let cleanup = match &attempt {
+        Attempt::Done { replaces } => Some(*replaces),
+        _ => None,
+    };
+    let outcome = outcome(state, &row, attempt);
+    persist(|| record(state, &row, &outcome)).await;
+    if let Some(replaces) = cleanup {
+        state.outbox.limiter.sent(row.chat_id).await;
+        remove_progress(state, ChatId(row.chat_id), replaces).await;
     }
 }
 
-async fn record(state: &Worker, row: &delivery::Model, attempt: Attempt) -> Result<(), DbErr> {
+/// What the row becomes after an attempt.
+struct Recorded {
+    status: &'static str,
+    attempts: i32,
+    error: Option<String>,
+    next_attempt_at: Option<chrono::DateTime<Utc>>,
+    finished_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// Decides what an attempt means for the row (counted and logged once, however often the
+/// write is retried).
+fn outcome(state: &Worker, row: &delivery::Model, attempt: Attempt) -> Recorded {
     let settings = &state.settings.delivery;
-    let update = delivery::Entity::update_many().col_expr(
-        delivery::Column::LockedUntil,
-        Expr::val(None::<chrono::DateTime<Utc>>),
-    );
-    let outcome = match &attempt {
-        Attempt::Done => "done",
+    let label = match &attempt {
+        Attempt::Done { .. } => "done",
         Attempt::RetryAfter(_) => "retry_after",
         Attempt::Transient(_) if row.attempts + 1 < settings.max_attempts => "retry",
         _ => "failed",
     };
-    metrics::counter!("deliveries_total", "outcome" => outcome).increment(1);
-    if matches!(attempt, Attempt::Done) {
-        let waited = (Utc::now() - row.created_at).to_std().unwrap_or_default();
-        metrics::histogram!("delivery_latency_seconds").record(waited.as_secs_f64());
-    }
-    let update = match attempt {
-        Attempt::Done => update
-            .col_expr(delivery::Column::Status, Expr::val(DONE))
-            .col_expr(delivery::Column::FinishedAt, Expr::val(Utc::now())),
+    metrics::counter!("deliveries_total", "outcome" => label).increment(1);
+    let now = Utc::now();
+    let later = |wait: Duration| now + chrono::Duration::from_std(wait).unwrap_or_default();
+    match attempt {
+        Attempt::Done { .. } => {
+            let waited = (now - row.created_at).to_std().unwrap_or_default();
+            metrics::histogram!("delivery_latency_seconds").record(waited.as_secs_f64());
+            Recorded {
+                status: DONE,
+                attempts: row.attempts,
+                error: row.last_error.clone(),
+                next_attempt_at: None,
+                finished_at: Some(now),
+            }
+        }
         Attempt::RetryAfter(wait) => {
             tracing::info!(delivery = row.id, ?wait, "outbox: Telegram asked to wait");
             state.outbox.wake_at(std::time::Instant::now() + wait);
-            update.col_expr(
-                delivery::Column::NextAttemptAt,
-                Expr::val(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default()),
-            )
+            Recorded {
+                status: PENDING,
+                attempts: row.attempts,
+                error: row.last_error.clone(),
+                next_attempt_at: Some(later(wait)),
+                finished_at: None,
+            }
         }
         Attempt::Transient(error) if row.attempts + 1 < settings.max_attempts => {
             let wait = backoff(row.attempts, settings.max_backoff_secs);
             tracing::warn!(delivery = row.id, attempt = row.attempts + 1, ?wait, %error, "outbox: will retry");
             state.outbox.wake_at(std::time::Instant::now() + wait);
-            update
-                .col_expr(delivery::Column::Attempts, Expr::val(row.attempts + 1))
-                .col_expr(delivery::Column::LastError, Expr::val(error))
-                .col_expr(
-                    delivery::Column::NextAttemptAt,
-                    Expr::val(Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default()),
-                )
+            Recorded {
+                status: PENDING,
+                attempts: row.attempts + 1,
+                error: Some(error),
+                next_attempt_at: Some(later(wait)),
+                finished_at: None,
+            }
         }
         Attempt::Transient(error) | Attempt::Permanent(error) => {
             tracing::warn!(delivery = row.id, chat = row.chat_id, %error, "outbox: giving up on a push");
-            update
-                .col_expr(delivery::Column::Status, Expr::val(FAILED))
-                .col_expr(delivery::Column::Attempts, Expr::val(row.attempts + 1))
-                .col_expr(delivery::Column::LastError, Expr::val(error))
-                .col_expr(delivery::Column::FinishedAt, Expr::val(Utc::now()))
+            Recorded {
+                status: FAILED,
+                attempts: row.attempts + 1,
+                error: Some(error),
+                next_attempt_at: None,
+                finished_at: Some(now),
+            }
         }
-    };
+    }
+}
+
+/// Writes the outcome and releases the claim (only a claim this process still holds).
+async fn record(state: &Worker, row: &delivery::Model, recorded: &Recorded) -> Result<(), DbErr> {
+    let mut update = delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::LockedUntil,
+            Expr::val(None::<chrono::DateTime<Utc>>),
+        )
+        .col_expr(delivery::Column::LockedBy, Expr::val(None::<String>))
+        .col_expr(delivery::Column::Status, Expr::val(recorded.status))
+        .col_expr(delivery::Column::Attempts, Expr::val(recorded.attempts))
+        .col_expr(
+            delivery::Column::LastError,
+            Expr::val(recorded.error.clone()),
+        )
+        .col_expr(
+            delivery::Column::FinishedAt,
+            Expr::val(recorded.finished_at),
+        );
+    if let Some(at) = recorded.next_attempt_at {
+        update = update.col_expr(delivery::Column::NextAttemptAt, Expr::val(at));
+    }
     update
         .filter(delivery::Column::Id.eq(row.id))
         .filter(delivery::Column::Status.eq(PENDING))
+        .filter(delivery::Column::LockedBy.eq(state.replica.id()))
         .exec(&state.db)
         .await?;
     Ok(())
@@ -328,30 +485,29 @@ async fn send(state: &Worker, row: &delivery::Model, push: Push) -> Attempt {
                         state.bot.send_media_group(chat, media).await
                     }
                 };
-                state.outbox.limiter.sent(row.chat_id);
                 let messages = match messages {
                     Ok(m) => m,
-                    Err(e) => return e.into(),
+                    Err(e) => {
+                        state.outbox.limiter.sent(row.chat_id).await;
+                        return e.into();
+                    }
                 };
-                let saved = persist(|| save_files(state, generation_id, &stored, &messages)).await;
-                if let Err(e) = saved {
-                    return e.into();
-                }
+                // Recorded first thing: the window in which a crash sends it twice is this.
+                persist(|| save_files(state, generation_id, &stored, &messages)).await;
                 if stored.len() == 1 {
-                    remove_progress(state, chat, replaces).await;
-                    return Attempt::Done;
+                    return Attempt::Done { replaces };
                 }
+                state.outbox.limiter.sent(row.chat_id).await;
                 // The album is out: a retry from here must not send it again.
-                if let Err(e) = persist(|| set_stage(state, row.id, 1)).await {
-                    return e.into();
-                }
+                persist(|| set_stage(state, row.id, 1)).await;
             }
             final_message(state, row, album_text, None, &buttons, replaces).await
         }
     }
 }
 
-/// The last message of a push (the one with the buttons), then the progress message goes.
+/// The last message of a push (the one with the buttons); the progress message goes once that
+/// is recorded.
 async fn final_message(
     state: &Worker,
     row: &delivery::Model,
@@ -369,31 +525,39 @@ async fn final_message(
     if let Some(mode) = mode {
         request = request.parse_mode(mode);
     }
-    let sent = request.await;
-    state.outbox.limiter.sent(row.chat_id);
-    if let Err(e) = sent {
+    if let Err(e) = request.await {
+        state.outbox.limiter.sent(row.chat_id).await;
         return e.into();
     }
-    remove_progress(state, chat, replaces).await;
-    Attempt::Done
+    Attempt::Done { replaces }
 }
 
-/// Retries a database write that records something Telegram already has.
-async fn persist<F, Fut>(write: F) -> Result<(), DbErr>
+/// Retries a database write that records something Telegram already has (or an outcome) until
+/// it lands: failing instead would send the message again while this process still runs.
+/// Shutdown stops it with the worker's tasks (what is unrecorded then is sent again after the
+/// restart: a send in flight at a stop).
+async fn persist<F, Fut>(write: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<(), DbErr>>,
 {
-    let mut pause = Duration::from_millis(200);
-    let mut tries = 1;
+    let mut pause = Duration::from_millis(100);
+    let mut tries: u32 = 1;
     loop {
         match write().await {
-            Ok(()) => return Ok(()),
-            Err(e) if tries >= BOOKKEEPING_TRIES => return Err(e),
+            Ok(()) => {
+                if tries > 1 {
+                    tracing::info!(tries, "outbox: recorded after the database came back");
+                }
+                return;
+            }
             Err(e) => {
-                tracing::warn!(error = %e, tries, "outbox: recording a sent message failed; retrying");
+                if tries == 1 || tries.is_multiple_of(30) {
+                    tracing::warn!(error = %e, tries, "outbox: cannot record a send yet; keeping it and retrying");
+                }
+                metrics::counter!("delivery_bookkeeping_retries_total").increment(1);
                 tokio::time::sleep(pause).await;
-                pause *= 2;
+                pause = (pause * 2).min(PERSIST_PAUSE);
                 tries += 1;
             }
         }

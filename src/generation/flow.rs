@@ -484,7 +484,7 @@ pub async fn status(
                 Some(_) => {
                     let key = generation::delivery_key(g.id);
                     if delivery::retry_failed(&ctx.state.db, &key).await? {
-                        ctx.state.outbox.nudge();
+                        ctx.state.outbox.queued().await;
                     }
                     ui::answer(ctx.bot(), query, Some(t.status_delivering), true).await;
                 }

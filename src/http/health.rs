@@ -20,6 +20,7 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// 200 when the database (and Redis, when configured) answer; 503 naming what failed otherwise.
+/// Names the replica that answered.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut checks = Map::new();
     let mut failed = Vec::new();
@@ -53,6 +54,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "status": if failed.is_empty() { "ok" } else { "unavailable" },
         "checks": checks,
         "failed": failed,
+        // Which process answered (the id that tags its claims; see `replica`).
+        "replica": state.replica.id(),
     });
     (status, Json(body))
 }

@@ -6,9 +6,11 @@
 //! after it was handled: a crash loses nothing, Telegram simply redelivers. Duplicate
 //! `update_id`s are handled once.
 //!
-//! A request cancelled by the timeout leaves its "processing" mark until that mark expires; a
-//! redelivery after that runs the handler again, so handlers keep their side effects idempotent
-//! (money moves carry idempotency keys).
+//! The "processing" mark names the process handling the update ([`crate::replica`]): a
+//! redelivery finding the mark of a process that died mid-update (its liveness key expired,
+//! within seconds) takes the update over. A request cancelled by the timeout in a live process
+//! leaves its mark until the mark expires. Either way a handler may run twice for one update,
+//! so handlers keep their side effects idempotent (money moves carry idempotency keys).
 
 use std::time::Duration;
 
@@ -75,26 +77,21 @@ pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<Stat
             .saturating_mul(2)
             .saturating_add(5),
     );
-    if !state
-        .kv
-        .bot
-        .set_nx(&key, PROCESSING, processing_ttl)
+    match take(&state, &key, processing_ttl)
         .await
         .map_err(|e| unavailable(&e, retry_after))?
     {
-        metrics::counter!("telegram_updates_duplicate_total").increment(1);
-        let seen = state
-            .kv
-            .bot
-            .get(&key)
-            .await
-            .map_err(|e| unavailable(&e, retry_after))?;
-        return match seen.as_deref() {
-            Some(DONE) => Ok(StatusCode::OK),
-            // The first delivery is still being handled and may yet fail: ask for a redelivery
-            // rather than acknowledging something that might be lost.
-            _ => Err(ApiError::Busy(retry_after)),
-        };
+        Taken::Mine => {}
+        Taken::Done => {
+            metrics::counter!("telegram_updates_duplicate_total").increment(1);
+            return Ok(StatusCode::OK);
+        }
+        // The first delivery is still being handled and may yet fail: ask for a redelivery
+        // rather than acknowledging something that might be lost.
+        Taken::Elsewhere => {
+            metrics::counter!("telegram_updates_duplicate_total").increment(1);
+            return Err(ApiError::Busy(retry_after));
+        }
     }
     metrics::counter!("telegram_updates_total", "kind" => dispatch::kind_label(&update))
         .increment(1);
@@ -134,6 +131,55 @@ pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<Stat
         tracing::warn!(error = %e, "could not mark the update as done");
     }
     Ok(StatusCode::OK)
+}
+
+/// Who handles an update.
+enum Taken {
+    /// This request: the mark is ours.
+    Mine,
+    /// Handled already.
+    Done,
+    /// Being handled by a process that is alive (this one, or another replica).
+    Elsewhere,
+}
+
+/// Marks the update as being handled by this process. A mark left by a process that is gone
+/// (killed mid-update) is taken over at once rather than after its TTL, so Telegram's next
+/// redelivery is handled.
+async fn take(state: &AppState, key: &str, ttl: Duration) -> Result<Taken, KvError> {
+    let mark = format!("{PROCESSING}:{}", state.replica.id());
+    if state.kv.bot.set_nx(key, &mark, ttl).await? {
+        return Ok(Taken::Mine);
+    }
+    let Some(seen) = state.kv.bot.get(key).await? else {
+        // Released meanwhile (the handler failed): this delivery may take it.
+        return Ok(if state.kv.bot.set_nx(key, &mark, ttl).await? {
+            Taken::Mine
+        } else {
+            Taken::Elsewhere
+        });
+    };
+    if seen == DONE {
+        return Ok(Taken::Done);
+    }
+    let owner = seen
+        .strip_prefix(PROCESSING)
+        .and_then(|rest| rest.strip_prefix(':'));
+    match owner {
+        Some(owner) if !state.replica.alive(owner).await? => {
+            // Only if the mark is still the dead process's: two redeliveries can't both win.
+            if state.kv.bot.del_if_eq(key, &seen).await?
+                && state.kv.bot.set_nx(key, &mark, ttl).await?
+            {
+                tracing::info!(replica = owner, "taking over an update whose handler died");
+                metrics::counter!("telegram_updates_taken_over_total").increment(1);
+                Ok(Taken::Mine)
+            } else {
+                Ok(Taken::Elsewhere)
+            }
+        }
+        _ => Ok(Taken::Elsewhere),
+    }
 }
 
 /// Handles the update; when the database refuses its data (a constraint), tries once more from

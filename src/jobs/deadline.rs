@@ -14,8 +14,6 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use deadpool_redis::redis;
-use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -197,47 +195,18 @@ pub async fn listen(
         return;
     };
     let channel = deadlines.kv.channel(CHANNEL);
-    let mut first = true;
-    loop {
-        if !first {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
+    crate::kv::listen(
+        &url,
+        &channel,
+        &stop,
+        |text| apply(&deadlines, text),
+        || async {
             if let Err(e) = load(&deadlines, jobs.as_ref()).await {
                 tracing::warn!(error = %e, "deadline timer: cannot reload pending jobs");
             }
-        }
-        first = false;
-        let subscribed = async {
-            let client = redis::Client::open(url.as_str())?;
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        }
-        .await;
-        let mut pubsub = match subscribed {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "deadline timer: cannot subscribe to Redis; retrying");
-                continue;
-            }
-        };
-        let mut messages = pubsub.on_message();
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                message = messages.next() => match message {
-                    Some(message) => {
-                        if let Ok(text) = message.get_payload::<String>() {
-                            apply(&deadlines, &text);
-                        }
-                    }
-                    None => break,
-                },
-            }
-        }
-    }
+        },
+    )
+    .await;
 }
 
 /// Loads the pending jobs, then sleeps until each deadline until `stop`.

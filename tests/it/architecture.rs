@@ -13,7 +13,7 @@ const LAYERS: &[(u8, &[&str])] = &[
     (
         1,
         &[
-            "config", "db", "kv", "metrics", "media", "bot_api", "sandbox",
+            "config", "db", "kv", "metrics", "media", "bot_api", "sandbox", "replica",
         ],
     ),
     (2, &["domain"]),

@@ -48,7 +48,7 @@ fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("AISHA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -73,7 +73,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create() -> Result<Self, String> {
+    pub async fn create() -> Result<Self, String> {
         let admin = tokio::time::timeout(Duration::from_secs(5), Database::connect(pg_admin_url()))
             .await
             .map_err(|_| "timed out".to_owned())?

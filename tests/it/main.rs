@@ -20,6 +20,7 @@ mod health;
 mod kv;
 mod menu;
 mod payments;
+mod replicas;
 mod sandbox;
 mod shutdown;
 mod webhook;

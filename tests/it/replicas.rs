@@ -1,0 +1,482 @@
+//! Several real processes of the `aisha` binary on one PostgreSQL database and one Redis, each
+//! with a working folder of its own, talking to one sandbox Telegram: what a deployment behind a
+//! load balancer looks like. Replicas are killed with SIGKILL, not stopped politely. Production
+//! path only (skipped when PostgreSQL or Redis is missing).
+
+use std::time::{Duration, Instant};
+
+use entity::delivery;
+use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, process::Child};
+use tokio_util::sync::CancellationToken;
+
+use aisha::{
+    delivery::{Push, enqueue},
+    domain::{Coins, UserId},
+    kv::{Kv, KvScopes},
+    ledger::{self, Kind},
+    sandbox::{Sandbox, SandboxConfig},
+};
+use figment::{Figment, providers::Serialized};
+
+use crate::fake_fal::FakeFal;
+use crate::helpers::{
+    PgDatabase, SECRET, Storage, TOKEN, base_settings, buttons, kv_for, redis_url,
+};
+
+/// One replica: its process, its address and its own folder.
+struct Replica {
+    child: Option<Child>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Cluster {
+    pg: PgDatabase,
+    db: DatabaseConnection,
+    sandbox: String,
+    http: reqwest::Client,
+    replicas: Vec<Replica>,
+    stop_sandbox: CancellationToken,
+    /// The shared store, scoped as the replicas scope it.
+    kv: KvScopes,
+    /// The image provider: outside the replicas, as fal is (the local provider lives inside
+    /// one process, so its images and keys would die with it).
+    fal: FakeFal,
+}
+
+impl Cluster {
+    /// `n` replicas, each with `env` added; `None` when PostgreSQL or Redis is unavailable.
+    async fn start(n: usize, env: &[(&str, &str)]) -> Option<Self> {
+        kv_for(Storage::Production).await?;
+        let pg = match PgDatabase::create().await {
+            Ok(pg) => pg,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "PostgreSQL is unreachable and CI is set ({e})"
+                );
+                eprintln!("SKIPPED: PostgreSQL unreachable ({e})");
+                return None;
+            }
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let sandbox = format!("http://{}/sandbox", listener.local_addr().expect("addr"));
+        let stop_sandbox = CancellationToken::new();
+        tokio::spawn(
+            Sandbox::new(SandboxConfig {
+                token: TOKEN.into(),
+                rate_limits: false,
+            })
+            .serve(listener, stop_sandbox.clone().cancelled_owned()),
+        );
+        let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+        let base = Kv::from_settings(&base_settings(
+            Figment::new()
+                .merge(Serialized::default("redis_url", redis_url()))
+                .merge(Serialized::default("cache.key_prefix", &prefix)),
+        ))
+        .expect("kv");
+        let db = Database::connect(&pg.url).await.expect("db");
+        let fal = FakeFal::start().await;
+        let mut cluster = Self {
+            fal,
+            // Filled in once the first replica has made the schema.
+            kv: KvScopes::new(&base, 0, ""),
+            db,
+            pg,
+            sandbox,
+            http: reqwest::Client::new(),
+            replicas: Vec::new(),
+            stop_sandbox,
+        };
+        for _ in 0..n {
+            let replica = cluster.spawn(&prefix, env).await;
+            cluster.replicas.push(replica);
+        }
+        let identity = aisha::db::identity(&cluster.db).await.expect("identity");
+        let bot_id = TOKEN
+            .split(':')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .expect("bot id");
+        cluster.kv = KvScopes::new(&base, bot_id, &identity);
+        cluster.route_to(0).await;
+        Some(cluster)
+    }
+
+    async fn spawn(&self, prefix: &str, env: &[(&str, &str)]) -> Replica {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_aisha"));
+        command
+            .env_clear()
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_URL", &url)
+            .env("DATABASE_URL", &self.pg.url)
+            .env("REDIS_URL", redis_url())
+            .env("TELEGRAM_BOT_TOKEN", TOKEN)
+            .env("TELEGRAM_WEBHOOK_SECRET", SECRET)
+            .env("TELEGRAM_API_URL", &self.sandbox)
+            .env("AISHA_CACHE__KEY_PREFIX", prefix)
+            .env("AISHA_DELIVERY__IMAGES_DIR", dir.path().join("images"))
+            .env("AISHA_AVATAR__PHOTOS_DIR", dir.path().join("avatars"))
+            .env("IMAGE_PROVIDER", "fal")
+            .env("FAL_KEY", FakeFal::KEY)
+            .env("FAL_QUEUE_URL", self.fal.queue_url())
+            .env("FAL_JWKS_URL", self.fal.jwks_url())
+            .env(
+                "AISHA_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            )
+            .env("AISHA_ENV", "test")
+            .env(
+                "RUST_LOG",
+                std::env::var("AISHA_TEST_REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("the aisha binary starts");
+        let ready = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = self.http.get(format!("{url}/readyz")).send().await;
+            if up.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(Instant::now() < ready, "replica {url} did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Replica {
+            child: Some(child),
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// Telegram's webhook now points at replica `i`.
+    async fn route_to(&self, i: usize) {
+        let set = self
+            .http
+            .post(format!("{}/bot{TOKEN}/setWebhook", self.sandbox))
+            .json(&json!({
+                "url": format!("{}/telegram/webhook", self.replicas[i].url),
+                "secret_token": SECRET,
+            }))
+            .send()
+            .await
+            .expect("setWebhook");
+        assert!(set.status().is_success());
+    }
+
+    /// The replica id a process answers with.
+    async fn replica_id(&self, i: usize) -> String {
+        let ready: Value = self
+            .http
+            .get(format!("{}/readyz", self.replicas[i].url))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        ready["replica"].as_str().expect("replica id").to_owned()
+    }
+
+    /// kill -9.
+    async fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.replicas[i].child.take() {
+            child.start_kill().expect("SIGKILL");
+            let _ = child.wait().await;
+        }
+    }
+
+    async fn send_text(&self, user: i64, text: &str) -> Value {
+        self.sandbox_post(&format!("users/{user}/messages"), &json!({ "text": text }))
+            .await
+    }
+
+    async fn press(&self, user: i64, message_id: i64, data: &str) -> Value {
+        self.sandbox_post(
+            &format!("users/{user}/press"),
+            &json!({ "message_id": message_id, "callback_data": data }),
+        )
+        .await
+    }
+
+    async fn sandbox_post(&self, path: &str, body: &Value) -> Value {
+        self.http
+            .post(format!("{}/{path}", self.sandbox))
+            .json(body)
+            .send()
+            .await
+            .expect("sandbox")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn sandbox_calls(&self) -> Vec<Value> {
+        self.http
+            .get(format!("{}/calls", self.sandbox))
+            .send()
+            .await
+            .expect("calls")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn fault(&self, fault: Value) {
+        self.sandbox_post("faults", &fault).await;
+    }
+
+    async fn bot_messages(&self, user: i64) -> Vec<Value> {
+        let chat: Value = self
+            .http
+            .get(format!("{}/users/{user}/chat", self.sandbox))
+            .send()
+            .await
+            .expect("chat")
+            .json()
+            .await
+            .expect("json");
+        chat["messages"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter(|m| m["from_bot"] == true)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn grant(&self, user: i64, coins: i64) {
+        let row = entity::user::Entity::find()
+            .filter(entity::user::Column::TelegramId.eq(user))
+            .one(&self.db)
+            .await
+            .expect("db")
+            .expect("the user wrote to the bot");
+        ledger::credit(
+            &self.db,
+            UserId(row.id),
+            Coins(coins),
+            Kind::Grant,
+            None,
+            &format!("test-grant:{}", uuid::Uuid::new_v4()),
+        )
+        .await
+        .expect("grant");
+    }
+
+    /// /generate, a prompt, the square size, one image: up to the press that pays.
+    async fn generate(&self, user: i64, prompt: &str) {
+        self.send_text(user, "/generate").await;
+        self.send_text(user, prompt).await;
+        let screen = self.bot_messages(user).await.pop().expect("a screen");
+        let id = screen["message_id"].as_i64().expect("message id");
+        assert!(
+            buttons(&screen).iter().any(|(_, d)| d == "gen_aspect:0"),
+            "size buttons expected: {screen:#}"
+        );
+        self.press(user, id, "gen_aspect:0").await;
+        self.press(user, id, "gen_go:0:1").await;
+    }
+
+    async fn stop(mut self) {
+        for i in 0..self.replicas.len() {
+            self.kill(i).await;
+        }
+        self.stop_sandbox.cancel();
+        let _ = self.db.clone().close().await;
+        self.pg.drop_database().await;
+    }
+}
+
+fn photos(messages: &[Value]) -> usize {
+    messages.iter().filter(|m| !m["photo"].is_null()).count()
+}
+
+/// A replica is killed while it uploads a result (its claim is fresh): with no other traffic,
+/// another replica takes the push over within seconds of the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_push_is_delivered_by_another() {
+    let Some(mut cluster) = Cluster::start(2, &[]).await else {
+        return;
+    };
+    let user = 7001;
+    cluster.send_text(user, "/start").await;
+    cluster.grant(user, 100).await;
+    // The first upload hangs long enough to kill its sender in the middle of it.
+    cluster
+        .fault(json!({ "method": "sendPhoto", "error_code": null, "delay_ms": 20000, "times": 1 }))
+        .await;
+    cluster.generate(user, "a lighthouse in a storm").await;
+
+    // Whichever replica claimed the push is the one to kill.
+    let claimed = Instant::now() + Duration::from_secs(20);
+    let holder = loop {
+        let row = delivery::Entity::find()
+            .filter(delivery::Column::Status.eq("pending"))
+            .filter(delivery::Column::LockedBy.is_not_null())
+            .one(&cluster.db)
+            .await
+            .expect("db");
+        if let Some(row) = row {
+            break row.locked_by.expect("locked");
+        }
+        assert!(Instant::now() < claimed, "the result was never claimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let victim = if cluster.replica_id(0).await == holder {
+        0
+    } else {
+        1
+    };
+    assert_eq!(cluster.replica_id(victim).await, holder);
+    // Inside the hanging upload (the image is fetched first).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(photos(&cluster.bot_messages(user).await), 0);
+    cluster.kill(victim).await;
+    let killed = Instant::now();
+
+    let deadline = killed + Duration::from_secs(30);
+    while photos(&cluster.bot_messages(user).await) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the result was not delivered after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delay = killed.elapsed();
+    eprintln!("kill -9 → delivered by the other replica in {delay:?}");
+    assert!(
+        delay <= Duration::from_secs(15),
+        "delivered {delay:?} after the kill"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        photos(&cluster.bot_messages(user).await),
+        1,
+        "the killed upload never reached the chat, so it is sent once"
+    );
+    let rows = delivery::Entity::find().all(&cluster.db).await.expect("db");
+    assert!(rows.iter().all(|r| r.status == "done"), "{rows:?}");
+    cluster.stop().await;
+}
+
+/// Three replicas push 90 results into 3 chats at once, with the sandbox enforcing Telegram's
+/// limits (1 message per second per chat, 30 per second overall): the budget is shared, so
+/// Telegram never has to say 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_one_send_budget() {
+    let Some(cluster) = Cluster::start(3, &[]).await else {
+        return;
+    };
+    let users = [7101_i64, 7102, 7103];
+    for user in users {
+        cluster.send_text(user, "hello").await;
+    }
+    cluster
+        .sandbox_post("config", &json!({ "rate_limits": true }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    cluster
+        .http
+        .delete(format!("{}/calls", cluster.sandbox))
+        .send()
+        .await
+        .expect("clear calls");
+    for n in 0..30 {
+        for user in users {
+            let push = Push::Text {
+                text: format!("result {n}"),
+                buttons: Vec::new(),
+                replaces: None,
+            };
+            enqueue(&cluster.db, &format!("budget:{user}:{n}"), user, &push)
+                .await
+                .expect("enqueue");
+        }
+    }
+    // As a replica does after queueing: every replica looks.
+    cluster
+        .kv
+        .db
+        .publish("outbox", "test")
+        .await
+        .expect("publish");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let pending = delivery::Entity::find()
+            .filter(delivery::Column::Status.ne("done"))
+            .all(&cluster.db)
+            .await
+            .expect("db");
+        if pending.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still pending: {}",
+            pending.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let calls = cluster.sandbox_calls().await;
+    let sends: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["method"] == "sendMessage")
+        .collect();
+    let refused = sends.iter().filter(|c| c["error_code"] == 429).count();
+    let mut per_replica = Vec::new();
+    for replica in &cluster.replicas {
+        let metrics = cluster
+            .http
+            .get(format!("{}/metrics", replica.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let done: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("deliveries_total{outcome=\"done\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        per_replica.push(done);
+    }
+    assert_eq!(
+        refused,
+        0,
+        "429s from the sandbox: {refused} of {}",
+        sends.len()
+    );
+    assert_eq!(sends.len(), 90, "each push sent once");
+    for user in users {
+        let texts = cluster
+            .bot_messages(user)
+            .await
+            .iter()
+            .filter(|m| m["text"].as_str().is_some_and(|t| t.starts_with("result ")))
+            .count();
+        assert_eq!(texts, 30, "chat {user}");
+    }
+    eprintln!("pushes sent per replica: {per_replica:?}");
+    assert!(
+        per_replica.iter().filter(|&&n| n > 0.0).count() >= 2,
+        "the replicas shared the work: {per_replica:?}"
+    );
+    cluster.stop().await;
+}
