@@ -106,6 +106,8 @@ pub struct AvatarSettings {
     pub training_deadline_secs: u64,
     /// How long the provider may fetch the photo archive through its signed URL.
     pub archive_ttl_secs: u64,
+    /// Trainings one user may have running at once (more are refused, nothing charged).
+    pub max_trainings_in_flight: u32,
 }
 
 /// The generation pipeline.
@@ -115,6 +117,8 @@ pub struct GenerationSettings {
     pub deadline_secs: u64,
     /// Taps on one 🔄 within this many seconds are one request (a double tap).
     pub repeat_guard_secs: u64,
+    /// Generations one user may have running at once (more are refused, nothing charged).
+    pub max_in_flight: u32,
 }
 
 /// The offline provider `cargo run` uses.
@@ -436,6 +440,12 @@ impl Settings {
             return Err(invalid(
                 "AISHA_UI__UTC_OFFSET_MINUTES",
                 "must be within ±840",
+            ));
+        }
+        if self.generation.max_in_flight == 0 || self.avatar.max_trainings_in_flight == 0 {
+            return Err(invalid(
+                "AISHA_GENERATION__MAX_IN_FLIGHT / AISHA_AVATAR__MAX_TRAININGS_IN_FLIGHT",
+                "must be at least 1",
             ));
         }
         if !(1..=86_400).contains(&self.generation.deadline_secs) {

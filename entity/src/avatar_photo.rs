@@ -19,6 +19,10 @@ pub struct Model {
     pub size: i64,
     /// A photo file_id Telegram knows (an image sent as a document can't be shown by its id).
     pub telegram_file_id: Option<String>,
+    /// The file_id the bytes came from, a photo's or a document's: Telegram keeps the photos,
+    /// and any replica fetches them with getFile (`file_path` names only a local cache).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub source_file_id: Option<String>,
     /// The Telegram message it came in (a redelivered update is not a duplicate).
     pub source_message_id: i64,
     pub created_at: DateTimeUtc,

@@ -11,6 +11,7 @@ mod m20261124_000006_avatar_training;
 mod m20261124_000007_generation_start_key;
 mod m20261128_000008_database_identity;
 mod m20261128_000009_delivery_owner;
+mod m20261128_000010_photo_source;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_generation_start_key::Migration),
             Box::new(m20261128_000008_database_identity::Migration),
             Box::new(m20261128_000009_delivery_owner::Migration),
+            Box::new(m20261128_000010_photo_source::Migration),
         ]
     }
 }

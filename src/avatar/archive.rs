@@ -1,9 +1,14 @@
 //! The photo archive a trainer downloads: a zip (stored entries: the photos are compressed
-//! already) written next to the photos, served by our own server at an expiring signed URL
-//! under `PUBLIC_URL`, so it works with any provider and nobody else can read it.
+//! already), served by our own server at an expiring signed URL under `PUBLIC_URL`, so it works
+//! with any provider and nobody else can read it.
+//!
+//! Whichever replica the provider reaches builds it: the photos come from that replica's disk
+//! cache or from Telegram by their file ids ([`super::local_copy`]), the zip is written to the
+//! cache and streamed from there.
 //!
 //! `GET /avatar-archives/{avatar id}/{expires}/{signature}`: 404 unless the signature (an HMAC
-//! of the id and expiry) is ours, 410 once expired, otherwise the zip, streamed from disk.
+//! of the id and expiry) is ours and the avatar is in training, 410 once expired, otherwise the
+//! zip.
 
 use std::{
     io::{BufReader, Write},
@@ -19,6 +24,7 @@ use axum::{
 };
 use entity::avatar_photo;
 use hmac::Mac;
+use sea_orm::EntityTrait;
 use url::Url;
 
 use crate::state::AppState;
@@ -29,7 +35,8 @@ const FILE: &str = "photos.zip";
 pub fn build(dir: &Path, photos: &[avatar_photo::Model], root: &Path) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(FILE);
-    let partial = dir.join(format!("{FILE}.partial"));
+    // Two replicas (or two requests) may build at once: each writes its own and renames.
+    let partial = dir.join(format!("{FILE}.partial-{:08x}", rand::random::<u32>()));
     let file = std::fs::File::create(&partial)?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
     let options = zip::write::SimpleFileOptions::default()
@@ -88,10 +95,17 @@ pub async fn serve(
     if expires < chrono::Utc::now().timestamp() {
         return (StatusCode::GONE, "this link has expired").into_response();
     }
-    let path = super::dir(&state.settings, id).join(FILE);
+    let path = match ensure(&state, id).await {
+        Ok(Some(path)) => path,
+        // Trained (and cleaned up) or deleted since.
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::error!(avatar = id, error = %e, "could not build a training archive");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
+        }
+    };
     let file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
-        // Trained (and cleaned up) or deleted since.
         Err(_) => return not_found(),
     };
     let length = file.metadata().await.map(|m| m.len()).ok();
@@ -105,6 +119,43 @@ pub async fn serve(
         headers.insert(header::CONTENT_LENGTH, length.into());
     }
     response
+}
+
+/// Builds the archive of these photos on this replica (fetching what its disk lacks).
+pub async fn pack(
+    state: &AppState,
+    avatar_id: i64,
+    photos: &[avatar_photo::Model],
+) -> std::io::Result<PathBuf> {
+    for photo in photos {
+        super::local_copy(state, &photo.file_path, photo.source_file_id.as_deref()).await?;
+    }
+    let dir = super::dir(&state.settings, avatar_id);
+    let root = state.settings.avatar.photos_dir.clone();
+    let photos = photos.to_vec();
+    tokio::task::spawn_blocking(move || build(&dir, &photos, &root))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// The archive of an avatar in training, from this replica's cache or built now; `None` when
+/// the avatar is not in training (trained, failed, deleted: its photos are gone).
+async fn ensure(state: &AppState, avatar_id: i64) -> std::io::Result<Option<PathBuf>> {
+    let path = super::dir(&state.settings, avatar_id).join(FILE);
+    let avatar = entity::avatar::Entity::find_by_id(avatar_id)
+        .one(&state.db)
+        .await
+        .map_err(std::io::Error::other)?;
+    if avatar.is_none_or(|a| a.status != crate::domain::AvatarStatus::Training) {
+        return Ok(None);
+    }
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(Some(path));
+    }
+    let photos = super::photos(&state.db, avatar_id)
+        .await
+        .map_err(std::io::Error::other)?;
+    pack(state, avatar_id, &photos).await.map(Some)
 }
 
 /// Removes an archive (after training, or when its avatar goes).

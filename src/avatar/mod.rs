@@ -14,13 +14,14 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
 
-use std::path::Path;
+use std::path::PathBuf;
 
-use teloxide::types::InputFile;
+use teloxide::{net::Download, prelude::Requester, types::InputFile};
 
 use crate::{
     domain::{AvatarId, AvatarStatus, UserId},
     i18n::Lang,
+    state::AppState,
 };
 
 /// Name length bounds, in characters.
@@ -133,31 +134,80 @@ pub async fn photos<C: ConnectionTrait>(
         .await
 }
 
-/// A stored photo as Telegram can take it: by file_id when Telegram has it as a photo, else
-/// uploaded from disk (an image the user sent as a file).
-#[must_use]
-pub fn picture(dir: &Path, file_id: Option<&str>, path: &str) -> InputFile {
-    match file_id {
-        Some(id) => InputFile::file_id(id.to_owned().into()),
-        None => InputFile::file(dir.join(path)),
+/// A photo's bytes on this replica's disk: the cached copy, or fetched from Telegram by the
+/// file's own id (Telegram keeps the photos; each replica's disk is only a cache, so a photo
+/// that came through another replica is fetched here on first use).
+pub async fn local_copy(
+    state: &AppState,
+    file_path: &str,
+    source_file_id: Option<&str>,
+) -> std::io::Result<PathBuf> {
+    let path = state.settings.avatar.photos_dir.join(file_path);
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(path);
     }
+    let Some(source) = source_file_id else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the photo is on another replica's disk and has no Telegram file id",
+        ));
+    };
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let file = state
+        .bot
+        .get_file(source.to_owned().into())
+        .await
+        .map_err(std::io::Error::other)?;
+    // Written aside and renamed: a reader never sees half a photo.
+    let partial = path.with_extension(format!("partial-{:08x}", rand::random::<u32>()));
+    let mut out = tokio::fs::File::create(&partial).await?;
+    let downloaded = state.bot.download_file(&file.path, &mut out).await;
+    drop(out);
+    if let Err(e) = downloaded {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(std::io::Error::other(e));
+    }
+    tokio::fs::rename(&partial, &path).await?;
+    Ok(path)
 }
 
-/// The picture on an avatar's card: the kept cover, or a draft's first photo.
-pub async fn cover<C: ConnectionTrait>(
-    db: &C,
-    dir: &Path,
-    avatar: &avatar::Model,
-) -> Result<Option<InputFile>, DbErr> {
-    if let Some(path) = &avatar.cover_path {
-        return Ok(Some(picture(dir, avatar.cover_file_id.as_deref(), path)));
+/// A stored photo as Telegram can take it: by file_id when Telegram has it as a photo, else
+/// uploaded (an image the user sent as a file) from this replica's copy.
+pub async fn picture(state: &AppState, photo: &avatar_photo::Model) -> std::io::Result<InputFile> {
+    if let Some(id) = &photo.telegram_file_id {
+        return Ok(InputFile::file_id(id.clone().into()));
     }
-    let first = avatar_photo::Entity::find()
-        .filter(avatar_photo::Column::AvatarId.eq(avatar.id))
+    let path = local_copy(state, &photo.file_path, photo.source_file_id.as_deref()).await?;
+    Ok(InputFile::file(path))
+}
+
+/// The picture on an avatar's card: the kept cover, or a draft's first photo. A picture that
+/// can't be had (Telegram lost it) leaves the card without one.
+pub async fn cover(state: &AppState, avatar: &avatar::Model) -> Result<Option<InputFile>, DbErr> {
+    if let Some(id) = &avatar.cover_file_id {
+        return Ok(Some(InputFile::file_id(id.clone().into())));
+    }
+    let mut find =
+        avatar_photo::Entity::find().filter(avatar_photo::Column::AvatarId.eq(avatar.id));
+    if let Some(path) = &avatar.cover_path {
+        find = find.filter(avatar_photo::Column::FilePath.eq(path));
+    }
+    let Some(photo) = find
         .order_by_asc(avatar_photo::Column::Id)
-        .one(db)
-        .await?;
-    Ok(first.map(|p| picture(dir, p.telegram_file_id.as_deref(), &p.file_path)))
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    match picture(state, &photo).await {
+        Ok(picture) => Ok(Some(picture)),
+        Err(e) => {
+            tracing::warn!(avatar = avatar.id, error = %e, "the avatar's picture is unavailable");
+            Ok(None)
+        }
+    }
 }
 
 /// Makes `avatar_id` the user's main avatar (only a ready one can be).

@@ -149,7 +149,11 @@ pub async fn receive(ctx: &Ctx<'_>, message: &Message, avatar_id: i64) -> Result
     }
     tokio::fs::write(&path, &bytes).await?;
     let shown_as = attached.photo.then_some(attached.file_id.as_str());
-    match store(state, &draft, message.id.0, shown_as, &checked, &relative).await? {
+    let sources = Sources {
+        shown_as,
+        source: &attached.file_id,
+    };
+    match store(state, &draft, message.id.0, &sources, &checked, &relative).await? {
         Stored::Added | Stored::Again => {}
         Stored::Refused(why) => {
             // The same picture is on disk under the same name for the photo that was taken.
@@ -166,6 +170,13 @@ pub async fn receive(ctx: &Ctx<'_>, message: &Message, avatar_id: i64) -> Result
 /// A photo or file while no draft is waiting for one.
 pub async fn receive_unexpected(ctx: &Ctx<'_>, message: &Message) -> Result<(), HandlerError> {
     reply(ctx, message, ctx.t().photo_not_expected).await
+}
+
+/// Where Telegram has a photo: as a photo to show by id (not for a document), and the file the
+/// bytes came from.
+struct Sources<'a> {
+    shown_as: Option<&'a str>,
+    source: &'a str,
 }
 
 enum Stored {
@@ -192,7 +203,7 @@ async fn store(
     state: &AppState,
     draft: &avatar::Model,
     message_id: i32,
-    file_id: Option<&str>,
+    sources: &Sources<'_>,
     checked: &Checked,
     relative: &str,
 ) -> Result<Stored, DbErr> {
@@ -231,7 +242,8 @@ async fn store(
         width: Set(i32::try_from(checked.width).unwrap_or(i32::MAX)),
         height: Set(i32::try_from(checked.height).unwrap_or(i32::MAX)),
         size: Set(i64::try_from(checked.size).unwrap_or(i64::MAX)),
-        telegram_file_id: Set(file_id.map(str::to_owned)),
+        telegram_file_id: Set(sources.shown_as.map(str::to_owned)),
+        source_file_id: Set(Some(sources.source.to_owned())),
         source_message_id: Set(i64::from(message_id)),
         created_at: Set(Utc::now()),
         ..Default::default()

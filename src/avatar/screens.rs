@@ -85,7 +85,7 @@ pub async fn show(
         count,
     });
     let keyboard = card_keyboard(t, a, index, count);
-    let cover = super::cover(db, &ctx.state.settings.avatar.photos_dir, a).await?;
+    let cover = super::cover(ctx.state, a).await?;
     ui::card(
         ctx.bot(),
         ctx.chat,
@@ -365,11 +365,7 @@ async fn viewer(
         viewer_origin,
         viewer_origin.is_some(),
         Card {
-            photo: Some(super::picture(
-                &ctx.state.settings.avatar.photos_dir,
-                photo.telegram_file_id.as_deref(),
-                &photo.file_path,
-            )),
+            photo: Some(super::picture(ctx.state, &photo).await?),
             text: (t.avatar_photo_caption)(index + 1, count),
             keyboard: InlineKeyboardMarkup::new(rows),
         },
@@ -477,6 +473,9 @@ pub async fn train(
         training::Started::TooFewPhotos(n) => {
             let said = (t.avatar_too_few)(n, state.settings.avatar.min_photos);
             ui::answer(ctx.bot(), query, Some(&said), true).await;
+        }
+        training::Started::Busy { max } => {
+            ui::answer(ctx.bot(), query, Some(&(t.training_busy)(max)), true).await;
         }
         training::Started::Insufficient { need, have } => {
             let (text, kb) = balance::insufficient(t, need, have);

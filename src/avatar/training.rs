@@ -8,8 +8,8 @@ use crate::domain::Coins;
 use chrono::{DateTime, Duration, Utc};
 use entity::avatar;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 
 use super::archive;
@@ -38,6 +38,10 @@ pub enum Started {
     Insufficient {
         need: i64,
         have: i64,
+    },
+    /// The user already has `avatar.max_trainings_in_flight` trainings running.
+    Busy {
+        max: u32,
     },
 }
 
@@ -80,6 +84,18 @@ pub async fn start(
             need: cost,
             have: balance,
         });
+    }
+    // Counted after the charge, which holds the user's balance row until commit: two starts at
+    // once (on any replicas) see each other.
+    let max = settings.avatar.max_trainings_in_flight;
+    let training = avatar::Entity::find()
+        .filter(avatar::Column::UserId.eq(user_id))
+        .filter(avatar::Column::Status.eq(AvatarStatus::Training))
+        .count(&txn)
+        .await?;
+    if training >= u64::from(max) {
+        txn.rollback().await?;
+        return Ok(Started::Busy { max });
     }
     let gender = match draft.gender.as_deref() {
         Some("male") => super::Gender::Male,
@@ -129,17 +145,12 @@ pub async fn submit(state: &AppState, avatar: &avatar::Model) {
 
 async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), PipelineError> {
     let photos = super::photos(&state.db, avatar.id).await?;
-    let dir = super::dir(&state.settings, avatar.id);
-    let root = state.settings.avatar.photos_dir.clone();
-    let built = tokio::task::spawn_blocking(move || archive::build(&dir, &photos, &root)).await;
-    let archive_ok = match built {
-        Ok(Ok(_)) => true,
-        Ok(Err(e)) => {
-            tracing::error!(avatar = avatar.id, error = %e, "could not pack the photos");
-            false
-        }
+    // Built here once so a photo Telegram can't give back fails now, not at the trainer; any
+    // replica the trainer reaches builds its own copy the same way.
+    let archive_ok = match archive::pack(state, avatar.id, &photos).await {
+        Ok(_) => true,
         Err(e) => {
-            tracing::error!(avatar = avatar.id, error = %e, "packing the photos panicked");
+            tracing::error!(avatar = avatar.id, error = %e, "could not pack the photos");
             false
         }
     };

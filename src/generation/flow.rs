@@ -361,6 +361,12 @@ pub async fn on_start(
     let generation = match created {
         // Not asked with a start key; the taken options already stop a second start.
         Created::Charged(g) | Created::Again(g) => g,
+        Created::Busy { max } => {
+            // Rolling back keeps the prompt: once one finishes the same buttons work.
+            txn.rollback().await?;
+            ui::answer(ctx.bot(), query, Some(&(t.gen_busy)(max)), true).await;
+            return Ok(());
+        }
         Created::Insufficient { need, have } => {
             // Rolling back keeps the prompt: after a top-up the same buttons work.
             txn.rollback().await?;
@@ -602,6 +608,12 @@ pub async fn regenerate(
                 None,
             );
             ui::answer(ctx.bot(), query, Some(&said), false).await;
+            return Ok(());
+        }
+        Ok(Created::Busy { max }) => {
+            // Nothing started: a tap once one has finished must not be taken for a double tap.
+            state.kv.db.unlock(lock).await?;
+            ui::answer(ctx.bot(), query, Some(&(t.gen_busy)(max)), true).await;
             return Ok(());
         }
         Ok(Created::Insufficient { need, have }) => {

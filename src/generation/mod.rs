@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use entity::{avatar, delivery as delivery_row, generation, generation_image};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
+    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use url::Url;
 
@@ -60,6 +60,10 @@ pub enum Created {
     Insufficient {
         need: i64,
         have: i64,
+    },
+    /// The user already has `generation.max_in_flight` generations running.
+    Busy {
+        max: u32,
     },
 }
 
@@ -180,7 +184,20 @@ where
     )
     .await?
     {
-        Charge::Charged { .. } => Ok(Created::Charged(Box::new(row))),
+        Charge::Charged { .. } => {
+            // Counted after the charge: the charge holds the user's balance row until commit,
+            // so two starts at once (on any replicas) count each other.
+            let max = state.settings.generation.max_in_flight;
+            let running = generation::Entity::find()
+                .filter(generation::Column::UserId.eq(new.user_id))
+                .filter(generation::Column::Status.eq(GenerationStatus::Pending))
+                .count(db)
+                .await?;
+            if running > u64::from(max) {
+                return Ok(Created::Busy { max });
+            }
+            Ok(Created::Charged(Box::new(row)))
+        }
         Charge::Insufficient { balance } => Ok(Created::Insufficient {
             need: cost,
             have: balance,

@@ -147,6 +147,22 @@ pub static EN: Texts = Texts {
     btn_count: |n, cost| format!("{n} — {}", (EN.coins)(cost)),
     btn_back: "⬅️ Back",
     gen_expired: "This generation has already started or is out of date. Start a new one: 🎨",
+    gen_busy: |max| {
+        format!(
+            "⏳ {max} {} in progress: that is the limit. Wait for a result, then start the next one. No coins were taken.",
+            if max == 1 {
+                "generation is"
+            } else {
+                "generations are"
+            }
+        )
+    },
+    training_busy: |max| {
+        match max {
+        1 => "⏳ An avatar is already training. Wait until it is ready, then start the next one. No coins were taken.".to_owned(),
+        n => format!("⏳ {n} avatars are already training: that is the limit. Wait until one is ready. No coins were taken."),
+    }
+    },
     gen_started: |p| {
         let (n, aspect) = (p.images, p.aspect);
         let title = if p.again {

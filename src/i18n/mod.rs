@@ -129,6 +129,10 @@ pub struct Texts {
     pub btn_back: &'static str,
     /// The options screen was already used (a double tap) or is gone.
     pub gen_expired: &'static str,
+    /// A generation refused: this many are running already (nothing charged).
+    pub gen_busy: fn(u32) -> String,
+    /// A training refused: this many are running already (nothing charged).
+    pub training_busy: fn(u32) -> String,
     /// The progress message.
     pub gen_started: fn(&Progress<'_>) -> String,
     pub btn_status: &'static str,

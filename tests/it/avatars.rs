@@ -32,12 +32,22 @@ fn png(seed: u32, width: u32, height: u32) -> Vec<u8> {
 }
 
 /// A face-sized photo, distinct per seed.
-fn photo(seed: u32) -> Vec<u8> {
+pub fn photo(seed: u32) -> Vec<u8> {
     png(seed, 600, 800)
 }
 
 /// The user sends these files (`("photo"|"document", bytes)`): one message, or an album.
 async fn send(app: &TestApp, user: i64, files: &[(&str, Vec<u8>)]) -> Value {
+    post_media(&app.http, &app.sandbox, user, files).await
+}
+
+/// [`send`] through any sandbox; every update must have been answered 200.
+pub async fn post_media(
+    http: &reqwest::Client,
+    sandbox: &str,
+    user: i64,
+    files: &[(&str, Vec<u8>)],
+) -> Value {
     let files: Vec<Value> = files
         .iter()
         .enumerate()
@@ -46,9 +56,8 @@ async fn send(app: &TestApp, user: i64, files: &[(&str, Vec<u8>)]) -> Value {
                 "data": base64::engine::general_purpose::STANDARD.encode(bytes) })
         })
         .collect();
-    let sent: Value = app
-        .http
-        .post(format!("{}/users/{user}/media", app.sandbox))
+    let sent: Value = http
+        .post(format!("{sandbox}/users/{user}/media"))
         .json(&json!({ "files": files }))
         .send()
         .await

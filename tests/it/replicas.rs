@@ -20,7 +20,8 @@ use aisha::{
 };
 use figment::{Figment, providers::Serialized};
 
-use crate::fake_fal::FakeFal;
+use crate::avatars::{photo, post_media};
+use crate::fake_fal::{CallbackResult, FakeFal, Mode, SendOpts};
 use crate::helpers::{
     PgDatabase, SECRET, Storage, TOKEN, base_settings, buttons, kv_for, redis_url,
 };
@@ -478,5 +479,232 @@ async fn three_replicas_share_one_send_budget() {
         per_replica.iter().filter(|&&n| n > 0.0).count() >= 2,
         "the replicas shared the work: {per_replica:?}"
     );
+    cluster.stop().await;
+}
+
+impl Cluster {
+    /// 🎭 → ➕ → a name → a gender: the user's new draft (through the current route).
+    async fn new_draft(&self, user: i64, name: &str) -> i64 {
+        self.send_text(user, "/start").await;
+        let with = |data: &str, messages: Vec<Value>| {
+            messages
+                .into_iter()
+                .rev()
+                .find(|m| buttons(m).iter().any(|(_, d)| d == data))
+                .and_then(|m| m["message_id"].as_i64())
+                .unwrap_or_else(|| panic!("no {data} button"))
+        };
+        let menu = with("avatar_menu", self.bot_messages(user).await);
+        self.press(user, menu, "avatar_menu").await;
+        let list = with("av_new", self.bot_messages(user).await);
+        self.press(user, list, "av_new").await;
+        self.send_text(user, name).await;
+        let ask = with("av_g:1", self.bot_messages(user).await);
+        self.press(user, ask, "av_g:1").await;
+        let user_id = self.user_id(user).await;
+        entity::avatar::Entity::find()
+            .filter(entity::avatar::Column::UserId.eq(user_id))
+            .all(&self.db)
+            .await
+            .expect("db")
+            .last()
+            .expect("a draft")
+            .id
+    }
+
+    async fn user_id(&self, user: i64) -> i64 {
+        entity::user::Entity::find()
+            .filter(entity::user::Column::TelegramId.eq(user))
+            .one(&self.db)
+            .await
+            .expect("db")
+            .expect("the user wrote to the bot")
+            .id
+    }
+
+    async fn photo_count(&self, avatar_id: i64) -> usize {
+        entity::avatar_photo::Entity::find()
+            .filter(entity::avatar_photo::Column::AvatarId.eq(avatar_id))
+            .all(&self.db)
+            .await
+            .expect("db")
+            .len()
+    }
+
+    async fn avatar_status(&self, avatar_id: i64) -> String {
+        entity::avatar::Entity::find_by_id(avatar_id)
+            .one(&self.db)
+            .await
+            .expect("db")
+            .expect("avatar")
+            .status
+    }
+}
+
+/// The photo archive at `url` (a zip): how many images it holds.
+async fn archive_photos(http: &reqwest::Client, url: &str) -> usize {
+    let response = http.get(url).send().await.expect("archive");
+    assert_eq!(response.status(), 200, "{url}");
+    let bytes = response.bytes().await.expect("bytes");
+    zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec()))
+        .expect("a zip")
+        .len()
+}
+
+/// An album of ten arrives in three parts through two replicas (each keeps only what it got on
+/// its own disk); ✅ goes to the replica that has three of them. The training is submitted with
+/// all ten, and the archive URL works on either replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_split_across_replicas_trains_on_every_photo() {
+    let Some(cluster) = Cluster::start(2, &[]).await else {
+        return;
+    };
+    cluster.fal.set_mode(Mode::NoCallback);
+    let user = 7201;
+    let id = cluster.new_draft(user, "Мария").await;
+    cluster.grant(user, 200).await;
+    for (replica, seeds) in [(0, 700..704), (1, 704..707), (0, 707..710)] {
+        cluster.route_to(replica).await;
+        let files: Vec<(&str, Vec<u8>)> = seeds.map(|s| ("photo", photo(s))).collect();
+        post_media(&cluster.http, &cluster.sandbox, user, &files).await;
+    }
+    assert_eq!(cluster.photo_count(id).await, 10);
+    cluster.route_to(1).await;
+    let data = format!("av_train:{id}");
+    let status = Instant::now() + Duration::from_secs(20);
+    let train = loop {
+        let found = cluster
+            .bot_messages(user)
+            .await
+            .into_iter()
+            .rev()
+            .find(|m| buttons(m).iter().any(|(_, d)| *d == data));
+        if let Some(m) = found {
+            break m["message_id"].as_i64().expect("id");
+        }
+        assert!(Instant::now() < status, "no ✅ button");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    cluster.press(user, train, &data).await;
+    let submit = cluster.fal.wait_submits(1).await[0].clone();
+    assert_eq!(cluster.avatar_status(id).await, "training");
+    let url = cluster
+        .fal
+        .training(&submit.request_id)
+        .expect("a training")
+        .images_url;
+    assert!(url.starts_with(&cluster.replicas[1].url), "{url}");
+    assert_eq!(archive_photos(&cluster.http, &url).await, 10);
+    // The same signed path on the other replica, which never saw ✅: built there too.
+    let elsewhere = url.replace(&cluster.replicas[1].url, &cluster.replicas[0].url);
+    assert_eq!(archive_photos(&cluster.http, &elsewhere).await, 10);
+    let answered = cluster
+        .fal
+        .send_callback(&submit.request_id, CallbackResult::Ok, SendOpts::default())
+        .await;
+    assert_eq!(answered, 200);
+    assert_eq!(cluster.avatar_status(id).await, "ready");
+    // Trained: the photos are gone, and so is the archive, on every replica.
+    for replica in &cluster.replicas {
+        let path = url.replace(&cluster.replicas[1].url, &replica.url);
+        let gone = cluster.http.get(&path).send().await.expect("archive");
+        assert_eq!(gone.status(), 404);
+    }
+    cluster.stop().await;
+}
+
+/// A photo sent as a file (a document: Telegram can't show it by its id as a photo) reaches
+/// one replica; the avatar card is then opened through another, which has no copy on disk:
+/// it fetches the file from Telegram and shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_photo_shows_from_any_replica() {
+    let Some(cluster) = Cluster::start(2, &[]).await else {
+        return;
+    };
+    let user = 7202;
+    let id = cluster.new_draft(user, "Док").await;
+    post_media(
+        &cluster.http,
+        &cluster.sandbox,
+        user,
+        &[("document", photo(801))],
+    )
+    .await;
+    assert_eq!(cluster.photo_count(id).await, 1);
+    cluster.route_to(1).await;
+    let before = cluster.bot_messages(user).await.len();
+    cluster.send_text(user, "/start").await;
+    let menu = cluster
+        .bot_messages(user)
+        .await
+        .into_iter()
+        .rev()
+        .find(|m| buttons(m).iter().any(|(_, d)| d == "avatar_menu"))
+        .and_then(|m| m["message_id"].as_i64())
+        .expect("menu");
+    let pressed = cluster.press(user, menu, "avatar_menu").await;
+    assert_eq!(pressed["webhook_status"], 200, "{pressed:#}");
+    let shown = cluster.bot_messages(user).await;
+    let card = shown[before..]
+        .iter()
+        .rev()
+        .find(|m| buttons(m).iter().any(|(_, d)| d == "av_new"))
+        .expect("the avatar card");
+    assert!(
+        !card["photo"].is_null(),
+        "the card shows the photo: {card:#}"
+    );
+    cluster.stop().await;
+}
+
+/// At most `generation.max_in_flight` (here 2) generations per user, wherever they start: the
+/// third, through another replica, is refused with a note and charges nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_limit_holds_across_replicas() {
+    let Some(cluster) = Cluster::start(2, &[("AISHA_GENERATION__MAX_IN_FLIGHT", "2")]).await else {
+        return;
+    };
+    // The provider takes the jobs and keeps them running.
+    cluster.fal.set_mode(Mode::NoCallback);
+    let user = 7301;
+    cluster.send_text(user, "/start").await;
+    cluster.grant(user, 100).await;
+    cluster.generate(user, "first of three").await;
+    cluster.route_to(1).await;
+    cluster.generate(user, "second of three").await;
+    cluster.fal.wait_submits(2).await;
+    let balance = |c: &Cluster| {
+        let db = c.db.clone();
+        async move {
+            let id = entity::user::Entity::find()
+                .filter(entity::user::Column::TelegramId.eq(user))
+                .one(&db)
+                .await
+                .expect("db")
+                .expect("user")
+                .id;
+            ledger::balance(&db, UserId(id)).await.expect("balance")
+        }
+    };
+    let before = balance(&cluster).await;
+    cluster.route_to(0).await;
+    cluster.send_text(user, "/generate").await;
+    cluster.send_text(user, "third of three").await;
+    let screen = cluster.bot_messages(user).await.pop().expect("a screen");
+    let id = screen["message_id"].as_i64().expect("id");
+    cluster.press(user, id, "gen_aspect:0").await;
+    let pressed = cluster.press(user, id, "gen_go:0:1").await;
+    let alert = pressed["answer"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(alert.contains("В работе уже 2"), "{pressed:#}");
+    assert_eq!(pressed["answer"]["show_alert"], true, "{pressed:#}");
+    assert_eq!(balance(&cluster).await, before, "nothing charged");
+    let running = entity::generation::Entity::find()
+        .all(&cluster.db)
+        .await
+        .expect("db");
+    assert_eq!(running.len(), 2, "no third generation row");
     cluster.stop().await;
 }
