@@ -365,7 +365,7 @@ async fn viewer(
         viewer_origin,
         viewer_origin.is_some(),
         Card {
-            photo: Some(super::picture(ctx.state, &photo).await?),
+            photo: Some(super::picture(ctx.state, photo).await?),
             text: (t.avatar_photo_caption)(index + 1, count),
             keyboard: InlineKeyboardMarkup::new(rows),
         },
