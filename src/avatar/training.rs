@@ -18,7 +18,7 @@ use crate::{
     delivery::Push,
     domain::{AvatarId, UserId},
     i18n::{Lang, Texts},
-    jobs::{self, FailReason, JobId, Overdue, PipelineError, deadline::Checked},
+    jobs::{self, FailReason, JobId, Overdue, PipelineError, Submitting, deadline::Checked},
     ledger::{self, Charge, Kind},
     provider::{ProviderError, TrainingOutcome, TrainingRequest, TrainingStatus},
     state::AppState,
@@ -102,8 +102,8 @@ pub async fn start(
         _ => super::Gender::Female,
     };
     let now = Utc::now();
-    let deadline = now
-        + Duration::seconds(i64::try_from(settings.avatar.training_deadline_secs).unwrap_or(3600));
+    // Until submitted, the deadline is the submit's (see `jobs::SUBMIT_GRACE`).
+    let deadline = now + jobs::SUBMIT_GRACE;
     let updated = avatar::Entity::update_many()
         .col_expr(avatar::Column::Status, Expr::val(AvatarStatus::Training))
         .col_expr(
@@ -144,7 +144,33 @@ pub async fn submit(state: &AppState, avatar: &avatar::Model) {
 }
 
 async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), PipelineError> {
-    let photos = super::photos(&state.db, avatar.id).await?;
+    let id = JobId::Training(AvatarId(avatar.id));
+    Submitting::start(&state.kv.db, &state.replica, id).await;
+    let submitted = hand_over(state, avatar).await;
+    Submitting::finish(&state.kv.db, id).await;
+    match submitted {
+        Ok(request_id) => {
+            let deadline = Utc::now()
+                + Duration::seconds(
+                    i64::try_from(state.settings.avatar.training_deadline_secs).unwrap_or(3600),
+                );
+            jobs::submitted::<avatar::Entity, _>(&state.db, avatar.id, &request_id, deadline)
+                .await?;
+            state.deadlines.watch(id, deadline).await;
+        }
+        Err(e) => {
+            tracing::warn!(avatar = avatar.id, error = %e, "training submit failed");
+            fail(state, avatar.id, &FailReason::Submit, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Packs the photos and hands the training to the provider; its request id.
+async fn hand_over(state: &AppState, avatar: &avatar::Model) -> Result<String, ProviderError> {
+    let photos = super::photos(&state.db, avatar.id)
+        .await
+        .map_err(|e| ProviderError::Unavailable(format!("database: {e}")))?;
     // Built here once so a photo Telegram can't give back fails now, not at the trainer; any
     // replica the trainer reaches builds its own copy the same way.
     let archive_ok = match archive::pack(state, avatar.id, &photos).await {
@@ -154,7 +180,7 @@ async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), Pipe
             false
         }
     };
-    let submitted = match (
+    match (
         archive_ok,
         archive::url(state, avatar.id),
         state.signer.webhook_url(
@@ -175,17 +201,7 @@ async fn try_submit(state: &AppState, avatar: &avatar::Model) -> Result<(), Pipe
             status: 0,
             detail: "the photos could not be packed or PUBLIC_URL makes no URL".into(),
         }),
-    };
-    match submitted {
-        Ok(request_id) => {
-            jobs::submitted::<avatar::Entity, _>(&state.db, avatar.id, &request_id).await?;
-        }
-        Err(e) => {
-            tracing::warn!(avatar = avatar.id, error = %e, "training submit failed");
-            fail(state, avatar.id, &FailReason::Submit, None).await?;
-        }
     }
-    Ok(())
 }
 
 /// What settling a training did.
@@ -404,8 +420,26 @@ pub async fn check(
     if avatar.status != AvatarStatus::Training {
         return Ok(Checked::Done);
     }
+    if let Some(at) = avatar.deadline_at.filter(|at| *at > Utc::now()) {
+        return Ok(Checked::Later(at));
+    }
     let Some(request_id) = avatar.request_id.as_deref() else {
-        fail(state, avatar_id, &FailReason::Submit, None).await?;
+        // Paid but not submitted: the process that took it died before the provider had it
+        // (or is still waiting for the provider's answer: then ask again later).
+        if Submitting::under_way(
+            &state.kv.db,
+            &state.replica,
+            JobId::Training(AvatarId(avatar_id)),
+        )
+        .await
+        {
+            return Ok(Checked::AskAgain);
+        }
+        tracing::info!(
+            avatar = avatar_id,
+            "submitting a paid training its replica left behind"
+        );
+        submit(state, &avatar).await;
         return Ok(Checked::Done);
     };
     let model = avatar.model.as_deref().unwrap_or_default();

@@ -25,7 +25,7 @@ use crate::{
     domain::UserId,
     domain::{GenerationId, GenerationStatus},
     i18n::Lang,
-    jobs::{self, JobId, Overdue, deadline::Checked},
+    jobs::{self, JobId, Overdue, Submitting, deadline::Checked},
     ledger::{self, Charge, Kind},
     provider::{AspectRatio, JobRequest, Outcome, ProviderImage, Status},
     state::AppState,
@@ -137,7 +137,8 @@ where
     }
     let cost = state.settings.prices.generation_per_image * i64::from(new.num_images);
     let now = Utc::now();
-    let deadline = now + ChronoDuration::seconds(deadline_secs(state));
+    // Until submitted, the deadline is the submit's (see `jobs::SUBMIT_GRACE`).
+    let deadline = now + jobs::SUBMIT_GRACE;
     // fal takes 32-bit seeds; so does everything else.
     let seed = i64::from(rand::random::<u32>());
     let job = JobRequest {
@@ -252,6 +253,8 @@ async fn try_submit(
     avatar: Option<&avatar::Model>,
 ) -> Result<(), PipelineError> {
     let job = job_for(generation, avatar);
+    let id = JobId::Generation(GenerationId(generation.id));
+    Submitting::start(&state.kv.db, &state.replica, id).await;
     let submitted = match webhook_url(state, generation.id) {
         Some(url) => state.provider.submit(&job, &url).await,
         None => Err(crate::provider::ProviderError::Rejected {
@@ -259,9 +262,18 @@ async fn try_submit(
             detail: "PUBLIC_URL does not make a webhook URL".into(),
         }),
     };
+    Submitting::finish(&state.kv.db, id).await;
     match submitted {
         Ok(request_id) => {
-            jobs::submitted::<generation::Entity, _>(&state.db, generation.id, &request_id).await?;
+            let deadline = Utc::now() + ChronoDuration::seconds(deadline_secs(state));
+            jobs::submitted::<generation::Entity, _>(
+                &state.db,
+                generation.id,
+                &request_id,
+                deadline,
+            )
+            .await?;
+            state.deadlines.watch(id, deadline).await;
             Ok(())
         }
         Err(e) => {
@@ -459,9 +471,29 @@ pub async fn check(state: &AppState, id: i64, retries: u32) -> Result<Checked, P
     if generation.status != GenerationStatus::Pending {
         return Ok(Checked::Done);
     }
+    if generation.deadline_at > Utc::now() {
+        return Ok(Checked::Later(generation.deadline_at));
+    }
     let Some(request_id) = generation.request_id.as_deref() else {
-        // The provider never confirmed the job: there is nothing to ask about.
-        fail(state, id, &FailReason::Submit, None).await?;
+        // Paid but not submitted: the process that took it died before the provider had it
+        // (or is still waiting for the provider's answer: then ask again later).
+        let job = JobId::Generation(GenerationId(id));
+        if Submitting::under_way(&state.kv.db, &state.replica, job).await {
+            return Ok(Checked::AskAgain);
+        }
+        tracing::info!(
+            generation = id,
+            "submitting a paid generation its replica left behind"
+        );
+        let avatar = match generation.avatar_id {
+            Some(avatar_id) => {
+                entity::avatar::Entity::find_by_id(avatar_id)
+                    .one(&state.db)
+                    .await?
+            }
+            None => None,
+        };
+        submit(state, &generation, avatar.as_ref()).await;
         return Ok(Checked::Done);
     };
     let answer = state

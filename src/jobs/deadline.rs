@@ -65,6 +65,8 @@ pub enum Checked {
     Done,
     /// The provider could not be reached: ask again later.
     AskAgain,
+    /// The job's deadline moved (it was submitted meanwhile; this timer heard late): wait.
+    Later(DateTime<Utc>),
 }
 
 impl Deadlines {
@@ -238,6 +240,7 @@ pub async fn run(deadlines: Arc<Deadlines>, jobs: Arc<dyn DueJobs>, stop: Cancel
             tokio::spawn(async move {
                 match check(&deadlines, jobs.as_ref(), id, retries).await {
                     Ok(Checked::Done) => {}
+                    Ok(Checked::Later(at)) => deadlines.schedule(id, at),
                     Ok(Checked::AskAgain) => {
                         deadlines.schedule_retry(id, Utc::now() + RETRY, retries + 1);
                     }

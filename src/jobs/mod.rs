@@ -24,8 +24,10 @@ pub use crate::domain::FailReason;
 use crate::{
     config::Secret,
     domain::{AvatarId, GenerationId, UserId},
+    kv::{Kv, KvStore},
     ledger::{self, Kind, LedgerError},
     provider::ProviderError,
+    replica::Replica,
 };
 
 /// Which job: the feature's row it lives in, by id.
@@ -158,18 +160,65 @@ pub trait JobTable: EntityTrait {
     const ID: Self::Column;
     const STATUS: Self::Column;
     const REQUEST_ID: Self::Column;
+    const DEADLINE_AT: Self::Column;
 }
 
 impl JobTable for entity::generation::Entity {
     const ID: Self::Column = entity::generation::Column::Id;
     const STATUS: Self::Column = entity::generation::Column::Status;
     const REQUEST_ID: Self::Column = entity::generation::Column::RequestId;
+    const DEADLINE_AT: Self::Column = entity::generation::Column::DeadlineAt;
 }
 
 impl JobTable for entity::avatar::Entity {
     const ID: Self::Column = entity::avatar::Column::Id;
     const STATUS: Self::Column = entity::avatar::Column::Status;
     const REQUEST_ID: Self::Column = entity::avatar::Column::RequestId;
+    const DEADLINE_AT: Self::Column = entity::avatar::Column::DeadlineAt;
+}
+
+/// A paid job's first deadline: by then the provider must have it. The submit runs right after
+/// the charge on the replica that took it; if that process dies first, whichever replica's
+/// deadline timer fires next submits it (see [`Submitting`]). Once submitted, the deadline
+/// moves to the provider's (`generation.deadline_secs`, `avatar.training_deadline_secs`).
+pub const SUBMIT_GRACE: chrono::Duration = chrono::Duration::seconds(10);
+
+/// Who is submitting a job right now: a short mark in the database's key scope holding the
+/// replica id, so a deadline check that finds a job without a request id can tell a submit
+/// still under way (leave it) from one whose process died (submit it again).
+pub struct Submitting;
+
+impl Submitting {
+    /// Long enough for the provider's answer; a dead holder is recognised by its replica's
+    /// liveness, not by this.
+    const TTL: std::time::Duration = std::time::Duration::from_secs(120);
+
+    fn key(job: JobId) -> String {
+        format!("submitting:{}", job.encode())
+    }
+
+    /// This process submits `job` now.
+    pub async fn start(kv: &Kv, replica: &Replica, job: JobId) {
+        if let Err(e) = kv.set(&Self::key(job), replica.id(), Self::TTL).await {
+            tracing::warn!(?job, error = %e, "could not mark a submit as under way");
+        }
+    }
+
+    pub async fn finish(kv: &Kv, job: JobId) {
+        if let Err(e) = kv.del(&Self::key(job)).await {
+            tracing::debug!(?job, error = %e, "could not clear a submit mark (it expires)");
+        }
+    }
+
+    /// Whether a live process is submitting `job`. An unreachable store counts as "yes": the
+    /// check is asked again later rather than risking a second provider job.
+    pub async fn under_way(kv: &Kv, replica: &Replica, job: JobId) -> bool {
+        match kv.get(&Self::key(job)).await {
+            Ok(Some(holder)) => replica.alive(&holder).await.unwrap_or(true),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
 }
 
 /// `request_id` unless the row has one already (a callback may beat the submit's answer).
@@ -177,14 +226,17 @@ fn keep_request_id<T: JobTable>(request_id: &str) -> SimpleExpr {
     Func::coalesce([Expr::col(T::REQUEST_ID), Expr::val(request_id)]).into()
 }
 
-/// Records the provider's id for a submitted job (keeping one a callback stored first).
+/// Records the provider's id for a submitted job (keeping one a callback stored first) and its
+/// deadline for the provider's callback, in one statement.
 pub async fn submitted<T: JobTable, C: ConnectionTrait>(
     db: &C,
     id: i64,
     request_id: &str,
+    deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), DbErr> {
     T::update_many()
         .col_expr(T::REQUEST_ID, keep_request_id::<T>(request_id))
+        .col_expr(T::DEADLINE_AT, Expr::val(deadline))
         .filter(T::ID.eq(id))
         .exec(db)
         .await?;

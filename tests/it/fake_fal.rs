@@ -47,6 +47,8 @@ pub enum Mode {
     CallbackBeforeResponse,
     /// Answer the submit with this status and `{"detail": ...}`; nothing is recorded.
     SubmitFails { status: u16 },
+    /// Never answer the submit (the caller times out or dies waiting); nothing is recorded.
+    SubmitHangs,
 }
 
 #[derive(Clone, Debug)]
@@ -335,6 +337,10 @@ impl FakeFal {
         let mode = self.0.mode.lock().unwrap().clone();
         if let Mode::SubmitFails { status } = mode {
             return detail(status, json!("fake fal: submit refused"));
+        }
+        if mode == Mode::SubmitHangs {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return detail(504, json!("fake fal: gave up"));
         }
         let input: Value = match serde_json::from_slice(body) {
             Ok(input @ Value::Object(_)) => input,

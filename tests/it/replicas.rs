@@ -3,7 +3,10 @@
 //! load balancer looks like. Replicas are killed with SIGKILL, not stopped politely. Production
 //! path only (skipped when PostgreSQL or Redis is missing).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
 
 use entity::delivery;
 use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
@@ -45,6 +48,59 @@ struct Cluster {
     /// The image provider: outside the replicas, as fal is (the local provider lives inside
     /// one process, so its images and keys would die with it).
     fal: FakeFal,
+    /// The replicas reach PostgreSQL through this, so a test can cut them off.
+    pg_proxy: CutProxy,
+}
+
+/// A TCP proxy that can be cut: while cut, every connection through it is closed and new ones
+/// are closed on arrival (the database "unreachable" for the replicas, not for the test).
+#[derive(Clone)]
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    /// Connections through it: cancelled on a cut.
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl CutProxy {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let (tx, _) = tokio::sync::watch::channel(0_u64);
+        let proxy = Self {
+            addr: listener.local_addr().expect("addr"),
+            cut: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            generation: Arc::new(tx),
+        };
+        let this = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if this.cut.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cut = this.generation.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Cluster {
@@ -81,7 +137,13 @@ impl Cluster {
         .expect("kv");
         let db = Database::connect(&pg.url).await.expect("db");
         let fal = FakeFal::start().await;
+        let pg_addr = url::Url::parse(&pg.url)
+            .ok()
+            .and_then(|u| u.socket_addrs(|| Some(5432)).ok())
+            .and_then(|a| a.into_iter().next())
+            .expect("PostgreSQL address");
         let mut cluster = Self {
+            pg_proxy: CutProxy::start(pg_addr).await,
             fal,
             // Filled in once the first replica has made the schema.
             kv: KvScopes::new(&base, 0, ""),
@@ -119,7 +181,7 @@ impl Cluster {
             .env_clear()
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("PUBLIC_URL", &url)
-            .env("DATABASE_URL", &self.pg.url)
+            .env("DATABASE_URL", self.proxied_pg_url())
             .env("REDIS_URL", redis_url())
             .env("TELEGRAM_BOT_TOKEN", TOKEN)
             .env("TELEGRAM_WEBHOOK_SECRET", SECRET)
@@ -159,6 +221,14 @@ impl Cluster {
             url,
             _dir: dir,
         }
+    }
+
+    /// The database's URL through the cut-able proxy.
+    fn proxied_pg_url(&self) -> String {
+        let mut url = url::Url::parse(&self.pg.url).expect("PostgreSQL URL");
+        url.set_port(Some(self.pg_proxy.addr.port())).expect("port");
+        let _ = url.set_host(Some("127.0.0.1"));
+        url.to_string()
     }
 
     /// Telegram's webhook now points at replica `i`.
@@ -706,5 +776,120 @@ async fn the_in_flight_limit_holds_across_replicas() {
         .await
         .expect("db");
     assert_eq!(running.len(), 2, "no third generation row");
+    cluster.stop().await;
+}
+
+/// The replica that charged a generation dies while the provider has not yet answered its
+/// submit: another replica submits the paid job a few seconds later. One charge, no refund,
+/// one result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_job_its_replica_left_unsubmitted_is_submitted_by_another() {
+    let Some(mut cluster) = Cluster::start(2, &[]).await else {
+        return;
+    };
+    let user = 7401;
+    cluster.send_text(user, "/start").await;
+    cluster.grant(user, 100).await;
+    cluster.fal.set_mode(Mode::SubmitHangs);
+    cluster.generate(user, "left behind").await;
+    // The submit is on its way to the provider, which does not answer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(cluster.fal.submits().is_empty());
+    cluster.kill(0).await;
+    let killed = Instant::now();
+    cluster.fal.set_mode(Mode::CallbackOk { delay_ms: 0 });
+    let deadline = killed + Duration::from_secs(40);
+    while photos(&cluster.bot_messages(user).await) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the paid job was never submitted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "kill -9 → submitted by another replica and delivered in {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(cluster.fal.submits().len(), 1);
+    let generations = entity::generation::Entity::find()
+        .all(&cluster.db)
+        .await
+        .expect("db");
+    assert_eq!(generations.len(), 1);
+    assert_eq!(generations[0].status, "completed");
+    let kinds: Vec<String> = entity::ledger::Entity::find()
+        .all(&cluster.db)
+        .await
+        .expect("db")
+        .into_iter()
+        .map(|row| row.kind)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "generation").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(!kinds.iter().any(|k| k == "refund"), "{kinds:?}");
+    cluster.stop().await;
+}
+
+/// PostgreSQL becomes unreachable for 10 s (longer than a lease) while a replica uploads a
+/// result: Telegram takes the photo, the replica can't record it, keeps the outcome and records
+/// it when the database is back. The other replica, which also sees the lease run out, leaves
+/// the row alone because its holder is alive: the photo arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_mid_send_never_sends_twice() {
+    let Some(cluster) = Cluster::start(2, &[]).await else {
+        return;
+    };
+    let user = 7501;
+    cluster.send_text(user, "/start").await;
+    cluster.grant(user, 100).await;
+    cluster
+        .fault(json!({ "method": "sendPhoto", "error_code": null, "delay_ms": 2000, "times": 1 }))
+        .await;
+    cluster.generate(user, "through the outage").await;
+    let claimed = Instant::now() + Duration::from_secs(20);
+    loop {
+        let row = delivery::Entity::find()
+            .filter(delivery::Column::LockedBy.is_not_null())
+            .one(&cluster.db)
+            .await
+            .expect("db");
+        if row.is_some() {
+            break;
+        }
+        assert!(Instant::now() < claimed, "the result was never claimed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The upload is under way (2 s); the database goes away before it ends.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.pg_proxy.cut();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        photos(&cluster.bot_messages(user).await),
+        1,
+        "Telegram took the photo during the outage"
+    );
+    cluster.pg_proxy.restore();
+    let settled = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = delivery::Entity::find().all(&cluster.db).await.expect("db");
+        if !rows.is_empty() && rows.iter().all(|r| r.status == "done") {
+            break;
+        }
+        assert!(
+            Instant::now() < settled,
+            "not recorded after the outage: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Time for a wrong takeover to show.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        photos(&cluster.bot_messages(user).await),
+        1,
+        "sent once, recorded late"
+    );
     cluster.stop().await;
 }
