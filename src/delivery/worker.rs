@@ -49,8 +49,12 @@ const PERSIST_PAUSE: Duration = Duration::from_secs(2);
 enum Attempt {
     /// Telegram took it: record that, then pace the chat and delete the progress message
     /// (`replaces`) — in that order, so the window in which a crash repeats a send is as short
-    /// as the code allows.
-    Done { replaces: Option<i64> },
+    /// as the code allows. `files`: the file ids of a single photo just sent, recorded in the
+    /// same write as the outcome.
+    Done {
+        replaces: Option<i64>,
+        files: Option<Files>,
+    },
     /// Telegram said slow down: try again after this, without counting a failure.
     RetryAfter(Duration),
     /// Network, 5xx, disk: try again with backoff.
@@ -302,16 +306,19 @@ async fn renew(state: Worker, stop: CancellationToken) {
 /// however long the database takes to come back: a message Telegram took is never sent again
 /// by this process, and no other takes the row over while this one lives.
 async fn process(state: &Worker, row: delivery::Model) {
-    let attempt = match Push::decode(&row.payload) {
+    let mut attempt = match Push::decode(&row.payload) {
         Some(push) => send(state, &row, push).await,
         None => Attempt::Permanent("unreadable payload".into()),
     };
-    let cleanup = match &attempt {
-        Attempt::Done { replaces } => Some(*replaces),
-        _ => None,
+    let (cleanup, files) = match &mut attempt {
+        Attempt::Done { replaces, files } => (Some(*replaces), files.take()),
+        _ => (None, None),
     };
     let outcome = outcome(state, &row, attempt);
-    persist(|| record(state, &row, &outcome)).await;
+    match files {
+        Some(files) => persist(|| record_with_files(state, &row, &outcome, &files)).await,
+        None => persist(|| record(state, &row, &outcome)).await,
+    }
     if let Some(replaces) = cleanup {
         state.outbox.limiter.sent(row.chat_id).await;
         remove_progress(state, ChatId(row.chat_id), replaces).await;
@@ -492,11 +499,16 @@ async fn send(state: &Worker, row: &delivery::Model, push: Push) -> Attempt {
                         return e.into();
                     }
                 };
-                // Recorded first thing: the window in which a crash sends it twice is this.
-                persist(|| save_files(state, generation_id, &stored, &messages)).await;
+                // Recorded first thing: the window in which a crash sends it twice is this. A
+                // single photo is its whole push: its file id goes with the outcome.
+                let files = files_update(state, generation_id, &stored, &messages);
                 if stored.len() == 1 {
-                    return Attempt::Done { replaces };
+                    return Attempt::Done {
+                        replaces,
+                        files: Some(files),
+                    };
                 }
+                persist(|| save_files(state, &files)).await;
                 state.outbox.limiter.sent(row.chat_id).await;
                 // The album is out: a retry from here must not send it again.
                 persist(|| set_stage(state, row.id, 1)).await;
@@ -529,7 +541,10 @@ async fn final_message(
         state.outbox.limiter.sent(row.chat_id).await;
         return e.into();
     }
-    Attempt::Done { replaces }
+    Attempt::Done {
+        replaces,
+        files: None,
+    }
 }
 
 /// Retries a database write that records something Telegram already has (or an outcome) until
@@ -578,13 +593,66 @@ async fn undeliverable(state: &Worker, row: &delivery::Model, generation_id: i64
     }
 }
 
-/// Keeps each image's Telegram file_id and stored path, in one statement.
-async fn save_files(
+/// The statement that keeps each image's Telegram file_id and stored path.
+struct Files {
+    sql: String,
+    values: Vec<sea_orm::Value>,
+}
+
+async fn save_files(state: &Worker, files: &Files) -> Result<(), DbErr> {
+    let backend = state.db.get_database_backend();
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            files.sql.clone(),
+            files.values.clone(),
+        ))
+        .await?;
+    Ok(())
+}
+
+/// A single photo's push is done: its file id and the outcome in one statement on PostgreSQL
+/// (a data-modifying CTE), two on SQLite.
+async fn record_with_files(
+    state: &Worker,
+    row: &delivery::Model,
+    recorded: &Recorded,
+    files: &Files,
+) -> Result<(), DbErr> {
+    let backend = state.db.get_database_backend();
+    if backend != DatabaseBackend::Postgres || recorded.status != DONE {
+        save_files(state, files).await?;
+        return record(state, row, recorded).await;
+    }
+    let n = files.values.len();
+    let sql = format!(
+        "WITH files AS ({}) UPDATE deliveries SET locked_until = NULL, locked_by = NULL, \
+         status = 'done', finished_at = ${} WHERE id = ${} AND status = 'pending' \
+         AND locked_by = ${}",
+        files.sql,
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let mut values = files.values.clone();
+    values.push(recorded.finished_at.unwrap_or_else(Utc::now).into());
+    values.push(row.id.into());
+    values.push(state.replica.id().to_owned().into());
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
+}
+
+/// Builds the one statement that keeps each image's Telegram file_id and stored path.
+fn files_update(
     state: &Worker,
     generation_id: i64,
     stored: &[(i32, Stored)],
     messages: &[Message],
-) -> Result<(), DbErr> {
+) -> Files {
     let backend = state.db.get_database_backend();
     let mut values: Vec<sea_orm::Value> = Vec::new();
     let mut file_case = String::from("CASE position");
@@ -615,11 +683,7 @@ async fn save_files(
         "UPDATE generation_images SET telegram_file_id = {file_case} ELSE telegram_file_id END, \
          file_path = {path_case} ELSE file_path END WHERE generation_id = {g}"
     );
-    state
-        .db
-        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    Ok(())
+    Files { sql, values }
 }
 
 async fn set_stage(state: &Worker, id: i64, stage: i32) -> Result<(), DbErr> {
