@@ -524,6 +524,8 @@ struct TapCall {
     status: u16,
     injected: bool,
     chat: Option<i64>,
+    /// The start of the text sent (JSON requests only).
+    text: Option<String>,
 }
 
 #[derive(Clone)]
@@ -622,6 +624,9 @@ async fn tap_call(
             status: status.as_u16(),
             injected,
             chat: chat_of(&body),
+            text: serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v["text"].as_str().map(|t| t.chars().take(40).collect())),
         };
         tap.calls.lock().expect("tap lock").push(call);
     }
@@ -773,8 +778,9 @@ impl Tg {
     }
 
     /// Redelivers `update_id` like Telegram (with a short pause) until the bot answers 200.
-    async fn until_taken(&self, update_id: i64, mut status: Option<u64>) -> Res<()> {
+    async fn until_taken(&self, update_id: i64, mut status: Option<u64>) -> Res<Vec<Value>> {
         let deadline = Instant::now() + Duration::from_secs(90);
+        let mut answers = vec![json!(status)];
         while status != Some(200) {
             let key = status.map_or_else(|| "transport".to_owned(), |s| s.to_string());
             *self
@@ -795,8 +801,9 @@ impl Tg {
             self.stats.posted.fetch_add(1, Ordering::Relaxed);
             self.stats.redelivered.fetch_add(1, Ordering::Relaxed);
             status = again["webhook_status"].as_u64();
+            answers.push(json!(status));
         }
-        Ok(())
+        Ok(answers)
     }
 
     /// A user action (a message or a press) that posts one update, taken by the bot.
@@ -806,8 +813,11 @@ impl Tg {
         let update_id = reply["update_id"]
             .as_i64()
             .with_context(|| format!("no update_id from {path}: {reply}"))?;
-        self.until_taken(update_id, reply["webhook_status"].as_u64())
+        let answers = self
+            .until_taken(update_id, reply["webhook_status"].as_u64())
             .await?;
+        let mut reply = reply;
+        reply["answers"] = json!(answers);
         Ok(reply)
     }
 
@@ -847,7 +857,7 @@ impl Tg {
             let id = update["update_id"].as_i64().context("update_id")?;
             let status = update["webhook_status"].as_u64();
             let tg = self.clone();
-            taken.spawn(async move { tg.until_taken(id, status).await });
+            taken.spawn(async move { tg.until_taken(id, status).await.map(drop) });
         }
         while let Some(done) = taken.join_next().await {
             done??;
@@ -1082,11 +1092,17 @@ async fn chat_tail(tg: &Tg, user: i64, n: usize) -> String {
 async fn generate(tg: &Tg, user: i64, prompt: &str, starts: &mut u64) -> Res<Value> {
     tg.say(user, "/generate").await?;
     pace().await;
-    tg.say(user, prompt).await?;
+    let said = tg.say(user, prompt).await?;
     pace().await;
     let screen = tg
         .with_button(user, "gen_aspect:0", Duration::from_secs(15))
-        .await?;
+        .await
+        .with_context(|| {
+            format!(
+                "the prompt (update {}) was answered {}",
+                said["update_id"], said["answers"]
+            )
+        })?;
     tg.press(user, screen, "gen_aspect:0").await?;
     pace().await;
     *starts += 1;
@@ -1096,17 +1112,19 @@ async fn generate(tg: &Tg, user: i64, prompt: &str, starts: &mut u64) -> Res<Val
 async fn user_task(
     tg: Tg,
     db: DatabaseConnection,
+    tap: Tap,
     user: i64,
     load_end: Instant,
 ) -> (i64, UserLog, Res<()>) {
     let mut log = UserLog::default();
-    let result = user_flow(&tg, &db, user, load_end, &mut log).await;
+    let result = user_flow(&tg, &db, &tap, user, load_end, &mut log).await;
     (user, log, result)
 }
 
 async fn user_flow(
     tg: &Tg,
     db: &DatabaseConnection,
+    tap: &Tap,
     user: i64,
     load_end: Instant,
     log: &mut UserLog,
@@ -1129,8 +1147,27 @@ async fn user_flow(
             Ok(go) => go,
             Err(e) => {
                 let tail = chat_tail(tg, user, 5).await;
-                log.notes
-                    .push(format!("{prompt:?}: {e:#}; chat ends with: {tail}"));
+                let now = secs(tap.started.elapsed());
+                let calls: Vec<String> = tap
+                    .calls
+                    .lock()
+                    .expect("tap lock")
+                    .iter()
+                    .filter(|c| c.chat == Some(user) && c.at > now - 40.0)
+                    .map(|c| {
+                        format!(
+                            "t={:.1} {} {}{}",
+                            c.at,
+                            c.method,
+                            c.status,
+                            if c.injected { " (injected)" } else { "" }
+                        )
+                    })
+                    .collect();
+                log.notes.push(format!(
+                    "{prompt:?}: {e:#}; chat ends with: {tail}; Bot API calls to this chat in \
+                     the last 40 s: {calls:?}"
+                ));
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
             }
@@ -1693,7 +1730,13 @@ async fn scenario(world: &mut World) -> Res<Report> {
     let load_end = load_start + LOAD;
     let mut users_set = JoinSet::new();
     for u in FIRST_USER..FIRST_USER + USERS {
-        users_set.spawn(user_task(world.tg.clone(), world.db.clone(), u, load_end));
+        users_set.spawn(user_task(
+            world.tg.clone(),
+            world.db.clone(),
+            world.tap.clone(),
+            u,
+            load_end,
+        ));
     }
     {
         let (tg, injected) = (world.tg.clone(), world.injected.clone());
@@ -2018,10 +2061,11 @@ async fn scenario(world: &mut World) -> Res<Report> {
         let window = &calls[calls_before.min(calls.len())..calls_load.min(calls.len())];
         let show = |c: &TapCall| {
             format!(
-                "t={:.1}s {} chat {}",
+                "t={:.1}s {} chat {} {:?}",
                 c.at,
                 c.method,
-                c.chat.map_or_else(|| "?".into(), |c| c.to_string())
+                c.chat.map_or_else(|| "?".into(), |c| c.to_string()),
+                c.text.as_deref().unwrap_or("")
             )
         };
         (
