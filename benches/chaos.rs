@@ -1047,7 +1047,14 @@ async fn train_avatar(tg: &Tg, db: &DatabaseConnection, user: i64, log: &mut Use
             .one(db)
             .await?
             .context("avatar gone")?;
-        if row.status == "ready" || row.status == "failed" {
+        let told = delivery::Entity::find()
+            .filter(delivery::Column::DedupeKey.eq(format!("training:{}", draft.id)))
+            .filter(delivery::Column::Status.eq("done"))
+            .one(db)
+            .await?
+            .is_some();
+        // The user goes on once the bot has said so in the chat, not at the row's change.
+        if (row.status == "ready" || row.status == "failed") && told {
             if row.status == "failed" {
                 log.notes.push(format!("avatar {} failed", draft.id));
             }
@@ -1633,7 +1640,7 @@ impl World {
     }
 
     fn log_tails(&self) -> String {
-        self.replicas.iter().map(|r| r.tails(25)).collect()
+        self.replicas.iter().map(|r| r.tails(8)).collect()
     }
 
     /// Kills what is left, keeping each process's last RSS sample; drops the database.
@@ -2327,6 +2334,22 @@ async fn scenario(world: &mut World) -> Res<Report> {
     for w in &warnings {
         let _ = writeln!(t, "  warning: {w}");
     }
+    let files: Vec<String> = world
+        .replicas
+        .iter()
+        .map(|r| format!("{} {}", r.name, count_files(&r.dir.path().join("avatars"))))
+        .collect();
+    let _ = writeln!(
+        t,
+        "  avatar photo files left on replica disks ({trainings_ready} trained avatars keep one \
+         cover each): {}",
+        files.join(", ")
+    );
+    let _ = writeln!(
+        t,
+        "  user flow problems: {} (steps that did not get the screen a user waits for)",
+        user_notes.len() + user_errors.len()
+    );
     for n in user_notes.iter().chain(&user_errors) {
         let _ = writeln!(t, "  user flow: {n}");
     }
@@ -2338,6 +2361,21 @@ async fn scenario(world: &mut World) -> Res<Report> {
     }
     let _ = write!(t, "  run wall time {:.0?}", world.started.elapsed());
     Ok(Report { text: t, failures })
+}
+
+/// Regular files under `dir`, recursively.
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() { count_files(&path) } else { 1 }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Log lines grouped by what they say (colours, times, numbers and the replica dropped).
