@@ -151,6 +151,13 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
         (Some(Dialogue::GenerationPrompt { avatar_id }), Some(text)) => {
             flow::on_prompt(&ctx, avatar_id, text).await
         }
+        // The same prompt again: Telegram redelivering it because showing the sizes failed
+        // after the options were stored. Show them (again).
+        (Some(Dialogue::GenerationOptions { avatar_id, prompt }), Some(text))
+            if prompt.trim() == text.trim() =>
+        {
+            flow::on_prompt(&ctx, avatar_id, text).await
+        }
         (Some(Dialogue::AvatarName), Some(text)) => avatar::screens::on_name(&ctx, text).await,
         (Some(Dialogue::AvatarRename { avatar_id }), Some(text)) => {
             avatar::screens::on_rename(&ctx, avatar_id, text).await

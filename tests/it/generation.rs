@@ -158,6 +158,7 @@ both_storages!(
     double_tap_on_the_count_starts_one_generation,
     status_is_for_the_owner_only,
     repeat_charges_once_and_keeps_the_prompt,
+    a_prompt_whose_sizes_failed_to_show_is_shown_on_redelivery,
     the_prompt_dialogue_survives_a_restart,
 );
 
@@ -506,5 +507,29 @@ async fn the_prompt_dialogue_survives_a_restart(storage: Storage) {
     app.restart().await;
     app.press(user, id, "gen_go:0:1").await;
     wait_for(&app, user, "the photo", |m| photos(m).len() == 1).await;
+    app.stop().await;
+}
+
+/// Showing the sizes fails after the prompt was stored (Telegram says 429): the update is
+/// answered 503, and Telegram's redelivery of the same prompt shows the sizes instead of "I
+/// understand buttons and commands".
+async fn a_prompt_whose_sizes_failed_to_show_is_shown_on_redelivery(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 4801;
+    app.send_text(user, "/start").await;
+    app.send_text(user, "/generate").await;
+    app.fault(serde_json::json!({ "method": "sendMessage", "error_code": 429, "times": 1 }))
+        .await;
+    let sent = app.send_text(user, "a cat on a windowsill").await;
+    assert_ne!(sent["webhook_status"], 200, "{sent:#}");
+    let again = app.redeliver(sent["update_id"].as_i64().unwrap()).await;
+    assert_eq!(again["webhook_status"], 200, "{again:#}");
+    let screen = last(&app.bot_messages(user).await);
+    assert!(
+        buttons(&screen).iter().any(|(_, d)| d == "gen_aspect:0"),
+        "the sizes, after the redelivery: {screen:#}"
+    );
     app.stop().await;
 }
