@@ -601,6 +601,26 @@ impl Cluster {
             .len()
     }
 
+    /// Presses ✅ Начать обучение on the draft's status message (once it shows); the answer.
+    async fn press_train(&self, user: i64, avatar_id: i64) -> Value {
+        let data = format!("av_train:{avatar_id}");
+        let status = Instant::now() + Duration::from_secs(20);
+        let message = loop {
+            let found = self
+                .bot_messages(user)
+                .await
+                .into_iter()
+                .rev()
+                .find(|m| buttons(m).iter().any(|(_, d)| *d == data));
+            if let Some(m) = found {
+                break m["message_id"].as_i64().expect("id");
+            }
+            assert!(Instant::now() < status, "no ✅ for avatar {avatar_id}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        self.press(user, message, &data).await
+    }
+
     async fn avatar_status(&self, avatar_id: i64) -> String {
         entity::avatar::Entity::find_by_id(avatar_id)
             .one(&self.db)
@@ -640,22 +660,7 @@ async fn an_album_split_across_replicas_trains_on_every_photo() {
     }
     assert_eq!(cluster.photo_count(id).await, 10);
     cluster.route_to(1).await;
-    let data = format!("av_train:{id}");
-    let status = Instant::now() + Duration::from_secs(20);
-    let train = loop {
-        let found = cluster
-            .bot_messages(user)
-            .await
-            .into_iter()
-            .rev()
-            .find(|m| buttons(m).iter().any(|(_, d)| *d == data));
-        if let Some(m) = found {
-            break m["message_id"].as_i64().expect("id");
-        }
-        assert!(Instant::now() < status, "no ✅ button");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    cluster.press(user, train, &data).await;
+    cluster.press_train(user, id).await;
     let submit = cluster.fal.wait_submits(1).await[0].clone();
     assert_eq!(cluster.avatar_status(id).await, "training");
     let url = cluster
@@ -891,5 +896,48 @@ async fn a_database_outage_mid_send_never_sends_twice() {
         1,
         "sent once, recorded late"
     );
+    cluster.stop().await;
+}
+
+/// One training per user at a time (`avatar.max_trainings_in_flight` = 1), wherever ✅ is
+/// pressed: a second avatar's ✅ through another replica while the first trains is refused
+/// with a note and charges nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_training_at_a_time_across_replicas() {
+    let Some(cluster) = Cluster::start(2, &[]).await else {
+        return;
+    };
+    cluster.fal.set_mode(Mode::NoCallback);
+    let user = 7601;
+    let mut drafts = Vec::new();
+    for (name, seeds) in [("Первый", 900..910), ("Второй", 910..920)] {
+        let id = cluster.new_draft(user, name).await;
+        let files: Vec<(&str, Vec<u8>)> = seeds.map(|s| ("photo", photo(s))).collect();
+        post_media(&cluster.http, &cluster.sandbox, user, &files).await;
+        assert_eq!(cluster.photo_count(id).await, 10);
+        drafts.push(id);
+    }
+    cluster.grant(user, 400).await;
+    cluster.press_train(user, drafts[0]).await;
+    cluster.fal.wait_submits(1).await;
+    assert_eq!(cluster.avatar_status(drafts[0]).await, "training");
+    let user_id = cluster.user_id(user).await;
+    let before = ledger::balance(&cluster.db, UserId(user_id))
+        .await
+        .expect("balance");
+    cluster.route_to(1).await;
+    let pressed = cluster.press_train(user, drafts[1]).await;
+    let alert = pressed["answer"]["text"].as_str().unwrap_or_default();
+    assert!(alert.contains("уже обучается"), "{pressed:#}");
+    assert_eq!(pressed["answer"]["show_alert"], true, "{pressed:#}");
+    assert_eq!(cluster.avatar_status(drafts[1]).await, "draft");
+    assert_eq!(
+        ledger::balance(&cluster.db, UserId(user_id))
+            .await
+            .expect("balance"),
+        before,
+        "nothing charged"
+    );
+    assert_eq!(cluster.fal.submits().len(), 1);
     cluster.stop().await;
 }
