@@ -94,6 +94,9 @@ const KILL_B_AT: Duration = Duration::from_secs(38);
 const REDIS_STOP_AT: Duration = Duration::from_secs(55);
 const PG_CUT_AT: Duration = Duration::from_secs(78);
 const OUTAGE: Duration = Duration::from_secs(10);
+/// When the provider starts failing every job, and for how long.
+const PROVIDER_FAILS_AT: Duration = Duration::from_secs(67);
+const PROVIDER_FAILURE: Duration = Duration::from_secs(8);
 /// Injected Bot API faults, one pair this often during the load phase.
 const FAULT_EVERY: Duration = Duration::from_secs(6);
 /// A run that takes longer is stopped and counted as failed.
@@ -1801,6 +1804,22 @@ async fn scenario(world: &mut World) -> Res<Report> {
     let to = world.since();
     eprintln!("chaos[{run}] t={to:.1}s PostgreSQL back");
     world.windows.push(("PostgreSQL cut".into(), from, to));
+    // The provider fails every job for a while: those generations fail and must be refunded
+    // exactly once (with everything else still going on).
+    at(PROVIDER_FAILS_AT).await;
+    let from = world.since();
+    world.fal.set_mode(Mode::CallbackError {
+        delay_ms: FAL_DELAY_MS,
+        error: "chaos: the provider failed this job".into(),
+    });
+    eprintln!("chaos[{run}] t={from:.1}s the provider fails every job");
+    tokio::time::sleep(PROVIDER_FAILURE).await;
+    world.fal.set_mode(Mode::CallbackOk {
+        delay_ms: FAL_DELAY_MS,
+    });
+    let to = world.since();
+    eprintln!("chaos[{run}] t={to:.1}s the provider works again");
+    world.windows.push(("provider failing".into(), from, to));
 
     let mut logs: BTreeMap<i64, UserLog> = BTreeMap::new();
     let mut user_errors = Vec::new();

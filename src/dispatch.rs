@@ -35,12 +35,22 @@ pub fn kind_label(update: &Update) -> &'static str {
 
 /// Handles one update to completion.
 pub async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError> {
-    match update.kind {
+    // Replies go out at once, and they count against the chat's Telegram limit: pushes to this
+    // chat (on any replica) wait their turn until the handling is over.
+    let chat = update.chat().map(|c| c.id.0);
+    if let Some(chat) = chat {
+        state.outbox.limiter.hold(chat).await;
+    }
+    let handled = match update.kind {
         UpdateKind::Message(message) => on_message(state, &message).await,
         UpdateKind::CallbackQuery(query) => on_callback(state, &query).await,
         UpdateKind::PreCheckoutQuery(query) => payments::on_pre_checkout(state, &query).await,
         _ => Ok(()),
+    };
+    if let Some(chat) = chat {
+        state.outbox.limiter.sent(chat).await;
     }
+    handled
 }
 
 /// Tells the user that their update could not be handled (best effort): an alert on the button

@@ -50,6 +50,17 @@ redis.call('SET', KEYS[1], now + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]) + 10
 return 0
 ";
 
+/// Holds a chat's turn while an update from it is handled (its replies go out at once and count
+/// against the chat's limit): the later of the current turn and now + ARGV[1] ms.
+const HOLD_TURN: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local hold = now + tonumber(ARGV[1])
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hold > cur then redis.call('SET', KEYS[1], hold, 'PX', tonumber(ARGV[1]) + 1000) end
+return 0
+";
+
 /// How long a chat's turn is held for a send that has not been reported done (an upload under
 /// way); a process that dies mid-send frees the chat after this.
 const HOLD: Duration = Duration::from_secs(5);
@@ -128,6 +139,30 @@ impl Limiter {
         }
     }
 
+    /// An update from `chat` is being handled: its replies are not paced (a user waits for
+    /// them), but pushes to the chat wait until [`sent`](Self::sent) says it is over, plus the
+    /// interval.
+    pub async fn hold(&self, chat: i64) {
+        let shared = self
+            .shared
+            .eval(
+                HOLD_TURN,
+                &[&format!("send:chat:{chat}")],
+                &[Self::millis(self.per_chat + HOLD)],
+            )
+            .await;
+        if let Err(e) = shared {
+            tracing::debug!(error = %e, "send budget: Redis unreachable; pacing in this process only");
+        }
+        let until = Instant::now() + self.per_chat + HOLD;
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = st.chats.entry(chat).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
     /// A send to `chat` just finished: Telegram counts it from now (an upload can take longer
     /// than the interval), so the chat's next turn starts from here.
     pub async fn sent(&self, chat: i64) {
@@ -193,6 +228,23 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_chat_being_answered_holds_its_pushes() {
+        let l = Limiter::new(Duration::from_secs(1), 30, Kv::in_memory("t:", 10));
+        l.hold(7).await;
+        let t0 = Instant::now();
+        assert!(
+            l.try_book(7, t0).is_some(),
+            "held while the update is handled"
+        );
+        assert_eq!(l.try_book(8, t0), None, "other chats go on");
+        l.sent(7).await;
+        let wait = l
+            .try_book(7, Instant::now())
+            .expect("a second after the replies");
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
+    }
 
     #[test]
     fn one_per_chat_per_interval_and_a_global_cap() {
