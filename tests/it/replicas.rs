@@ -941,3 +941,67 @@ async fn one_training_at_a_time_across_replicas() {
     assert_eq!(cluster.fal.submits().len(), 1);
     cluster.stop().await;
 }
+
+/// A replica is killed while it handles an update (its reply hangs): Telegram's redelivery,
+/// routed to another replica, is answered 503 only while the dead replica's liveness key lives
+/// (≤ 3 s), then handled there, not after the 25 s "processing" mark expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_replica_died_is_handled_by_another_within_seconds() {
+    let Some(mut cluster) = Cluster::start(2, &[]).await else {
+        return;
+    };
+    let user = 7701;
+    cluster.send_text(user, "hello").await;
+    cluster
+        .fault(
+            json!({ "method": "sendMessage", "error_code": null, "delay_ms": 30000, "times": 1 }),
+        )
+        .await;
+    let sent = {
+        let (http, sandbox) = (cluster.http.clone(), cluster.sandbox.clone());
+        tokio::spawn(async move {
+            http.post(format!("{sandbox}/users/{user}/messages"))
+                .json(&json!({ "text": "/start" }))
+                .send()
+                .await
+        })
+    };
+    // The update is being handled on replica 0 (its reply hangs in the sandbox).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.kill(0).await;
+    let killed = Instant::now();
+    // The sandbox reports the update it posted (the webhook call broke with the replica).
+    let report: Value = sent
+        .await
+        .expect("task")
+        .expect("sandbox")
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(report["webhook_status"], 200, "{report:#}");
+    let update_id = report["update_id"].as_i64().expect("update id");
+    cluster.route_to(1).await;
+    let handled = loop {
+        let again = cluster
+            .sandbox_post(&format!("updates/{update_id}/redeliver"), &json!({}))
+            .await;
+        if again["webhook_status"] == 200 {
+            break killed.elapsed();
+        }
+        assert_eq!(again["webhook_status"], 503, "{again:#}");
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "still 503 after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!("kill -9 → the redelivered update handled by another replica after {handled:?}");
+    let menus = cluster
+        .bot_messages(user)
+        .await
+        .iter()
+        .filter(|m| buttons(m).iter().any(|(_, d)| d == "avatar_menu"))
+        .count();
+    assert!(menus >= 1, "the /start menu was shown");
+    cluster.stop().await;
+}
