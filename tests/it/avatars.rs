@@ -485,7 +485,12 @@ async fn fal_trains_from_the_archive_and_generation_uses_the_lora(storage: Stora
         )
         .await;
     assert_eq!(unsigned, 401);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The push waits its turn in the chat (a second after the user's last update was handled).
+    wait_for(&app, user, "🎉", |m| {
+        m.iter().any(|m| text(m).contains("Ваш аватар готов"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let ready = app
         .bot_messages(user)
         .await
