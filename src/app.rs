@@ -26,10 +26,7 @@ use crate::{
     replica::Replica,
     sandbox::{Sandbox, SandboxConfig},
     state::AppState,
-    telegram::{
-        self,
-        callback::{Callback, MenuAction},
-    },
+    telegram,
 };
 
 /// The token the bot uses with the built-in sandbox. Not a real token: the sandbox accepts only it.
@@ -55,10 +52,16 @@ impl Application {
 
     /// Builds on an already bound listener (tests bind port 0 first to learn their URL).
     pub async fn build_with_listener(
-        settings: Settings,
+        mut settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
+        if settings.telegram_bot_token.is_none() && settings.image_provider == ProviderKind::Local {
+            // Entirely offline (sandbox Telegram, local provider): every callback and archive
+            // link comes back to this process, so they use the address actually bound, whatever
+            // port LISTEN_ADDR picked.
+            settings.public_url = Url::parse(&format!("http://{}", loopback(local_addr)))?;
+        }
         let db = db::connect(&settings)
             .await
             .context("DATABASE_URL: cannot connect to the database")?;
@@ -155,6 +158,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         if self.sandbox.is_some() {
             log_sandbox_hint(self.local_addr);
+            // The page's command menu shows what the bot registers, as with a real token after
+            // `aisha set-webhook`. The listener is bound, so the call waits for the server.
+            let bot = self.state.bot.clone();
+            tokio::spawn(async move {
+                if let Err(e) = telegram::setup::register_commands(&bot, SANDBOX_TOKEN).await {
+                    tracing::warn!(error = %e, "sandbox: cannot register the command menu");
+                }
+            });
         }
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         let extra = [
@@ -344,12 +355,19 @@ fn random_secret() -> Secret {
 }
 
 fn log_sandbox_hint(addr: SocketAddr) {
-    let here = loopback(addr);
     tracing::info!(
-        "No TELEGRAM_BOT_TOKEN: the bot talks to the built-in sandbox Telegram. Act as user 1:\n  \
-         curl -s -X POST http://{here}/sandbox/users/1/messages -H 'content-type: application/json' -d '{{\"text\":\"/start\"}}'\n  \
-         curl -s http://{here}/sandbox/users/1/chat\n  \
-         curl -s -X POST http://{here}/sandbox/users/1/press -H 'content-type: application/json' -d '{{\"message_id\":2,\"callback_data\":\"{help}\"}}'",
-        help = Callback::Menu(MenuAction::Help).encode()
+        "No TELEGRAM_BOT_TOKEN: the bot talks to the built-in sandbox Telegram. \
+         Open {} in a browser to chat with it (JSON API under /sandbox/, see the README).",
+        browser_url(addr)
     );
+}
+
+/// Where a person on this machine opens the playground: `localhost` for a wildcard or loopback
+/// address, the address itself otherwise.
+fn browser_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+        format!("http://localhost:{}/", addr.port())
+    } else {
+        format!("http://{addr}/")
+    }
 }

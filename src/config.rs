@@ -1,4 +1,6 @@
-//! Settings: `config/default.toml`, then `config/<AISHA_ENV>.toml`, then environment variables.
+//! Settings: the built-in defaults (`config/default.toml` and `config/<AISHA_ENV>.toml`, compiled
+//! into the binary), then the same two files from `AISHA_CONFIG_DIR` when it is set, then
+//! environment variables. The binary therefore runs from any folder with nothing configured.
 //!
 //! The top-level keys are overridden by the plain variable names operators already use
 //! (`LISTEN_ADDR`, `DATABASE_URL`, `TELEGRAM_BOT_TOKEN`, ...); nested keys by
@@ -43,6 +45,14 @@ const SECRET_KEYS: [&str; 4] = [
 const MAX_PACKAGES: usize = 8;
 /// Telegram's limit on one Stars invoice.
 const MAX_STARS: i64 = 10_000;
+
+/// The committed defaults, compiled in so that the binary needs no files to start.
+const BUILT_IN_DEFAULT: &str = include_str!("../config/default.toml");
+const BUILT_IN_ENVS: [(&str, &str); 3] = [
+    ("development", include_str!("../config/development.toml")),
+    ("production", include_str!("../config/production.toml")),
+    ("test", include_str!("../config/test.toml")),
+];
 
 /// Prefix for nested overrides: `AISHA_SERVER__BODY_LIMIT_BYTES` sets `server.body_limit_bytes`.
 const NESTED_PREFIX: &str = "AISHA_";
@@ -262,6 +272,8 @@ fn bot_id_of(token: &str) -> Option<u64> {
 /// Why the settings could not be loaded; the message always names the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("configuration: AISHA_CONFIG_DIR={0}: no such folder")]
+    NoDir(String),
     #[error("configuration: {0}")]
     Figment(#[from] Box<figment::Error>),
     #[error("configuration: {key} {problem}")]
@@ -278,12 +290,19 @@ fn invalid(key: &'static str, problem: &str) -> ConfigError {
 impl Settings {
     /// Loads from `config_dir` for environment `aisha_env` with the given environment variables.
     /// The binary passes `std::env::vars()`; tests pass their own list instead of mutating the process.
+    /// `config_dir` (`AISHA_CONFIG_DIR`) is optional: without it only the built-in files apply.
     pub fn load(
-        config_dir: &Path,
+        config_dir: Option<&Path>,
         aisha_env: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let files = Self::files(config_dir, aisha_env);
+        let files = match config_dir {
+            Some(dir) if !dir.is_dir() => {
+                return Err(ConfigError::NoDir(dir.display().to_string()));
+            }
+            Some(dir) => Self::files(dir, aisha_env),
+            None => Self::built_in(aisha_env),
+        };
         for key in SECRET_KEYS {
             if files.find_value(key).is_ok() {
                 return Err(ConfigError::Invalid {
@@ -310,10 +329,23 @@ impl Settings {
         Self::from_figment(files.merge(EnvVars::new(vars)))
     }
 
-    /// The committed config files only, for callers that add their own overrides (tests).
+    /// The defaults compiled into the binary: `config/default.toml`, then the shipped file of
+    /// `aisha_env` (development, production or test) if there is one.
+    #[must_use]
+    pub fn built_in(aisha_env: &str) -> Figment {
+        let figment = Figment::from(Toml::string(BUILT_IN_DEFAULT));
+        match BUILT_IN_ENVS.iter().find(|(name, _)| *name == aisha_env) {
+            Some((_, text)) => figment.merge(Toml::string(text)),
+            None => figment,
+        }
+    }
+
+    /// The built-in defaults overridden by `config_dir`'s `default.toml` and `<aisha_env>.toml`
+    /// (each optional), for callers that add their own overrides (tests).
     #[must_use]
     pub fn files(config_dir: &Path, aisha_env: &str) -> Figment {
-        Figment::from(Toml::file(config_dir.join("default.toml")))
+        Self::built_in(aisha_env)
+            .merge(Toml::file(config_dir.join("default.toml")))
             .merge(Toml::file(config_dir.join(format!("{aisha_env}.toml"))))
     }
 
@@ -660,7 +692,7 @@ mod tests {
 
     #[test]
     fn defaults_need_nothing_configured() {
-        let s = Settings::load(&dir(), "development", vars(&[])).expect("defaults load");
+        let s = Settings::load(Some(&dir()), "development", vars(&[])).expect("defaults load");
         assert_eq!(s.listen_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(s.public_url.as_str(), "http://localhost:8080/");
         assert_eq!(s.database_url.expose(), "sqlite://data/aisha.db?mode=rwc");
@@ -673,7 +705,7 @@ mod tests {
     #[test]
     fn every_documented_variable_overrides_its_key() {
         let s = Settings::load(
-            &dir(),
+            Some(&dir()),
             "development",
             vars(&[
                 ("LISTEN_ADDR", "127.0.0.1:9000"),
@@ -741,11 +773,63 @@ mod tests {
             ),
         ];
         for (pairs, key) in cases {
-            let err = Settings::load(&dir(), "development", vars(pairs))
+            let err = Settings::load(Some(&dir()), "development", vars(pairs))
                 .expect_err("must fail")
                 .to_string();
             assert!(err.contains(key), "{err:?} should name {key}");
         }
+    }
+
+    #[test]
+    fn the_built_in_defaults_need_no_files() {
+        let s = Settings::load(None, "development", vars(&[])).expect("built-in defaults load");
+        assert_eq!(s.listen_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.image_provider, ProviderKind::Local);
+        assert_eq!(
+            s.prices.welcome_bonus, 300,
+            "development gives a bonus to try things"
+        );
+        let p = Settings::load(None, "production", vars(&[])).expect("production loads");
+        assert_eq!(
+            p.prices.welcome_bonus, 0,
+            "production gives nothing unless configured"
+        );
+        assert_eq!(p.database.max_connections, 20);
+        let custom = Settings::load(None, "staging", vars(&[])).expect("unknown env: defaults");
+        assert_eq!(custom.prices.welcome_bonus, 0);
+    }
+
+    #[test]
+    fn a_config_folder_overrides_the_built_in_defaults_and_bad_values_name_file_and_key() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            tmp.path().join("development.toml"),
+            "[prices]\nwelcome_bonus = 7\n",
+        )
+        .expect("write");
+        let s = Settings::load(Some(tmp.path()), "development", vars(&[])).expect("loads");
+        assert_eq!(s.prices.welcome_bonus, 7);
+        assert_eq!(s.delivery.per_second, 30, "the rest stays built in");
+
+        std::fs::write(
+            tmp.path().join("default.toml"),
+            "[server]\nretry_after_secs = \"soon\"\n",
+        )
+        .expect("write");
+        let err = Settings::load(Some(tmp.path()), "development", vars(&[]))
+            .expect_err("must fail")
+            .to_string();
+        assert!(err.contains("retry_after_secs"), "{err}");
+        assert!(err.contains("default.toml"), "{err}");
+
+        let missing = tmp.path().join("nope");
+        let err = Settings::load(Some(&missing), "development", vars(&[]))
+            .expect_err("must fail")
+            .to_string();
+        assert!(
+            err.contains("AISHA_CONFIG_DIR") && err.contains("nope"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -757,7 +841,7 @@ mod tests {
             "telegram_bot_token = \"1:A\"\n",
         )
         .expect("write");
-        let err = Settings::load(tmp.path(), "leaky", vars(&[]))
+        let err = Settings::load(Some(tmp.path()), "leaky", vars(&[]))
             .expect_err("must refuse")
             .to_string();
         assert!(err.contains("TELEGRAM_BOT_TOKEN"), "{err}");

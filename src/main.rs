@@ -85,10 +85,10 @@ enum Promo {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config_dir =
-        std::env::var_os("AISHA_CONFIG_DIR").map_or_else(|| PathBuf::from("config"), PathBuf::from);
+    // The defaults are built in; AISHA_CONFIG_DIR adds files that override them.
+    let config_dir = std::env::var_os("AISHA_CONFIG_DIR").map(PathBuf::from);
     let env = std::env::var("AISHA_ENV").unwrap_or_else(|_| "development".into());
-    let settings = match Settings::load(&config_dir, &env, std::env::vars()) {
+    let settings = match Settings::load(config_dir.as_deref(), &env, std::env::vars()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("aisha: {e}");

@@ -13,8 +13,9 @@ use crate::{
 /// user's id) and greet them with the main menu.
 pub async fn start(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
     let bonus = ctx.state.settings.prices.welcome_bonus;
+    let mut credited = 0;
     if bonus > 0 {
-        ledger::credit(
+        let credit = ledger::credit(
             &ctx.state.db,
             ctx.user_id(),
             Coins(bonus),
@@ -23,8 +24,11 @@ pub async fn start(ctx: &Ctx<'_>) -> Result<(), HandlerError> {
             &format!("welcome:{}", ctx.user.id),
         )
         .await?;
+        if credit.fresh {
+            credited = bonus;
+        }
     }
-    let text = (ctx.t().welcome)(&ctx.user.first_name);
+    let text = (ctx.t().welcome)(&ctx.user.first_name, credited);
     ui::send(ctx.bot(), ctx.chat, &text, keyboards::main_menu(ctx.t())).await?;
     Ok(())
 }

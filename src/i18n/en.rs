@@ -4,10 +4,18 @@ use super::{AvatarShown, Texts, clip, escape};
 use crate::domain::{FailReason, LedgerKind as Kind, Period, PhotoRefusal as Refusal};
 
 pub static EN: Texts = Texts {
-    welcome: |name| {
+    welcome: |name, bonus| {
+        let gift = if bonus > 0 {
+            format!(
+                "🎁 <b>{bonus} coins</b> are on your balance: enough to train an avatar and try a \
+                 few pictures.\n\n"
+            )
+        } else {
+            String::new()
+        };
         format!(
             "👋 Hi, <b>{}</b>!\n\nI'm Aisha: from your photos I train a personal AI avatar and \
-             draw it into any scene you describe.\n\n🏠 <b>Main menu</b>\n\nChoose an action:",
+             draw it into any scene you describe.\n\n{gift}🏠 <b>Main menu</b>\n\nChoose an action:",
             escape(name)
         )
     },

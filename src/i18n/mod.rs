@@ -41,7 +41,8 @@ impl Lang {
 #[derive(Debug)]
 pub struct Texts {
     /// Greeting after /start, above the main menu; takes the user's first name.
-    pub welcome: fn(&str) -> String,
+    /// The greeting; `bonus` > 0 adds the coins just credited as a welcome gift.
+    pub welcome: fn(&str, i64) -> String,
     pub main_menu: &'static str,
     pub help: &'static str,
     /// Alert for callback data the bot does not know (old or forged buttons).
@@ -415,9 +416,9 @@ mod tests {
 
     #[test]
     fn names_are_escaped() {
-        let text = (RU.welcome)("<b>&\"x\"");
+        let text = (RU.welcome)("<b>&\"x\"", 0);
         assert!(text.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{text}");
-        assert!(!(EN.welcome)("<i>").contains("<i>"));
+        assert!(!(EN.welcome)("<i>", 0).contains("<i>"));
     }
 
     #[test]

@@ -4,10 +4,19 @@ use super::{AvatarShown, Texts, clip, escape, ru_plural};
 use crate::domain::{FailReason, LedgerKind as Kind, Period, PhotoRefusal as Refusal};
 
 pub static RU: Texts = Texts {
-    welcome: |name| {
+    welcome: |name, bonus| {
+        let gift = if bonus > 0 {
+            format!(
+                "🎁 На ваш счёт зачислено <b>{bonus} {}</b>: хватит, чтобы обучить аватар и \
+                 попробовать несколько картинок.\n\n",
+                ru_plural(bonus, "монета", "монеты", "монет")
+            )
+        } else {
+            String::new()
+        };
         format!(
             "👋 Привет, <b>{}</b>!\n\nЯ Aisha: по вашим фото я обучу персональный AI-аватар и \
-             нарисую с ним любые сцены по описанию.\n\n🏠 <b>Главное меню</b>\n\nВыберите действие:",
+             нарисую с ним любые сцены по описанию.\n\n{gift}🏠 <b>Главное меню</b>\n\nВыберите действие:",
             escape(name)
         )
     },

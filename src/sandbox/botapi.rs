@@ -49,14 +49,20 @@ pub(crate) async fn handle(
     let canonical = METHODS
         .split_whitespace()
         .find(|m| m.eq_ignore_ascii_case(&method));
-    let (chat_id, result) = process(&sh, &bot_token, canonical, uri.query(), &headers, body).await;
+    let (chat_id, params, result) =
+        process(&sh, &bot_token, canonical, uri.query(), &headers, body).await;
     let err = result.as_ref().err();
+    let method = canonical.unwrap_or(&method);
     sh.lock().calls.push(json!({
-        "method": canonical.unwrap_or(&method),
+        "method": method,
         "ok": err.is_none(),
         "error_code": err.map(|e| e.code),
+        "description": err.map(|e| &e.description),
         "chat_id": chat_id,
+        "params": params,
+        "result": result.as_ref().ok(),
     }));
+    sh.notify(json!({"kind": "call", "method": method, "chat_id": chat_id}));
     match result {
         Ok(value) => Json(json!({ "ok": true, "result": value })).into_response(),
         Err(e) => {
@@ -66,7 +72,7 @@ pub(crate) async fn handle(
     }
 }
 
-/// Runs one call; also returns the `chat_id` it targeted, for the call log.
+/// Runs one call; also returns the `chat_id` it targeted and its parameters, for the call log.
 async fn process(
     sh: &Shared,
     bot_token: &str,
@@ -74,22 +80,22 @@ async fn process(
     query: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,
-) -> (Option<i64>, Result<Value, ApiError>) {
+) -> (Option<i64>, Value, Result<Value, ApiError>) {
     if bot_token.strip_prefix("bot") != Some(sh.token.as_str()) {
-        return (None, Err(ApiError::new(401, "Unauthorized")));
+        return (None, Value::Null, Err(ApiError::new(401, "Unauthorized")));
     }
     let Some(method) = method else {
-        return (None, Err(ApiError::not_found()));
+        return (None, Value::Null, Err(ApiError::not_found()));
     };
     let p = match params::parse(headers, query, body).await {
         Ok(p) => p,
-        Err(e) => return (None, Err(e)),
+        Err(e) => return (None, Value::Null, Err(e)),
     };
     let chat_id = p.i64("chat_id");
     if let Err(e) = apply_fault(sh, method).await {
-        return (chat_id, Err(e));
+        return (chat_id, p.summary(), Err(e));
     }
-    (chat_id, dispatch(sh, method, &p))
+    (chat_id, p.summary(), dispatch(sh, method, &p))
 }
 
 /// Consumes the first queued fault for `method`; sleeps without holding the lock.
@@ -481,7 +487,21 @@ fn resolve_photo(
         return Err(ApiError::bad("file must be non-empty"));
     }
     let (width, height) = image_size(upload).unwrap_or((0, 0));
-    let photo = new_photo(st, width, height, upload.len() as u64);
+    // Kept like Telegram keeps it: downloadable with getFile, and shown by the playground page.
+    let ext = match upload.first() {
+        Some(0xff) => "jpg",
+        Some(0x89) => "png",
+        _ => "webp",
+    };
+    let (file_id, file_unique_id) = register_upload(st, upload.clone(), false, ext);
+    let photo = Photo {
+        file_id,
+        file_unique_id,
+        width,
+        height,
+        size: upload.len() as u64,
+        url: None,
+    };
     st.files.insert(photo.file_id.clone(), photo.clone());
     Ok(photo)
 }

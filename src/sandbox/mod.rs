@@ -12,6 +12,7 @@
 //! and `refundStarPayment` refunds a charge once.
 
 mod botapi;
+mod page;
 mod params;
 mod text;
 mod users;
@@ -71,6 +72,7 @@ impl Sandbox {
             rate_limits: AtomicBool::new(config.rate_limits),
             http,
             answered: tokio::sync::Notify::new(),
+            events: tokio::sync::broadcast::channel(1024).0,
             // Telegram numbers a bot's updates sequentially from a number of its choosing (and
             // picks a new random one after a week without updates), never from 1.
             state: Mutex::new(State {
@@ -92,6 +94,12 @@ impl Sandbox {
     pub fn router(&self) -> Router {
         let bot_api = || get(botapi::handle).post(botapi::handle);
         Router::new()
+            .route("/", get(page::index))
+            .route("/sandbox/ui/{asset}", get(page::asset))
+            .route("/sandbox/events", get(page::events))
+            .route("/sandbox/files/{file_id}", get(page::file))
+            .route("/sandbox/users", get(users::list))
+            .route("/sandbox/users/{id}", axum::routing::put(users::profile))
             .route("/sandbox/{bot_token}/{method}", bot_api())
             .route("/sandbox//{bot_token}/{method}", bot_api())
             .route("/sandbox/users/{id}/messages", post(users::send_message))
@@ -107,7 +115,7 @@ impl Sandbox {
                 post(users::redeliver),
             )
             .route("/sandbox/faults", post(add_faults).delete(clear_faults))
-            .route("/sandbox/config", post(set_config))
+            .route("/sandbox/config", get(get_config).post(set_config))
             .route("/sandbox/calls", get(list_calls).delete(clear_calls))
             .route("/sandbox/webhook", get(get_webhook))
             .route("/sandbox/commands", get(list_commands))
@@ -148,6 +156,9 @@ pub(crate) struct Shared {
     /// Woken on every answerCallbackQuery and answerPreCheckoutQuery so a
     /// pending `press` or `pay` can pick the answer up.
     answered: tokio::sync::Notify,
+    /// What changed, for the playground page's live view (`GET /sandbox/events`): a chat
+    /// (`{"kind":"chat","chat_id":..}`) or the call log (`{"kind":"call",..}`).
+    events: tokio::sync::broadcast::Sender<Value>,
     state: Mutex<State>,
 }
 
@@ -156,6 +167,11 @@ impl Shared {
     /// mutation is completed before anything can panic.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells live viewers something changed; nobody listening is fine.
+    fn notify(&self, event: Value) {
+        let _ = self.events.send(event);
     }
 
     fn bot_user(&self) -> Value {
@@ -534,13 +550,18 @@ async fn add_faults(AxState(sh): Sh, body: Bytes) -> Result<Json<Value>, JsonErr
         OneOrMany::One(f) => vec![f],
         OneOrMany::Many(v) => v,
     };
-    let mut st = sh.lock();
-    st.faults.extend(faults.into_iter().filter(|f| f.times > 0));
-    Ok(Json(json!({ "queued": st.faults.len() })))
+    let queued = {
+        let mut st = sh.lock();
+        st.faults.extend(faults.into_iter().filter(|f| f.times > 0));
+        st.faults.len()
+    };
+    sh.notify(json!({"kind": "config"}));
+    Ok(Json(json!({ "queued": queued })))
 }
 
 async fn clear_faults(AxState(sh): Sh) -> Json<Value> {
     sh.lock().faults.clear();
+    sh.notify(json!({"kind": "config"}));
     Json(json!({ "ok": true }))
 }
 
@@ -551,7 +572,20 @@ async fn set_config(AxState(sh): Sh, body: Bytes) -> Result<Json<Value>, JsonErr
     }
     let config = parse_body::<Config>(&body)?;
     sh.rate_limits.store(config.rate_limits, Ordering::Relaxed);
+    sh.notify(json!({"kind": "config"}));
     Ok(Json(json!({ "rate_limits": config.rate_limits })))
+}
+
+/// The switches as they stand: flood limits on or off, and the faults still queued.
+async fn get_config(AxState(sh): Sh) -> Json<Value> {
+    let faults: Vec<Value> = sh
+        .lock()
+        .faults
+        .iter()
+        .map(|f| json!({"method": f.method, "error_code": f.error_code, "times": f.times}))
+        .collect();
+    let rate_limits = sh.rate_limits.load(Ordering::Relaxed);
+    Json(json!({ "rate_limits": rate_limits, "faults": faults }))
 }
 
 async fn list_calls(AxState(sh): Sh) -> Json<Value> {
@@ -560,6 +594,7 @@ async fn list_calls(AxState(sh): Sh) -> Json<Value> {
 
 async fn clear_calls(AxState(sh): Sh) -> Json<Value> {
     sh.lock().calls.clear();
+    sh.notify(json!({"kind": "call", "chat_id": null}));
     Json(json!({ "ok": true }))
 }
 

@@ -66,6 +66,27 @@ impl Params {
         }
     }
 
+    /// The parameters for the call log: fields as sent (long texts cut), files as their sizes.
+    pub(crate) fn summary(&self) -> Value {
+        let mut out = Map::new();
+        for (key, value) in &self.fields {
+            let value = match value {
+                Value::String(s) if s.chars().count() > 2000 => {
+                    Value::String(s.chars().take(2000).chain(['…']).collect())
+                }
+                other => other.clone(),
+            };
+            out.insert(key.clone(), value);
+        }
+        for (name, bytes) in &self.files {
+            out.insert(
+                name.clone(),
+                Value::String(format!("<file, {} bytes>", bytes.len())),
+            );
+        }
+        Value::Object(out)
+    }
+
     /// The bytes of a multipart part by name (used for `attach://name` and plain uploads).
     pub(crate) fn file(&self, name: &str) -> Option<&Bytes> {
         self.files.get(name)

@@ -460,6 +460,55 @@ pub(crate) async fn pay(
     }
 }
 
+/// `GET /sandbox/users`: everyone who has a chat with the bot, oldest first.
+pub(crate) async fn list(AxState(sh): Sh) -> Json<Value> {
+    let st = sh.lock();
+    let mut users: Vec<&Chat> = st.chats.values().collect();
+    users.sort_by_key(|c| c.user.id);
+    Json(json!(
+        users
+            .iter()
+            .map(|c| json!({"user": c.user, "messages": c.messages.iter().filter(|m| !m.deleted).count()}))
+            .collect::<Vec<_>>()
+    ))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Profile {
+    first_name: String,
+    last_name: Option<String>,
+    username: Option<String>,
+    language_code: Option<String>,
+}
+
+/// `PUT /sandbox/users/{id}`: creates a user (an empty chat) or changes their profile; what
+/// they send from then on carries it.
+pub(crate) async fn profile(
+    AxState(sh): Sh,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, JsonError> {
+    let id = parse_id(&id)?;
+    let req = parse_body::<Profile>(&body)?;
+    let name = req.first_name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        let msg = "first_name must be 1..=64 characters";
+        return Err(JsonError::new(StatusCode::BAD_REQUEST, msg));
+    }
+    let user = {
+        let mut st = sh.lock();
+        let chat = st.chats.entry(id).or_insert_with(|| Chat::new(id));
+        let user = &mut chat.user;
+        user.first_name = name.to_owned();
+        user.last_name = req.last_name.filter(|v| !v.is_empty());
+        user.username = req.username.filter(|v| !v.is_empty());
+        user.language_code = req.language_code.filter(|v| !v.is_empty());
+        json!(user)
+    };
+    sh.notify(json!({"kind": "chat", "chat_id": id}));
+    Ok(Json(user).into_response())
+}
+
 /// `GET /sandbox/users/{id}/chat`: the conversation as the user sees it.
 pub(crate) async fn chat(AxState(sh): Sh, Path(id): Path<String>) -> Result<Response, JsonError> {
     let id = parse_id(&id)?;
@@ -483,9 +532,15 @@ pub(crate) async fn chat(AxState(sh): Sh, Path(id): Path<String>) -> Result<Resp
                 "from_bot": m.from_bot,
                 "date": m.date,
                 "text": m.text.as_ref().map(|t| &t.text),
+                "entities": m.text.as_ref().map(|t| &t.entities),
                 "caption": m.caption.as_ref().map(|c| &c.text),
+                "caption_entities": m.caption.as_ref().map(|c| &c.entities),
                 "photo": m.photo.as_ref().map(|p| json!({"file_id": p.file_id, "width": p.width,
-                    "height": p.height, "file_size": p.size, "url": p.url})),
+                    "height": p.height, "file_size": p.size, "url": p.url,
+                    "src": st.uploads.contains_key(&p.file_id)
+                        .then(|| format!("/sandbox/files/{}", p.file_id))})),
+                "document": m.document.as_ref().map(|d| json!({"file_id": d.file_id,
+                    "file_name": d.file_name, "mime_type": d.mime_type, "file_size": d.size})),
                 "media_group_id": m.media_group_id,
                 "buttons": buttons,
                 "invoice": m.invoice.as_ref().map(|i| json!({"title": i.title,
@@ -572,6 +627,15 @@ async fn deliver(
     kind: &str,
     update: &Value,
 ) -> Result<Option<u16>, String> {
+    // The user's side of the chat changed (their message is in it now): live viewers update.
+    let chat_id = [
+        "/message/chat/id",
+        "/callback_query/from/id",
+        "/pre_checkout_query/from/id",
+    ]
+    .iter()
+    .find_map(|p| update.pointer(p));
+    sh.notify(json!({"kind": "chat", "chat_id": chat_id}));
     if !webhook.wants(kind) {
         return Ok(None);
     }

@@ -9,6 +9,7 @@ mod helpers;
 
 mod architecture;
 mod avatars;
+mod browser;
 mod cache;
 mod coins;
 mod fake_fal;
