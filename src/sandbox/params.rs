@@ -79,10 +79,11 @@ impl Params {
             out.insert(key.clone(), value);
         }
         for (name, bytes) in &self.files {
-            out.insert(
-                name.clone(),
-                Value::String(format!("<file, {} bytes>", bytes.len())),
-            );
+            // Multipart text parts are fields too: only the uploads show as files.
+            if !out.contains_key(name) {
+                let file = format!("<file, {} bytes>", bytes.len());
+                out.insert(name.clone(), Value::String(file));
+            }
         }
         Value::Object(out)
     }

@@ -4,7 +4,8 @@
 //!
 //! The flow: a new user from the page's form, /start (the development welcome bonus pays for
 //! everything), 🎨 → prompt → 9:16 → 1 image until the picture shows; 🔄 for a second picture;
-//! the gallery card's ➡️ edits the card in place; an album of 10 photos fills an avatar draft.
+//! the gallery card's ➡️ edits the card in place; an album of 10 photos fills an avatar draft; a
+//! Stars invoice is paid with its Pay button.
 //! A screenshot is saved to `$CARGO_TARGET_TMPDIR/playground.png` (`docs/playground.png` is one).
 
 use std::process::Stdio;
@@ -313,6 +314,27 @@ async fn a_person_uses_the_bot_in_a_browser() {
     )
     .await;
     bot_says(&c, "Uploaded: 10 of 20").await;
+
+    // Stars: a package, the invoice in the chat, its Pay button, the coins.
+    say(&c, "/balance").await;
+    tap(&c, "Top up").await;
+    tap(&c, "→ 100 coins").await;
+    let pay = until(
+        &c,
+        "an invoice with a Pay button",
+        "return document.querySelector('#messages .pay') !== null;",
+        vec![],
+    )
+    .await;
+    assert_eq!(pay, json!(true));
+    c.find(Locator::Css("#messages .pay"))
+        .await
+        .expect("Pay")
+        .click()
+        .await
+        .expect("pay");
+    bot_says(&c, "Payment received: +100 coins").await;
+    until(&c, "the payment's service message", "return [...document.querySelectorAll('#messages .service')].some(s => s.innerText.includes('50 paid'));", vec![]).await;
     let texts = c.execute(BOT_TEXTS, vec![]).await.expect("texts");
     let _ = c.close().await;
 

@@ -357,6 +357,17 @@ async fn welcome_bonus_is_credited_once(storage: Storage) {
     app.send_text(4005, "/start").await;
     assert_eq!(stored_balance(&app, user).await, 25);
     assert_eq!(ledger_sum(&app, user).await, 25);
+    // The greeting says so once: when the coins were credited, not on every /start.
+    let gifts: Vec<String> = app
+        .bot_messages(4005)
+        .await
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .filter(|t| t.contains('🎁'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(gifts.len(), 1, "{gifts:?}");
+    assert!(gifts[0].contains("25 монет"), "{gifts:?}");
     app.stop().await;
 }
 

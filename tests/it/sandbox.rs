@@ -151,6 +151,20 @@ impl Env {
         )
     }
 
+    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     async fn get(&self, path: &str) -> (u16, Value) {
         let resp = self
             .http
@@ -873,4 +887,150 @@ async fn stars_payments() {
         (&Value::Null, &Value::Null)
     );
     assert_eq!(env.received().len(), 8);
+}
+
+/// What the playground page relies on: the page and its assets, users made and listed without a
+/// message, a live event for every change, the pictures by file id, the switches as they stand,
+/// and bad input refused with a reason.
+#[tokio::test]
+async fn playground_api() {
+    let env = Env::with_webhook(false).await;
+    let page = env.http.get(format!("{}/", env.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    for asset in ["/sandbox/ui/app.css", "/sandbox/ui/app.js"] {
+        assert!(html.contains(asset), "the page links {asset}");
+        let resp = env
+            .http
+            .get(format!("{}{asset}", env.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{asset} is served by the binary");
+    }
+    let (status, _) = env.get("/sandbox/ui/other.js").await;
+    assert_eq!(status, 404);
+
+    // Live events: the stream says hello, then names the chat that changed.
+    let mut events = env
+        .http
+        .get(format!("{}/sandbox/events", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        events.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut seen = String::new();
+    let mut next_event = async || -> Value {
+        loop {
+            if let Some(end) = seen.find("\n\n") {
+                let block: String = seen.drain(..end + 2).collect();
+                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return serde_json::from_str(data).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+                .await
+                .expect("an event within 5 s")
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    assert_eq!(next_event().await["kind"], "resync");
+
+    let (status, user) = env
+        .put(
+            "/sandbox/users/7",
+            json!({"first_name": "Alex", "language_code": "en"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(next_event().await, json!({"kind": "chat", "chat_id": 7}));
+    let (_, users) = env.get("/sandbox/users").await;
+    assert_eq!(users[0]["user"]["first_name"], "Alex");
+    assert_eq!(users[0]["messages"], 0);
+
+    // The user's profile travels with what they send.
+    let said = env
+        .post("/sandbox/users/7/messages", json!({"text": "hi"}))
+        .await;
+    assert_eq!(said.0, 200, "{}", said.1);
+    assert_eq!(next_event().await, json!({"kind": "chat", "chat_id": 7}));
+    let got = env.received();
+    let update: Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(update["message"]["from"]["language_code"], "en");
+
+    // A bot's photo: a call event, and the picture is downloadable for the page.
+    let sent = env
+        .bot
+        .send_photo(ChatId(7), InputFile::memory(png(3, 2)))
+        .caption("<b>x</b>")
+        .parse_mode(ParseMode::Html)
+        .await
+        .unwrap();
+    let event = next_event().await;
+    assert_eq!(
+        (&event["kind"], &event["chat_id"]),
+        (&json!("call"), &json!(7))
+    );
+    let (_, chat) = env.get("/sandbox/users/7/chat").await;
+    let shown = &chat["messages"][1];
+    assert_eq!(shown["caption_entities"][0]["type"], "bold");
+    let src = shown["photo"]["src"].as_str().expect("a src for the page");
+    let file = env
+        .http
+        .get(format!("{}{src}", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.headers()["content-type"], "image/png");
+    assert_eq!(file.bytes().await.unwrap().as_ref(), png(3, 2).as_slice());
+    assert_eq!(sent.id.0, 2);
+    let (_, calls) = env.get("/sandbox/calls").await;
+    let call = calls.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        call["params"]["caption"], "<b>x</b>",
+        "the call log keeps the params"
+    );
+    assert_eq!(call["result"]["message_id"], 2, "and the result");
+
+    // The switches as they stand.
+    env.post(
+        "/sandbox/faults",
+        json!({"method": "sendMessage", "error_code": 500}),
+    )
+    .await;
+    assert_eq!(next_event().await["kind"], "config");
+    let (_, config) = env.get("/sandbox/config").await;
+    assert_eq!(config["rate_limits"], false);
+    assert_eq!(config["faults"][0]["method"], "sendMessage");
+
+    // Bad input: a reason, nothing changed.
+    for (path, body) in [
+        ("/sandbox/users/7", json!({"first_name": "  "})),
+        ("/sandbox/users/0", json!({"first_name": "Zero"})),
+        ("/sandbox/users/x", json!({"first_name": "X"})),
+        ("/sandbox/users/7", json!({"name": "no first_name"})),
+    ] {
+        let (status, body) = env.put(path, body).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let (_, users) = env.get("/sandbox/users").await;
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["user"]["first_name"], "Alex");
+    let (status, _) = env.get("/sandbox/files/AgACAgIAAxnope").await;
+    assert_eq!(status, 404);
 }
