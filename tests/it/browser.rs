@@ -5,7 +5,8 @@
 //! The flow: a new user from the page's form, /start (the development welcome bonus pays for
 //! everything), 🎨 → prompt → 9:16 → 1 image until the picture shows; 🔄 for a second picture;
 //! the gallery card's ➡️ edits the card in place; an album of 10 photos fills an avatar draft; a
-//! Stars invoice is paid with its Pay button.
+//! Stars invoice is paid with its Pay button; callback answers show as a toast or, as alerts, a
+//! modal.
 //! A screenshot is saved to `$CARGO_TARGET_TMPDIR/playground.png` (`docs/playground.png` is one).
 
 use std::process::Stdio;
@@ -151,8 +152,19 @@ async fn bot_says(c: &Client, text: &str) {
 
 /// Clicks the newest inline button whose label contains `label`.
 async fn tap(c: &Client, label: &str) {
+    tap_in(c, "", label).await;
+}
+
+/// Clicks the newest button labelled with `label` under the message whose page key is `key`
+/// (any message when `key` is empty).
+async fn tap_in(c: &Client, key: &str, label: &str) {
+    let message = if key.is_empty() {
+        String::new()
+    } else {
+        format!("//div[@data-key='{key}']")
+    };
     let xpath = format!(
-        "(//div[contains(@class,'kb')]//button[contains(normalize-space(.), '{label}')])[last()]"
+        "({message}//div[contains(@class,'kb')]//button[contains(normalize-space(.), '{label}')])[last()]"
     );
     let deadline = Instant::now() + WAIT;
     let button = loop {
@@ -252,8 +264,16 @@ async fn a_person_uses_the_bot_in_a_browser() {
     let photos = until(&c, "the first picture", PHOTOS, vec![json!(1)]).await;
     assert_eq!(photos.as_array().map(Vec::len), Some(1), "{photos}");
 
-    // 🔄 under the result: a second picture, one tap.
+    // 🔄 under the result: a second picture, one tap, and a toast that says it started.
     tap(&c, "🔄").await;
+    until(
+        &c,
+        "the toast",
+        "const t = document.querySelector('#toast');\
+        return !t.hidden && t.innerText.includes('Repeat generation started');",
+        vec![],
+    )
+    .await;
     until(&c, "the second picture", PHOTOS, vec![json!(2)]).await;
 
     // The gallery card's ➡️ edits the card in place: same message, another picture.
@@ -314,6 +334,38 @@ async fn a_person_uses_the_bot_in_a_browser() {
     )
     .await;
     bot_says(&c, "Uploaded: 10 of 20").await;
+
+    // A button of a conversation the user has left: Telegram's alert, as a modal.
+    say(&c, "/generate").await;
+    say(&c, "a lighthouse in a storm").await;
+    let formats = "const m = [...document.querySelectorAll('#messages .msg:not(.me)')]\
+        .filter(m => m.innerText.includes('lighthouse') && m.innerText.includes('9:16'));\
+        return m.length ? m[m.length - 1].dataset.key : null;";
+    let key = until(&c, "the format buttons", formats, vec![]).await;
+    say(&c, "/start").await;
+    bot_says(&c, "Main menu").await;
+    tap_in(&c, key.as_str().expect("key"), "9:16").await;
+    until(
+        &c,
+        "the alert",
+        "const m = document.querySelector('#modal');\
+        return !m.hidden && m.innerText.includes('out of date');",
+        vec![],
+    )
+    .await;
+    c.find(Locator::Css("#modal-ok"))
+        .await
+        .expect("OK")
+        .click()
+        .await
+        .expect("OK");
+    until(
+        &c,
+        "the alert to close",
+        "return document.querySelector('#modal').hidden;",
+        vec![],
+    )
+    .await;
 
     // Stars: a package, the invoice in the chat, its Pay button, the coins.
     say(&c, "/balance").await;
