@@ -33,7 +33,12 @@ async fn probes_answer(storage: Storage) {
     assert_eq!(missing.status(), 404);
     // With a real token the sandbox routes do not exist: they let a caller act as any user.
     assert_eq!(app.get("/sandbox/users/1/chat").await.status(), 404);
-    for page in ["/", "/sandbox/ui/app.js", "/sandbox/events", "/sandbox/users"] {
+    for page in [
+        "/",
+        "/sandbox/ui/app.js",
+        "/sandbox/events",
+        "/sandbox/users",
+    ] {
         assert_eq!(app.get(page).await.status(), 404, "{page}: no playground");
     }
     app.stop().await;

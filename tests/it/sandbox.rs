@@ -138,27 +138,17 @@ impl Env {
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await;
-        let resp = resp.unwrap();
-        (
-            resp.status().as_u16(),
-            resp.json().await.unwrap_or(Value::Null),
-        )
+        self.send(reqwest::Method::POST, path, body).await
     }
 
     async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .put(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let resp = self.http.request(method, url).json(&body).send().await;
+        let resp = resp.unwrap();
         (
             resp.status().as_u16(),
             resp.json().await.unwrap_or(Value::Null),
