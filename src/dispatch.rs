@@ -14,7 +14,7 @@ use crate::{
     gallery,
     generation::flow::{self, Choice},
     i18n::Lang,
-    menu, payments, promo,
+    menu, payments, promo, settings,
     state::AppState,
     telegram::{callback::Callback, ctx::Ctx, error::HandlerError, ui},
 };
@@ -101,6 +101,7 @@ enum Command {
     Balance,
     Generate,
     Gallery,
+    Settings,
 }
 
 impl Command {
@@ -119,6 +120,7 @@ impl Command {
             "balance" => Some(Self::Balance),
             "generate" => Some(Self::Generate),
             "gallery" => Some(Self::Gallery),
+            "settings" => Some(Self::Settings),
             _ => None,
         }
     }
@@ -149,6 +151,7 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
             Command::Balance => balance::show(&ctx, None).await,
             Command::Generate => flow::open(&ctx, None, Choice::Default).await,
             Command::Gallery => gallery::show(&ctx, None, 0).await,
+            Command::Settings => settings::show(&ctx, None).await,
         };
     }
     let carries_file = message.photo().is_some() || message.document().is_some();
@@ -159,14 +162,14 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
         (_, _) if carries_file => avatar::photos::receive_unexpected(&ctx, message).await,
         (Some(Dialogue::PromoCode), Some(text)) => promo::on_text(&ctx, text).await,
         (Some(Dialogue::GenerationPrompt { avatar_id }), Some(text)) => {
-            flow::on_prompt(&ctx, avatar_id, text).await
+            flow::on_prompt(&ctx, avatar_id, text, message.id.0).await
         }
         // The same prompt again: Telegram redelivering it because showing the sizes failed
         // after the options were stored. Show them (again).
         (Some(Dialogue::GenerationOptions { avatar_id, prompt }), Some(text))
             if prompt.trim() == text.trim() =>
         {
-            flow::on_prompt(&ctx, avatar_id, text).await
+            flow::on_prompt(&ctx, avatar_id, text, message.id.0).await
         }
         (Some(Dialogue::AvatarName), Some(text)) => avatar::screens::on_name(&ctx, text).await,
         (Some(Dialogue::AvatarRename { avatar_id }), Some(text)) => {
@@ -197,6 +200,7 @@ async fn on_callback(state: &AppState, query: &CallbackQuery) -> Result<(), Hand
         Callback::Generation(action) => flow::on_callback(&ctx, query, origin, action).await,
         Callback::Gallery(action) => gallery::on_callback(&ctx, query, origin, action).await,
         Callback::Avatar(action) => avatar::screens::on_callback(&ctx, query, origin, action).await,
+        Callback::Settings(action) => settings::on_callback(&ctx, query, origin, action).await,
     }
 }
 
@@ -212,6 +216,7 @@ mod tests {
         assert_eq!(Command::parse("/menu"), Some(Command::Menu));
         assert_eq!(Command::parse("/balance"), Some(Command::Balance));
         assert_eq!(Command::parse("/generate"), Some(Command::Generate));
+        assert_eq!(Command::parse("/settings"), Some(Command::Settings));
         assert_eq!(Command::parse("start"), None);
         assert_eq!(Command::parse("/"), None);
         assert_eq!(Command::parse("/unknown"), None);

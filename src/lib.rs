@@ -27,6 +27,7 @@ pub mod promo;
 pub mod provider;
 pub mod replica;
 pub mod sandbox;
+pub mod settings;
 pub mod state;
 pub mod telegram;
 pub mod users;

@@ -82,3 +82,62 @@ fn current(row: &user::Model, from: &teloxide::types::User, now: DateTime<Utc>) 
         && row.language_code == from.language_code
         && now - row.last_seen_at < chrono::Duration::from_std(SEEN_TTL).unwrap_or_default()
 }
+
+/// One of a user's ⚙️ settings, written as chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting<'a> {
+    /// `None`: follow Telegram's language.
+    Language(Option<&'a str>),
+    /// An index into the offered aspect ratios; `None`: ask.
+    DefaultAspect(Option<i16>),
+    /// 1–4; `None`: ask.
+    DefaultCount(Option<i16>),
+    QuickMode(bool),
+}
+
+/// Stores one setting of the user with row id `user_id`; returns the row as it is now.
+pub async fn set(
+    db: &DatabaseConnection,
+    user_id: i64,
+    setting: Setting<'_>,
+) -> Result<Option<user::Model>, DbErr> {
+    let mut row = user::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(user_id),
+        ..Default::default()
+    };
+    match setting {
+        Setting::Language(code) => row.language = Set(code.map(str::to_owned)),
+        Setting::DefaultAspect(v) => row.default_aspect = Set(v),
+        Setting::DefaultCount(v) => row.default_count = Set(v),
+        Setting::QuickMode(on) => row.quick_mode = Set(on),
+    }
+    user::Entity::update_many()
+        .set(row)
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    user::Entity::find_by_id(user_id).one(db).await
+}
+
+/// The language a user's row asks for: their choice in ⚙️, else what Telegram reports.
+#[must_use]
+pub fn lang_of(user: &user::Model) -> crate::i18n::Lang {
+    crate::i18n::Lang::from_code(user.language.as_deref().or(user.language_code.as_deref()))
+}
+
+/// The user's default format, when it names one of the offered aspect ratios.
+#[must_use]
+pub fn default_aspect(user: &user::Model) -> Option<(u8, crate::provider::AspectRatio)> {
+    let index = u8::try_from(user.default_aspect?).ok()?;
+    crate::provider::AspectRatio::ALL
+        .get(usize::from(index))
+        .map(|aspect| (index, *aspect))
+}
+
+/// The user's default number of images, when it is one the bot offers.
+#[must_use]
+pub fn default_count(user: &user::Model) -> Option<u8> {
+    u8::try_from(user.default_count?)
+        .ok()
+        .filter(|n| (1..=crate::domain::MAX_IMAGES).contains(n))
+}

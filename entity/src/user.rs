@@ -18,6 +18,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Refreshed on every update, so operators can see who is active.
     pub last_seen_at: DateTimeUtc,
+    /// The language chosen in ⚙️ ("ru", "en"); `None` follows Telegram's `language_code`.
+    pub language: Option<String>,
+    /// The format new images start from (an index into the offered aspect ratios); `None` asks.
+    pub default_aspect: Option<i16>,
+    /// How many images a generation makes by default (1–4); `None` asks.
+    pub default_count: Option<i16>,
+    /// Generate right after the prompt with the defaults and the main avatar.
+    pub quick_mode: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261124_000007_generation_start_key;
 mod m20261128_000008_database_identity;
 mod m20261128_000009_delivery_owner;
 mod m20261128_000010_photo_source;
+mod m20261128_000011_user_settings;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_database_identity::Migration),
             Box::new(m20261128_000009_delivery_owner::Migration),
             Box::new(m20261128_000010_photo_source::Migration),
+            Box::new(m20261128_000011_user_settings::Migration),
         ]
     }
 }

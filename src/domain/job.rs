@@ -34,3 +34,6 @@ impl FailReason {
         }
     }
 }
+
+/// Most images one generation makes (and one album can hold well within Telegram's 10).
+pub const MAX_IMAGES: u8 = 4;

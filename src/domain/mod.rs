@@ -12,7 +12,7 @@ mod text;
 pub use coins::{Coins, LedgerKind};
 pub use gallery::Period;
 pub use ids::{AvatarId, GenerationId, TelegramId, UserId};
-pub use job::FailReason;
+pub use job::{FailReason, MAX_IMAGES};
 pub use photo::{PhotoRefusal, PhotoRules};
 pub use status::{AvatarStatus, GenerationStatus};
 pub use text::{AvatarName, Prompt};

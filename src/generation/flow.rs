@@ -22,12 +22,13 @@ use crate::{
     ledger,
     provider::AspectRatio,
     telegram::{
-        callback::{AvatarAction, Callback, GenerationAction, MenuAction},
+        callback::{AvatarAction, Callback, GenerationAction, MenuAction, SettingsAction},
         ctx::Ctx,
         error::HandlerError,
-        keyboards::button,
+        keyboards::{self, button},
         ui,
     },
+    users,
 };
 
 /// The user's ready avatars, the main one first.
@@ -162,11 +163,13 @@ fn avatar_name(avatars: Option<&avatar::Model>) -> Option<&str> {
     avatars.map(|a| a.name.as_str())
 }
 
-/// A text while waiting for the prompt: check its length, then offer the sizes.
+/// A text while waiting for the prompt: check its length, then offer the sizes (or, with a
+/// default format, the counts; in quick mode, start at once).
 pub async fn on_prompt(
     ctx: &Ctx<'_>,
     avatar_id: Option<i64>,
     text: &str,
+    message_id: i32,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let prompt = match Prompt::parse(text) {
@@ -194,6 +197,12 @@ pub async fn on_prompt(
         },
     )
     .await?;
+    if ctx.user.quick_mode {
+        return quick_start(ctx, message_id).await;
+    }
+    if let Some((index, aspect)) = users::default_aspect(&ctx.user) {
+        return count_screen(ctx, None, prompt.as_str(), avatar.as_ref(), index, aspect).await;
+    }
     let text = (t.gen_choose_aspect)(prompt.as_str(), avatar_name(avatar.as_ref()));
     ui::send(ctx.bot(), ctx.chat, &text, aspect_keyboard(ctx)).await?;
     Ok(())
@@ -245,24 +254,38 @@ pub async fn on_aspect(
         return Ok(());
     };
     ui::answer(ctx.bot(), query, None, false).await;
-    let db = &ctx.state.db;
     let avatar = match avatar_id {
-        Some(id) => ready_avatar(db, ctx.user.id, id).await?,
+        Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
         None => None,
     };
+    count_screen(ctx, origin, &prompt, avatar.as_ref(), index, aspect).await
+}
+
+/// 1–4 images with their prices and the balance (the user's default count marked ✓), in place
+/// of `origin` or as a new message.
+async fn count_screen(
+    ctx: &Ctx<'_>,
+    origin: Option<&Message>,
+    prompt: &str,
+    avatar: Option<&avatar::Model>,
+    index: u8,
+    aspect: AspectRatio,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
     let price = ctx.state.settings.prices.generation_per_image;
-    let have = ledger::balance(db, ctx.user_id()).await?;
-    let text = (t.gen_choose_count)(
-        &prompt,
-        avatar_name(avatar.as_ref()),
-        aspect.label(),
-        price,
-        have,
-    );
+    let have = ledger::balance(&ctx.state.db, ctx.user_id()).await?;
+    let text = (t.gen_choose_count)(prompt, avatar_name(avatar), aspect.label(), price, have);
+    let default = users::default_count(&ctx.user);
     let counts: Vec<InlineKeyboardButton> = (1..=MAX_IMAGES)
         .map(|n| {
+            let label = (t.btn_count)(n, price * i64::from(n));
+            let label = if default == Some(n) {
+                format!("✓ {label}")
+            } else {
+                label
+            };
             button(
-                &(t.btn_count)(n, price * i64::from(n)),
+                &label,
                 Callback::Generation(GenerationAction::Start(index, n)),
             )
         })
@@ -316,30 +339,137 @@ pub async fn on_start(
         ui::answer(ctx.bot(), query, Some(t.unknown_callback), true).await;
         return Ok(());
     };
+    // The screen the button was on becomes the progress message (it is ours and text).
+    let progress = origin.filter(|m| m.text().is_some());
+    match begin(ctx, progress, aspect, count, None).await? {
+        Begun::Started(generation, avatar) => {
+            paid(ctx, query, &generation, None).await;
+            let text = progress_text(ctx, &generation, false);
+            show_progress(
+                ctx,
+                progress,
+                &generation,
+                text,
+                status_keyboard(ctx, generation.id),
+            )
+            .await;
+            submit_detached(ctx.state, generation, avatar.map(|a| *a));
+        }
+        Begun::Expired => ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await,
+        Begun::AvatarGone => ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await,
+        // The prompt stays stored: once one finishes the same buttons work.
+        Begun::Busy { max } => ui::answer(ctx.bot(), query, Some(&(t.gen_busy)(max)), true).await,
+        Begun::Insufficient { need, have } => {
+            // The prompt stays stored: after a top-up the same buttons work.
+            ui::answer(ctx.bot(), query, None, false).await;
+            let (text, kb) = balance::insufficient(t, need, have);
+            ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Quick mode: the prompt just stored starts a generation at once with the user's defaults
+/// (format, number of images) and the avatar chosen for this prompt (the main one). The
+/// progress message says what was chosen, with ⚙️ to change it. Keyed by the prompt's message,
+/// so a redelivered prompt charges nothing more.
+async fn quick_start(ctx: &Ctx<'_>, message_id: i32) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let aspect = users::default_aspect(&ctx.user).map_or(AspectRatio::Square, |(_, a)| a);
+    let count = users::default_count(&ctx.user).unwrap_or(1);
+    let key = format!("quick:{}:{message_id}", ctx.chat.0);
+    match begin(ctx, None, aspect, count, Some(key)).await? {
+        Begun::Started(generation, avatar) => {
+            ctx.state
+                .deadlines
+                .watch(
+                    JobId::Generation(GenerationId(generation.id)),
+                    generation.deadline_at,
+                )
+                .await;
+            let mut text = progress_text(ctx, &generation, false);
+            text.push_str("\n\n");
+            text.push_str(t.gen_quick_note);
+            let kb = InlineKeyboardMarkup::new([
+                vec![button(
+                    t.btn_status,
+                    Callback::Generation(GenerationAction::Status(GenerationId(generation.id))),
+                )],
+                vec![button(
+                    t.btn_settings,
+                    Callback::Settings(SettingsAction::Open),
+                )],
+            ]);
+            send_progress(ctx, generation.id, text, kb).await;
+            submit_detached(ctx.state, generation, avatar.map(|a| *a));
+        }
+        Begun::Expired => {}
+        Begun::AvatarGone => {
+            ui::send(
+                ctx.bot(),
+                ctx.chat,
+                t.avatar_unavailable,
+                keyboards::back_to_menu(t),
+            )
+            .await?;
+        }
+        Begun::Busy { max } => {
+            ui::send(
+                ctx.bot(),
+                ctx.chat,
+                &(t.gen_busy)(max),
+                keyboards::back_to_menu(t),
+            )
+            .await?;
+        }
+        Begun::Insufficient { need, have } => {
+            let (text, kb) = balance::insufficient(t, need, have);
+            ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
+        }
+    }
+    Ok(())
+}
+
+/// How [`begin`] ended.
+enum Begun {
+    /// Charged and stored: submit it.
+    Started(Box<row::Model>, Option<Box<entity::avatar::Model>>),
+    /// The options were used or replaced (a double tap, an old screen).
+    Expired,
+    /// The chosen avatar is no longer ready.
+    AvatarGone,
+    /// Too many of the user's generations are running; nothing charged, the prompt kept.
+    Busy { max: u32 },
+    /// Not enough coins; nothing charged, the prompt kept.
+    Insufficient { need: i64, have: i64 },
+}
+
+/// Takes the stored options and charges for `count` images of `aspect` in one transaction.
+async fn begin(
+    ctx: &Ctx<'_>,
+    progress: Option<&Message>,
+    aspect: AspectRatio,
+    count: u8,
+    start_key: Option<String>,
+) -> Result<Begun, HandlerError> {
     let state = ctx.state;
     let txn = state.db.begin().await?;
     let Some(Dialogue::GenerationOptions { avatar_id, prompt }) =
         dialogue::take(&txn, ctx.telegram_id()).await?
     else {
         txn.rollback().await?;
-        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
-        return Ok(());
+        return Ok(Begun::Expired);
     };
     let avatar = match avatar_id {
         Some(id) => match ready_avatar(&txn, ctx.user.id, id).await? {
             Some(a) => Some(a),
             None => {
                 txn.rollback().await?;
-                ui::answer(ctx.bot(), query, Some(t.avatar_unavailable), true).await;
-                return Ok(());
+                return Ok(Begun::AvatarGone);
             }
         },
         None => None,
     };
-    // The screen the button was on becomes the progress message (it is ours and text).
-    let progress = origin
-        .filter(|m| m.text().is_some())
-        .map(|m| i64::from(m.id.0));
     let created = generation::create(
         &txn,
         state,
@@ -351,44 +481,48 @@ pub async fn on_start(
             prompt: &prompt,
             aspect,
             num_images: count,
-            progress_message_id: progress,
+            progress_message_id: progress.map(|m| i64::from(m.id.0)),
             regenerated_from: None,
-            start_key: None,
+            start_key,
         },
     )
     .await
     .map_err(pipeline)?;
     let generation = match created {
-        // Not asked with a start key; the taken options already stop a second start.
-        Created::Charged(g) | Created::Again(g) => g,
-        Created::Busy { max } => {
-            // Rolling back keeps the prompt: once one finishes the same buttons work.
+        Created::Charged(g) => g,
+        // Started by an earlier delivery of the same prompt (quick mode's key): running already.
+        Created::Again(_) => {
             txn.rollback().await?;
-            ui::answer(ctx.bot(), query, Some(&(t.gen_busy)(max)), true).await;
-            return Ok(());
+            return Ok(Begun::Expired);
+        }
+        Created::Busy { max } => {
+            txn.rollback().await?;
+            return Ok(Begun::Busy { max });
         }
         Created::Insufficient { need, have } => {
-            // Rolling back keeps the prompt: after a top-up the same buttons work.
             txn.rollback().await?;
-            ui::answer(ctx.bot(), query, None, false).await;
-            let (text, kb) = balance::insufficient(t, need, have);
-            ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
-            return Ok(());
+            return Ok(Begun::Insufficient { need, have });
         }
     };
     txn.commit().await?;
-    paid(ctx, query, &generation, None).await;
-    let text = progress_text(ctx, &generation, false);
-    let kb = status_keyboard(ctx, generation.id);
-    if origin.is_some_and(|m| m.text().is_some()) {
+    Ok(Begun::Started(generation, avatar.map(Box::new)))
+}
+
+/// The progress message: the screen the button was on, or a new message.
+async fn show_progress(
+    ctx: &Ctx<'_>,
+    origin: Option<&Message>,
+    generation: &row::Model,
+    text: String,
+    kb: InlineKeyboardMarkup,
+) {
+    if origin.is_some() {
         if let Err(e) = ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await {
             tracing::warn!(error = %e, "could not show the progress message");
         }
     } else {
         send_progress(ctx, generation.id, text, kb).await;
     }
-    submit_detached(state, generation, avatar);
-    Ok(())
 }
 
 /// Submits off the update's path: the coins are taken, so the job must go out even if the

@@ -31,8 +31,7 @@ use crate::{
     state::AppState,
 };
 
-/// Most images one generation makes (and one album can hold well within Telegram's 10).
-pub const MAX_IMAGES: u8 = 4;
+pub use crate::domain::MAX_IMAGES;
 
 /// What the user asked for.
 #[derive(Debug)]

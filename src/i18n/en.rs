@@ -38,12 +38,32 @@ pub static EN: Texts = Texts {
     btn_gallery: "🖼️ My gallery",
     btn_balance: "💰 Balance",
     btn_help: "❓ Help",
+    btn_settings: "⚙️ Settings",
+    settings: |lang, format, count, quick| {
+        format!(
+            "⚙️ <b>Settings</b>\n\n🌐 Language: {lang}\n📐 Format: {format}\n🖼️ Images: {count}\n\
+             ⚡ Quick mode: {}\n\nIn quick mode a prompt starts the generation at once, with \
+             your format and number of images and your main avatar.",
+            if quick { "on" } else { "off" }
+        )
+    },
+    btn_set_language: |v| format!("🌐 Language: {v}"),
+    btn_set_format: |v| format!("📐 Format: {v}"),
+    btn_set_count: |v| format!("🖼️ Images: {v}"),
+    btn_set_quick: |on| format!("⚡ Quick mode: {}", if on { "on" } else { "off" }),
+    settings_languages: "🌐 <b>Language</b>\n\nWhich language should I speak?",
+    settings_formats: "📐 <b>Format</b>\n\nWhich format should new images start from?",
+    settings_counts: "🖼️ <b>Images</b>\n\nHow many images should a generation make?",
+    lang_telegram: "as in Telegram",
+    ask_every_time: "ask every time",
+    images: |n| format!("{n} {}", if n == 1 { "image" } else { "images" }),
     btn_main_menu: "🔙 Main menu",
     commands: &[
         ("start", "Main menu"),
         ("generate", "Create an image"),
         ("gallery", "My gallery"),
         ("balance", "Balance and top-up"),
+        ("settings", "Language, format, quick mode"),
         ("help", "What Aisha can do"),
     ],
 
@@ -155,6 +175,7 @@ pub static EN: Texts = Texts {
     btn_count: |n, cost| format!("{n} — {}", (EN.coins)(cost)),
     btn_back: "⬅️ Back",
     gen_expired: "This generation has already started or is out of date. Start a new one: 🎨",
+    gen_quick_note: "⚡ Quick mode: your format and number of images from ⚙️ Settings.",
     gen_busy: |max| {
         format!(
             "⏳ {max} {} in progress: that is the limit. Wait for a result, then start the next one. No coins were taken.",

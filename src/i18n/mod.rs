@@ -59,6 +59,22 @@ pub struct Texts {
     pub btn_gallery: &'static str,
     pub btn_balance: &'static str,
     pub btn_help: &'static str,
+    pub btn_settings: &'static str,
+    /// ⚙️ The settings screen: language, default format and count, quick mode on/off.
+    pub settings: fn(&str, &str, &str, bool) -> String,
+    pub btn_set_language: fn(&str) -> String,
+    pub btn_set_format: fn(&str) -> String,
+    pub btn_set_count: fn(&str) -> String,
+    pub btn_set_quick: fn(bool) -> String,
+    pub settings_languages: &'static str,
+    pub settings_formats: &'static str,
+    pub settings_counts: &'static str,
+    /// "Follow Telegram" as a language choice.
+    pub lang_telegram: &'static str,
+    /// A default left unset: the bot asks every time.
+    pub ask_every_time: &'static str,
+    /// A count as a setting value: "2 images".
+    pub images: fn(u8) -> String,
     pub btn_main_menu: &'static str,
     /// The command list registered with setMyCommands: (command, description).
     pub commands: &'static [(&'static str, &'static str)],
@@ -132,6 +148,8 @@ pub struct Texts {
     pub gen_expired: &'static str,
     /// A generation refused: this many are running already (nothing charged).
     pub gen_busy: fn(u32) -> String,
+    /// Under a quick-mode start: the defaults were used, ⚙️ changes them.
+    pub gen_quick_note: &'static str,
     /// A training refused: this many are running already (nothing charged).
     pub training_busy: fn(u32) -> String,
     /// The progress message.

@@ -38,12 +38,37 @@ pub static RU: Texts = Texts {
     btn_gallery: "🖼️ Моя галерея",
     btn_balance: "💰 Баланс",
     btn_help: "❓ Помощь",
+    btn_settings: "⚙️ Настройки",
+    settings: |lang, format, count, quick| {
+        format!(
+            "⚙️ <b>Настройки</b>\n\n🌐 Язык: {lang}\n📐 Формат: {format}\n🖼️ Изображений: {count}\n\
+             ⚡ Быстрый режим: {}\n\nВ быстром режиме генерация начинается сразу после описания — \
+             с вашим форматом, числом изображений и основным аватаром.",
+            if quick { "вкл" } else { "выкл" }
+        )
+    },
+    btn_set_language: |v| format!("🌐 Язык: {v}"),
+    btn_set_format: |v| format!("📐 Формат: {v}"),
+    btn_set_count: |v| format!("🖼️ Изображений: {v}"),
+    btn_set_quick: |on| format!("⚡ Быстрый режим: {}", if on { "вкл" } else { "выкл" }),
+    settings_languages: "🌐 <b>Язык</b>\n\nНа каком языке мне говорить?",
+    settings_formats: "📐 <b>Формат</b>\n\nС какого формата начинать новые изображения?",
+    settings_counts: "🖼️ <b>Изображений</b>\n\nСколько изображений делать за одну генерацию?",
+    lang_telegram: "как в Telegram",
+    ask_every_time: "спрашивать каждый раз",
+    images: |n| {
+        format!(
+            "{n} {}",
+            ru_plural(i64::from(n), "изображение", "изображения", "изображений")
+        )
+    },
     btn_main_menu: "🔙 Главное меню",
     commands: &[
         ("start", "Главное меню"),
         ("generate", "Создать изображение"),
         ("gallery", "Моя галерея"),
         ("balance", "Баланс и пополнение"),
+        ("settings", "Язык, формат, быстрый режим"),
         ("help", "Что умеет Aisha"),
     ],
 
@@ -155,6 +180,7 @@ pub static RU: Texts = Texts {
     btn_count: |n, cost| format!("{n} — {}", (RU.coins)(cost)),
     btn_back: "⬅️ Назад",
     gen_expired: "Эта генерация уже запущена или устарела. Начните новую: 🎨",
+    gen_quick_note: "⚡ Быстрый режим: формат и число изображений из ⚙️ Настроек.",
     gen_busy: |max| {
         format!(
             "⏳ В работе уже {max} {}: больше одновременно нельзя. Дождитесь результата — и запускайте следующую. Монеты не списаны.",

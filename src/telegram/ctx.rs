@@ -34,7 +34,8 @@ impl<'a> Ctx<'a> {
         chat: ChatId,
     ) -> Result<Self, HandlerError> {
         let user = users::seen(&state.db, from).await?;
-        let lang = Lang::from_code(user.language_code.as_deref());
+        // The language chosen in ⚙️ wins over what Telegram reports.
+        let lang = users::lang_of(&user);
         Ok(Self {
             state,
             user,

@@ -8,7 +8,7 @@ use crate::{
     i18n::Texts,
     telegram::callback::{
         AvatarAction, BalanceAction, Callback, GalleryAction, GenerationAction, MenuAction,
-        PaymentsAction, PromoAction,
+        PaymentsAction, PromoAction, SettingsAction,
     },
 };
 
@@ -32,8 +32,9 @@ pub fn main_menu(t: &Texts) -> InlineKeyboardMarkup {
         ],
         vec![
             button(t.btn_balance, Callback::Balance(BalanceAction::Show)),
-            button(t.btn_help, Callback::Menu(MenuAction::Help)),
+            button(t.btn_settings, Callback::Settings(SettingsAction::Open)),
         ],
+        vec![button(t.btn_help, Callback::Menu(MenuAction::Help))],
     ])
 }
 

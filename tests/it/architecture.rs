@@ -31,6 +31,7 @@ const LAYERS: &[(u8, &[&str])] = &[
             "gallery",
             "generation",
             "avatar",
+            "settings",
         ],
     ),
     (8, &["dispatch", "http", "app", "admin"]),

@@ -23,5 +23,6 @@ mod menu;
 mod payments;
 mod replicas;
 mod sandbox;
+mod settings;
 mod shutdown;
 mod webhook;

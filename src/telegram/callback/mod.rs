@@ -18,6 +18,7 @@ mod generation;
 mod menu;
 mod payments;
 mod promo;
+mod settings;
 
 pub use avatar::AvatarAction;
 pub use balance::BalanceAction;
@@ -26,6 +27,7 @@ pub use generation::GenerationAction;
 pub use menu::MenuAction;
 pub use payments::PaymentsAction;
 pub use promo::PromoAction;
+pub use settings::{LanguageChoice, SettingsAction};
 
 /// Telegram's limit on `callback_data`, in bytes.
 pub const MAX_BYTES: usize = 64;
@@ -47,6 +49,8 @@ pub enum Callback {
     Gallery(GalleryAction),
     /// → `avatar::screens::on_callback`
     Avatar(AvatarAction),
+    /// → `settings::on_callback`
+    Settings(SettingsAction),
 }
 
 /// What follows the first colon of a payload, if anything.
@@ -64,6 +68,7 @@ impl Callback {
             Self::Generation(a) => a.encode(),
             Self::Gallery(a) => a.encode(),
             Self::Avatar(a) => a.encode(),
+            Self::Settings(a) => a.encode(),
         }
     }
 
@@ -85,6 +90,7 @@ impl Callback {
             .or_else(|| GenerationAction::parse(name, arg).map(Self::Generation))
             .or_else(|| GalleryAction::parse(name, arg).map(Self::Gallery))
             .or_else(|| AvatarAction::parse(name, arg).map(Self::Avatar))
+            .or_else(|| SettingsAction::parse(name, arg).map(Self::Settings))
     }
 
     /// Examples of every variant, with the longest arguments: the codec's tests walk them.
@@ -101,6 +107,7 @@ impl Callback {
         );
         all.extend(GalleryAction::examples().into_iter().map(Self::Gallery));
         all.extend(AvatarAction::examples().into_iter().map(Self::Avatar));
+        all.extend(SettingsAction::examples().into_iter().map(Self::Settings));
         all
     }
 }
@@ -226,6 +233,14 @@ mod tests {
             "av_phdel:x:1",
             "av_del_yes:-5",
             "av_train:1:2",
+            "settings:1",
+            "set_lang:de",
+            "set_lang:",
+            "set_ar:",
+            "set_ar:-1",
+            "set_ar:256",
+            "set_n:x",
+            "set_quick:1",
             &"x".repeat(65),
         ] {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");
