@@ -93,6 +93,9 @@ pub struct Settings {
     pub log: LogSettings,
     pub prices: PriceSettings,
     pub payments: PaymentSettings,
+    /// Style presets offered in 🎨 (`[[styles]]`), in display order.
+    #[serde(default)]
+    pub styles: Vec<StyleSettings>,
     pub ui: UiSettings,
     pub generation: GenerationSettings,
     pub local_provider: LocalProviderSettings,
@@ -208,6 +211,53 @@ pub struct PaymentSettings {
     /// Stars packages offered by ⭐ top up, in display order.
     pub packages: Vec<StarsPackage>,
 }
+
+/// A style preset: how a user's prompt is dressed for the model.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct StyleSettings {
+    /// Stored with each generation and put in buttons: 1–16 of `a-z`, `0-9`, `_`.
+    pub id: String,
+    pub emoji: String,
+    pub name_ru: String,
+    pub name_en: String,
+    /// The prompt sent to the model, with `{prompt}` (exactly once) where the user's words go.
+    pub template: String,
+    /// Overrides `fal.guidance_scale` for this style.
+    #[serde(default)]
+    pub guidance_scale: Option<f64>,
+    /// Overrides `fal.num_inference_steps` for this style.
+    #[serde(default)]
+    pub num_inference_steps: Option<u32>,
+    /// `false` hides the style from new generations (past ones keep their name and 🔄).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl StyleSettings {
+    /// "🎬 Cinematic" for language code `en`, the Russian name otherwise.
+    #[must_use]
+    pub fn label(&self, lang: &str) -> String {
+        let name = if lang == "en" {
+            &self.name_en
+        } else {
+            &self.name_ru
+        };
+        format!("{} {name}", self.emoji)
+    }
+
+    /// The user's prompt dressed in this style.
+    #[must_use]
+    pub fn apply(&self, prompt: &str) -> String {
+        self.template.replacen("{prompt}", prompt, 1)
+    }
+}
+
+/// Most styles one keyboard offers (two a row).
+const MAX_STYLES: usize = 16;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 pub struct StarsPackage {
@@ -357,6 +407,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_styles()?;
         self.validate_telegram()?;
         self.validate_connections()?;
         self.validate_money()?;
@@ -444,6 +495,58 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Style ids fit a button and are unique; each template takes the prompt exactly once.
+    fn validate_styles(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for style in &self.styles {
+            let id_ok = (1..=16).contains(&style.id.len())
+                && style
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !id_ok || !seen.insert(style.id.as_str()) {
+                return Err(invalid(
+                    "styles.id",
+                    &format!("{:?}: must be unique, 1-16 of a-z, 0-9, _", style.id),
+                ));
+            }
+            if style.template.matches("{prompt}").count() != 1 {
+                return Err(invalid(
+                    "styles.template",
+                    &format!("of {:?} must contain {{prompt}} exactly once", style.id),
+                ));
+            }
+            let names = [&style.name_ru, &style.name_en, &style.emoji];
+            if names
+                .iter()
+                .any(|n| n.trim().is_empty() || n.chars().count() > 32)
+            {
+                return Err(invalid(
+                    "styles.name_ru",
+                    &format!(
+                        "name_en and emoji of {:?} must be 1-32 characters",
+                        style.id
+                    ),
+                ));
+            }
+        }
+        if self.styles.iter().filter(|s| s.enabled).count() > MAX_STYLES {
+            return Err(invalid("styles", "at most 16 may be enabled"));
+        }
+        Ok(())
+    }
+
+    /// A style by id, enabled or not (a past generation keeps its style's name and 🔄).
+    #[must_use]
+    pub fn style(&self, id: &str) -> Option<&StyleSettings> {
+        self.styles.iter().find(|s| s.id == id)
+    }
+
+    /// The styles offered for new generations, in display order.
+    pub fn offered_styles(&self) -> impl Iterator<Item = &StyleSettings> {
+        self.styles.iter().filter(|s| s.enabled)
     }
 
     /// Limits, timeouts and sizes.
@@ -830,6 +933,36 @@ mod tests {
             err.contains("AISHA_CONFIG_DIR") && err.contains("nope"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn styles_ship_and_bad_ones_name_the_key() {
+        let s = Settings::load(None, "production", vars(&[])).expect("loads");
+        assert!(s.offered_styles().count() >= 8, "at least 8 presets ship");
+        for style in &s.styles {
+            assert_eq!(style.apply("X").matches('X').count(), 1, "{}", style.id);
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for (toml, key) in [
+            (
+                "[[styles]]\nid = \"Bad Id\"\nemoji = \"x\"\nname_ru = \"x\"\nname_en = \"x\"\ntemplate = \"{prompt}\"\n",
+                "styles.id",
+            ),
+            (
+                "[[styles]]\nid = \"two\"\nemoji = \"x\"\nname_ru = \"x\"\nname_en = \"x\"\ntemplate = \"{prompt} {prompt}\"\n",
+                "styles.template",
+            ),
+            (
+                "[[styles]]\nid = \"none\"\nemoji = \"x\"\nname_ru = \"x\"\nname_en = \"x\"\ntemplate = \"no words\"\n",
+                "styles.template",
+            ),
+        ] {
+            std::fs::write(tmp.path().join("production.toml"), toml).expect("write");
+            let err = Settings::load(Some(tmp.path()), "production", vars(&[]))
+                .expect_err("must fail")
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

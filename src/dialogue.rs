@@ -23,6 +23,9 @@ pub enum Dialogue {
     GenerationOptions {
         avatar_id: Option<i64>,
         prompt: String,
+        /// A `[[styles]]` id picked on the format screen; absent in states stored before styles.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        style: Option<String>,
     },
     /// The next text message names a new avatar.
     AvatarName,
@@ -121,11 +124,26 @@ mod tests {
             Dialogue::GenerationOptions {
                 avatar_id: Some(3),
                 prompt: "a \"cat\" <b>".into(),
+                style: None,
+            },
+            Dialogue::GenerationOptions {
+                avatar_id: None,
+                prompt: "x".into(),
+                style: Some("noir".into()),
             },
         ] {
             assert_eq!(Dialogue::parse(&d.encode()), Some(d.clone()), "{d:?}");
         }
         assert_eq!(Dialogue::parse("promo_code"), Some(Dialogue::PromoCode));
+        // A state stored before styles existed still reads.
+        assert_eq!(
+            Dialogue::parse(r#"{"k":"generation_options","avatar_id":null,"prompt":"p"}"#),
+            Some(Dialogue::GenerationOptions {
+                avatar_id: None,
+                prompt: "p".into(),
+                style: None
+            })
+        );
         assert_eq!(Dialogue::parse("{\"k\":\"gone\"}"), None);
     }
 }

@@ -166,9 +166,12 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
         }
         // The same prompt again: Telegram redelivering it because showing the sizes failed
         // after the options were stored. Show them (again).
-        (Some(Dialogue::GenerationOptions { avatar_id, prompt }), Some(text))
-            if prompt.trim() == text.trim() =>
-        {
+        (
+            Some(Dialogue::GenerationOptions {
+                avatar_id, prompt, ..
+            }),
+            Some(text),
+        ) if prompt.trim() == text.trim() => {
             flow::on_prompt(&ctx, avatar_id, text, message.id.0).await
         }
         (Some(Dialogue::AvatarName), Some(text)) => avatar::screens::on_name(&ctx, text).await,

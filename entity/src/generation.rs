@@ -40,6 +40,8 @@ pub struct Model {
     pub completed_at: Option<DateTimeUtc>,
     /// What started it, when that can arrive twice (a 🔄 callback query's id): unique.
     pub start_key: Option<String>,
+    /// The style preset (a `[[styles]]` id) the prompt was dressed in; `None`: as written.
+    pub style: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

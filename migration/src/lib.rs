@@ -13,6 +13,7 @@ mod m20261128_000008_database_identity;
 mod m20261128_000009_delivery_owner;
 mod m20261128_000010_photo_source;
 mod m20261128_000011_user_settings;
+mod m20261128_000012_generation_style;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000009_delivery_owner::Migration),
             Box::new(m20261128_000010_photo_source::Migration),
             Box::new(m20261128_000011_user_settings::Migration),
+            Box::new(m20261128_000012_generation_style::Migration),
         ]
     }
 }

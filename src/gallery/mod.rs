@@ -114,11 +114,17 @@ async fn card_at(ctx: &Ctx<'_>, position: u32) -> Result<Option<ui::Card>, Handl
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     let index = usize::try_from(index).unwrap_or(0);
     let date = day(ctx, g.created_at);
+    let style = g
+        .style
+        .as_deref()
+        .and_then(|id| ctx.state.settings.style(id))
+        .map(|s| s.label(crate::generation::lang_code(ctx.lang)));
     let caption = (t.gallery_caption)(&GalleryCard {
         position: index + 1,
         count,
         prompt: &g.prompt,
         avatar: g.avatar_name.as_deref(),
+        style: style.as_deref(),
         aspect: &g.aspect,
         width: image.width,
         height: image.height,

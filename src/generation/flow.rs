@@ -194,6 +194,7 @@ pub async fn on_prompt(
         &Dialogue::GenerationOptions {
             avatar_id: avatar.as_ref().map(|a| a.id),
             prompt: prompt.as_str().to_owned(),
+            style: None,
         },
     )
     .await?;
@@ -204,11 +205,11 @@ pub async fn on_prompt(
         return count_screen(ctx, None, prompt.as_str(), avatar.as_ref(), index, aspect).await;
     }
     let text = (t.gen_choose_aspect)(prompt.as_str(), avatar_name(avatar.as_ref()));
-    ui::send(ctx.bot(), ctx.chat, &text, aspect_keyboard(ctx)).await?;
+    ui::send(ctx.bot(), ctx.chat, &text, aspect_keyboard(ctx).await?).await?;
     Ok(())
 }
 
-fn aspect_keyboard(ctx: &Ctx<'_>) -> InlineKeyboardMarkup {
+async fn aspect_keyboard(ctx: &Ctx<'_>) -> Result<InlineKeyboardMarkup, HandlerError> {
     let t = ctx.t();
     let buttons: Vec<InlineKeyboardButton> = AspectRatio::ALL
         .iter()
@@ -220,21 +221,160 @@ fn aspect_keyboard(ctx: &Ctx<'_>) -> InlineKeyboardMarkup {
             )
         })
         .collect();
-    InlineKeyboardMarkup::new([
-        buttons[..3].to_vec(),
-        buttons[3..].to_vec(),
-        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
-    ])
+    let style = style_row(ctx).await?;
+    Ok(InlineKeyboardMarkup::new(
+        [buttons[..3].to_vec(), buttons[3..].to_vec(), style]
+            .into_iter()
+            .filter(|row| !row.is_empty())
+            .chain([vec![button(
+                t.btn_main_menu,
+                Callback::Menu(MenuAction::Main),
+            )]]),
+    ))
 }
 
 /// The options stored for this user, or `None` when they were used or replaced.
 async fn options(ctx: &Ctx<'_>) -> Result<Option<(Option<i64>, String)>, HandlerError> {
+    Ok(stored_options(ctx)
+        .await?
+        .map(|(avatar_id, prompt, _)| (avatar_id, prompt)))
+}
+
+/// The stored options with their style.
+async fn stored_options(
+    ctx: &Ctx<'_>,
+) -> Result<Option<(Option<i64>, String, Option<String>)>, HandlerError> {
     Ok(
         match dialogue::get(&ctx.state.db, ctx.telegram_id()).await? {
-            Some(Dialogue::GenerationOptions { avatar_id, prompt }) => Some((avatar_id, prompt)),
+            Some(Dialogue::GenerationOptions {
+                avatar_id,
+                prompt,
+                style,
+            }) => Some((avatar_id, prompt, style)),
             _ => None,
         },
     )
+}
+
+/// "🎬 Cinematic" in the user's language.
+fn style_label(ctx: &Ctx<'_>, style: &crate::config::StyleSettings) -> String {
+    style.label(generation::lang_code(ctx.lang))
+}
+
+/// The 🎨 button under the format and count screens, naming the style picked.
+async fn style_row(ctx: &Ctx<'_>) -> Result<Vec<InlineKeyboardButton>, HandlerError> {
+    let t = ctx.t();
+    if ctx.state.settings.offered_styles().next().is_none() {
+        return Ok(Vec::new());
+    }
+    let picked = stored_options(ctx).await?.and_then(|(_, _, style)| style);
+    let name = picked
+        .as_deref()
+        .and_then(|id| ctx.state.settings.style(id))
+        .map_or_else(|| t.style_none.to_owned(), |s| style_label(ctx, s));
+    Ok(vec![button(
+        &(t.btn_style)(&name),
+        Callback::Generation(GenerationAction::Styles),
+    )])
+}
+
+/// 🎨: "no style" first, then the offered presets two a row (✓ on the one picked), ⬅️ back.
+async fn styles(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let Some((_, prompt, picked)) = stored_options(ctx).await? else {
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    ui::answer(ctx.bot(), query, None, false).await;
+    let mark = |label: String, on: bool| if on { format!("✓ {label}") } else { label };
+    let mut rows = vec![vec![button(
+        &mark(t.style_none.to_owned(), picked.is_none()),
+        Callback::Generation(GenerationAction::Style(None)),
+    )]];
+    let presets: Vec<InlineKeyboardButton> = ctx
+        .state
+        .settings
+        .styles
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.enabled)
+        .filter_map(|(i, s)| {
+            let i = u8::try_from(i).ok()?;
+            Some(button(
+                &mark(
+                    style_label(ctx, s),
+                    picked.as_deref() == Some(s.id.as_str()),
+                ),
+                Callback::Generation(GenerationAction::Style(Some(i))),
+            ))
+        })
+        .collect();
+    rows.extend(presets.chunks(2).map(<[InlineKeyboardButton]>::to_vec));
+    rows.push(vec![button(
+        t.btn_back,
+        Callback::Generation(GenerationAction::AspectBack),
+    )]);
+    let text = (t.gen_choose_style)(&prompt);
+    ui::show(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        &text,
+        InlineKeyboardMarkup::new(rows),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A style picked: stored with the prompt, then back to the format screen (or, with a default
+/// format, the counts).
+async fn on_style(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    index: Option<u8>,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let style = match index {
+        None => None,
+        Some(i) => match ctx.state.settings.styles.get(usize::from(i)) {
+            Some(s) if s.enabled => Some(s.id.clone()),
+            _ => {
+                ui::answer(ctx.bot(), query, Some(t.unknown_callback), true).await;
+                return Ok(());
+            }
+        },
+    };
+    let Some((avatar_id, prompt, _)) = stored_options(ctx).await? else {
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    dialogue::set(
+        &ctx.state.db,
+        ctx.telegram_id(),
+        &Dialogue::GenerationOptions {
+            avatar_id,
+            prompt: prompt.clone(),
+            style,
+        },
+    )
+    .await?;
+    ui::answer(ctx.bot(), query, None, false).await;
+    let avatar = match avatar_id {
+        Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
+        None => None,
+    };
+    if let Some((index, aspect)) = users::default_aspect(&ctx.user) {
+        return count_screen(ctx, origin, &prompt, avatar.as_ref(), index, aspect).await;
+    }
+    let text = (t.gen_choose_aspect)(&prompt, avatar_name(avatar.as_ref()));
+    let kb = aspect_keyboard(ctx).await?;
+    ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
+    Ok(())
 }
 
 /// A size was picked: offer 1–4 images with their prices and the balance.
@@ -290,15 +430,19 @@ async fn count_screen(
             )
         })
         .collect();
-    let kb = InlineKeyboardMarkup::new([
-        counts[..2].to_vec(),
-        counts[2..].to_vec(),
-        vec![button(
-            t.btn_back,
-            Callback::Generation(GenerationAction::AspectBack),
-        )],
-        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
-    ]);
+    let style = style_row(ctx).await?;
+    let kb = InlineKeyboardMarkup::new(
+        [counts[..2].to_vec(), counts[2..].to_vec(), style]
+            .into_iter()
+            .filter(|row| !row.is_empty())
+            .chain([
+                vec![button(
+                    t.btn_back,
+                    Callback::Generation(GenerationAction::AspectBack),
+                )],
+                vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
+            ]),
+    );
     ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
     Ok(())
 }
@@ -320,7 +464,14 @@ pub async fn back_to_aspect(
         None => None,
     };
     let text = (t.gen_choose_aspect)(&prompt, avatar_name(avatar.as_ref()));
-    ui::show(ctx.bot(), ctx.chat, origin, &text, aspect_keyboard(ctx)).await?;
+    ui::show(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        &text,
+        aspect_keyboard(ctx).await?,
+    )
+    .await?;
     Ok(())
 }
 
@@ -454,8 +605,11 @@ async fn begin(
 ) -> Result<Begun, HandlerError> {
     let state = ctx.state;
     let txn = state.db.begin().await?;
-    let Some(Dialogue::GenerationOptions { avatar_id, prompt }) =
-        dialogue::take(&txn, ctx.telegram_id()).await?
+    let Some(Dialogue::GenerationOptions {
+        avatar_id,
+        prompt,
+        style,
+    }) = dialogue::take(&txn, ctx.telegram_id()).await?
     else {
         txn.rollback().await?;
         return Ok(Begun::Expired);
@@ -484,6 +638,10 @@ async fn begin(
             progress_message_id: progress.map(|m| i64::from(m.id.0)),
             regenerated_from: None,
             start_key,
+            // A style switched off since it was picked: the prompt goes as written.
+            style: style
+                .as_deref()
+                .filter(|id| state.settings.offered_styles().any(|s| s.id == *id)),
         },
     )
     .await
@@ -685,6 +843,8 @@ fn again<'a>(
         regenerated_from: Some(original.id),
         // A redelivered update carries the same query: it finds this generation, pays nothing.
         start_key: Some(format!("callback:{}", query.id)),
+        // The same style: its template is applied to the user's words once more, never twice.
+        style: original.style.as_deref(),
     }
 }
 
@@ -808,6 +968,8 @@ pub async fn on_callback(
         GenerationAction::Start(aspect, count) => on_start(ctx, query, origin, aspect, count).await,
         GenerationAction::Status(id) => status(ctx, query, id).await,
         GenerationAction::Regenerate(id) => regenerate(ctx, query, id).await,
+        GenerationAction::Styles => styles(ctx, query, origin).await,
+        GenerationAction::Style(index) => on_style(ctx, query, origin, index).await,
         GenerationAction::Open | GenerationAction::Avatar(_) | GenerationAction::NoAvatar => Ok(()),
     }
 }

@@ -4,9 +4,11 @@
 use entity::generation;
 
 use crate::{
+    config::StyleSettings,
     delivery::{Buttons, Push, PushImage},
     domain::GenerationId,
     generation::{FailReason, lang_of},
+    i18n::Caption,
     provider::{AspectRatio, ProviderImage},
     telegram::{
         callback::{Callback, GalleryAction, GenerationAction, MenuAction},
@@ -36,20 +38,31 @@ pub fn result_buttons(generation: &generation::Model) -> Buttons {
 
 /// The caption of a generation's result.
 #[must_use]
-pub fn caption(generation: &generation::Model, width: u32, height: u32) -> String {
+pub fn caption(
+    generation: &generation::Model,
+    style: Option<&StyleSettings>,
+    width: u32,
+    height: u32,
+) -> String {
     let t = lang_of(generation).texts();
-    (t.gen_caption)(
-        &generation.prompt,
-        generation.avatar_name.as_deref(),
-        &generation.aspect,
+    let style = style.map(|s| s.label(&generation.lang));
+    (t.gen_caption)(&Caption {
+        prompt: &generation.prompt,
+        avatar: generation.avatar_name.as_deref(),
+        style: style.as_deref(),
+        aspect: &generation.aspect,
         width,
         height,
-    )
+    })
 }
 
 /// A generation's result: its images with caption and buttons, replacing the progress message.
 #[must_use]
-pub fn result(generation: &generation::Model, images: &[ProviderImage]) -> Push {
+pub fn result(
+    generation: &generation::Model,
+    style: Option<&StyleSettings>,
+    images: &[ProviderImage],
+) -> Push {
     let t = lang_of(generation).texts();
     let (w, h) = images
         .first()
@@ -58,7 +71,7 @@ pub fn result(generation: &generation::Model, images: &[ProviderImage]) -> Push 
         .unwrap_or((0, 0));
     Push::Images {
         generation_id: generation.id,
-        caption: caption(generation, w, h),
+        caption: caption(generation, style, w, h),
         images: images
             .iter()
             .enumerate()

@@ -49,6 +49,8 @@ pub struct NewGeneration<'a> {
     pub regenerated_from: Option<i64>,
     /// Unique per starting request (a callback query id): a redelivery finds its generation.
     pub start_key: Option<String>,
+    /// A `[[styles]]` id; `None`: the prompt as written.
+    pub style: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -100,18 +102,34 @@ pub fn provider_prompt(prompt: &str, trigger: Option<&str>) -> String {
     }
 }
 
-/// The job a generation row describes.
+/// The job a generation row describes: the user's prompt dressed in its style (once), the
+/// avatar's trigger in front.
 #[must_use]
-pub fn job_for(generation: &generation::Model, avatar: Option<&avatar::Model>) -> JobRequest {
+pub fn job_for(
+    generation: &generation::Model,
+    avatar: Option<&avatar::Model>,
+    settings: &crate::config::Settings,
+) -> JobRequest {
+    let style = generation
+        .style
+        .as_deref()
+        .and_then(|id| settings.style(id));
+    if generation.style.is_some() && style.is_none() {
+        tracing::warn!(generation = generation.id, style = ?generation.style,
+            "the generation's style is no longer configured: the prompt goes as written");
+    }
+    let prompt = style.map_or_else(
+        || generation.prompt.clone(),
+        |s| s.apply(&generation.prompt),
+    );
     JobRequest {
-        prompt: provider_prompt(
-            &generation.prompt,
-            avatar.and_then(|a| a.trigger_phrase.as_deref()),
-        ),
+        prompt: provider_prompt(&prompt, avatar.and_then(|a| a.trigger_phrase.as_deref())),
         lora_url: avatar.and_then(|a| a.lora_url.clone()),
         aspect: AspectRatio::parse(&generation.aspect).unwrap_or(AspectRatio::Square),
         num_images: u8::try_from(generation.num_images).unwrap_or(1),
         seed: u64::try_from(generation.seed).unwrap_or(0),
+        guidance_scale: style.and_then(|s| s.guidance_scale),
+        num_inference_steps: style.and_then(|s| s.num_inference_steps),
     }
 }
 
@@ -146,6 +164,8 @@ where
         aspect: new.aspect,
         num_images: new.num_images,
         seed: 0,
+        guidance_scale: None,
+        num_inference_steps: None,
     };
     let row = generation::ActiveModel {
         user_id: Set(new.user_id),
@@ -169,6 +189,7 @@ where
         created_at: Set(now),
         completed_at: Set(None),
         start_key: Set(new.start_key),
+        style: Set(new.style.map(str::to_owned)),
         ..Default::default()
     }
     .insert(db)
@@ -251,7 +272,7 @@ async fn try_submit(
     generation: &generation::Model,
     avatar: Option<&avatar::Model>,
 ) -> Result<(), PipelineError> {
-    let job = job_for(generation, avatar);
+    let job = job_for(generation, avatar, &state.settings);
     let id = JobId::Generation(GenerationId(generation.id));
     Submitting::start(&state.kv.db, &state.replica, id).await;
     let submitted = match webhook_url(state, generation.id) {
@@ -353,7 +374,11 @@ pub async fn settle(
     generation_image::Entity::insert_many(rows)
         .exec_without_returning(&txn)
         .await?;
-    let push = messages::result(&generation, &images);
+    let style = generation
+        .style
+        .as_deref()
+        .and_then(|id| state.settings.style(id));
+    let push = messages::result(&generation, style, &images);
     announce(state, txn, &generation, &push).await?;
     state
         .estimate

@@ -176,6 +176,15 @@ pub static EN: Texts = Texts {
     btn_back: "⬅️ Back",
     gen_expired: "This generation has already started or is out of date. Start a new one: 🎨",
     gen_quick_note: "⚡ Quick mode: your format and number of images from ⚙️ Settings.",
+    btn_style: |name| format!("🎨 Style: {name}"),
+    style_none: "no style",
+    gen_choose_style: |prompt| {
+        format!(
+            "🎨 <b>Style</b>\n\n📝 {}\n\nA style dresses your words for the model: light, lens, \
+             mood. Pick one, or keep them as written.",
+            escape(&clip(prompt, 300))
+        )
+    },
     gen_busy: |max| {
         format!(
             "⏳ {max} {} in progress: that is the limit. Wait for a result, then start the next one. No coins were taken.",
@@ -211,11 +220,16 @@ pub static EN: Texts = Texts {
         )
     },
     btn_status: "📊 Status",
-    gen_caption: |prompt, avatar, aspect, w, h| {
+    gen_caption: |c| {
         format!(
-            "✨ <b>Done!</b>\n\n📝 {}\n🎭 {}\n📐 {aspect} · {w}×{h}",
-            escape(&clip(prompt, 300)),
-            avatar.map_or_else(|| "No avatar".to_owned(), |a| escape(&clip(a, 50)))
+            "✨ <b>Done!</b>\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}{}",
+            escape(&clip(c.prompt, 300)),
+            c.avatar
+                .map_or_else(|| "No avatar".to_owned(), |a| escape(&clip(a, 50))),
+            c.aspect,
+            c.width,
+            c.height,
+            super::style_line(c.style),
         )
     },
     gen_album_done: |n| {
@@ -265,7 +279,7 @@ pub static EN: Texts = Texts {
     gallery_empty: "🖼️ <b>Your gallery is empty</b>\n\nAll your images will be here. Create the first one: 🎨",
     gallery_caption: |c| {
         format!(
-            "🖼️ <b>Image {} of {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}{}",
+            "🖼️ <b>Image {} of {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}{}{}",
             c.position,
             c.count,
             if c.favorite { " ❤️" } else { "" },
@@ -276,6 +290,7 @@ pub static EN: Texts = Texts {
             c.width,
             c.height,
             c.date,
+            super::style_line(c.style),
             c.filter.map_or_else(String::new, |f| format!("\n🔍 {f}"))
         )
     },

@@ -150,13 +150,18 @@ pub struct Texts {
     pub gen_busy: fn(u32) -> String,
     /// Under a quick-mode start: the defaults were used, ⚙️ changes them.
     pub gen_quick_note: &'static str,
+    /// 🎨 under the format and count screens: the style picked (or none).
+    pub btn_style: fn(&str) -> String,
+    pub style_none: &'static str,
+    /// The style screen for this prompt.
+    pub gen_choose_style: fn(&str) -> String,
     /// A training refused: this many are running already (nothing charged).
     pub training_busy: fn(u32) -> String,
     /// The progress message.
     pub gen_started: fn(&Progress<'_>) -> String,
     pub btn_status: &'static str,
-    /// A result's caption: prompt, avatar, aspect ratio, width, height.
-    pub gen_caption: fn(&str, Option<&str>, &str, u32, u32) -> String,
+    /// A result's caption.
+    pub gen_caption: fn(&Caption<'_>) -> String,
     /// The message with the buttons under an album: how many images.
     pub gen_album_done: fn(usize) -> String,
     pub btn_repeat: &'static str,
@@ -352,11 +357,30 @@ pub struct GalleryStats {
 
 /// What a gallery card shows.
 #[derive(Debug)]
+/// What a result's caption says.
+pub struct Caption<'a> {
+    pub prompt: &'a str,
+    pub avatar: Option<&'a str>,
+    /// The style's label ("🎬 Cinematic"), not escaped yet.
+    pub style: Option<&'a str>,
+    pub aspect: &'a str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// "\n🎨 label" for a style, nothing without one.
+#[must_use]
+pub fn style_line(style: Option<&str>) -> String {
+    style.map_or_else(String::new, |s| format!("\n🎨 {}", escape(&clip(s, 40))))
+}
+
 pub struct GalleryCard<'a> {
     pub position: usize,
     pub count: usize,
     pub prompt: &'a str,
     pub avatar: Option<&'a str>,
+    /// The style's label, not escaped yet.
+    pub style: Option<&'a str>,
     pub aspect: &'a str,
     pub width: i32,
     pub height: i32,
@@ -504,7 +528,15 @@ mod tests {
     fn generation_texts_fit_telegram_limits() {
         let prompt = "🐱".repeat(500);
         for t in [&RU, &EN] {
-            let caption = (t.gen_caption)(&prompt, Some(&"я".repeat(50)), "16:9", 1024, 576);
+            let style = "ж".repeat(60);
+            let caption = (t.gen_caption)(&Caption {
+                prompt: &prompt,
+                avatar: Some(&"я".repeat(50)),
+                style: Some(&style),
+                aspect: "16:9",
+                width: 1024,
+                height: 576,
+            });
             let units: usize = caption.encode_utf16().count();
             assert!(units <= 1024, "{units}");
             assert!((t.status_pending)(86_400, Some(86_400)).chars().count() <= 200);
@@ -514,7 +546,18 @@ mod tests {
                     .count()
                     <= 200
             );
-            assert!((t.gen_caption)("<i>", None, "1:1", 1, 1).contains("&lt;i&gt;"));
+            let plain = (t.gen_caption)(&Caption {
+                prompt: "<i>",
+                avatar: None,
+                style: Some("<b>"),
+                aspect: "1:1",
+                width: 1,
+                height: 1,
+            });
+            assert!(
+                plain.contains("&lt;i&gt;") && plain.contains("🎨 &lt;b&gt;"),
+                "{plain}"
+            );
         }
     }
 
@@ -536,6 +579,7 @@ mod tests {
                 count: 100_000,
                 prompt: &prompt,
                 avatar: Some(&name),
+                style: Some(&"ж".repeat(60)),
                 aspect: "16:9",
                 width: 1024,
                 height: 576,

@@ -181,6 +181,15 @@ pub static RU: Texts = Texts {
     btn_back: "⬅️ Назад",
     gen_expired: "Эта генерация уже запущена или устарела. Начните новую: 🎨",
     gen_quick_note: "⚡ Быстрый режим: формат и число изображений из ⚙️ Настроек.",
+    btn_style: |name| format!("🎨 Стиль: {name}"),
+    style_none: "без стиля",
+    gen_choose_style: |prompt| {
+        format!(
+            "🎨 <b>Стиль</b>\n\n📝 {}\n\nСтиль дополнит ваше описание для модели: свет, объектив, \
+             настроение. Выберите стиль или оставьте описание как есть.",
+            escape(&clip(prompt, 300))
+        )
+    },
     gen_busy: |max| {
         format!(
             "⏳ В работе уже {max} {}: больше одновременно нельзя. Дождитесь результата — и запускайте следующую. Монеты не списаны.",
@@ -212,11 +221,16 @@ pub static RU: Texts = Texts {
         )
     },
     btn_status: "📊 Статус",
-    gen_caption: |prompt, avatar, aspect, w, h| {
+    gen_caption: |c| {
         format!(
-            "✨ <b>Готово!</b>\n\n📝 {}\n🎭 {}\n📐 {aspect} · {w}×{h}",
-            escape(&clip(prompt, 300)),
-            avatar.map_or_else(|| "Без аватара".to_owned(), |a| escape(&clip(a, 50)))
+            "✨ <b>Готово!</b>\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}{}",
+            escape(&clip(c.prompt, 300)),
+            c.avatar
+                .map_or_else(|| "Без аватара".to_owned(), |a| escape(&clip(a, 50))),
+            c.aspect,
+            c.width,
+            c.height,
+            super::style_line(c.style),
         )
     },
     gen_album_done: |n| {
@@ -268,7 +282,7 @@ pub static RU: Texts = Texts {
     gallery_empty: "🖼️ <b>Галерея пуста</b>\n\nЗдесь будут все ваши изображения. Создайте первое: 🎨",
     gallery_caption: |c| {
         format!(
-            "🖼️ <b>Изображение {} из {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}{}",
+            "🖼️ <b>Изображение {} из {}</b>{}\n\n📝 {}\n🎭 {}\n📐 {} · {}×{}\n📅 {}{}{}",
             c.position,
             c.count,
             if c.favorite { " ❤️" } else { "" },
@@ -279,6 +293,7 @@ pub static RU: Texts = Texts {
             c.width,
             c.height,
             c.date,
+            super::style_line(c.style),
             c.filter.map_or_else(String::new, |f| format!("\n🔍 {f}"))
         )
     },

@@ -248,8 +248,10 @@ impl FalClient {
             image_size: ImageSize { width, height },
             num_images: job.num_images,
             seed: job.seed,
-            num_inference_steps: self.settings.num_inference_steps,
-            guidance_scale: self.settings.guidance_scale,
+            num_inference_steps: job
+                .num_inference_steps
+                .unwrap_or(self.settings.num_inference_steps),
+            guidance_scale: job.guidance_scale.unwrap_or(self.settings.guidance_scale),
             enable_safety_checker: true,
             output_format: "jpeg",
         };

@@ -15,6 +15,9 @@ pub struct JobRequest {
     pub aspect: AspectRatio,
     pub num_images: u8,
     pub seed: u64,
+    /// A style's own guidance and steps, over the provider's configured ones.
+    pub guidance_scale: Option<f64>,
+    pub num_inference_steps: Option<u32>,
 }
 
 /// A finished image as the provider reports it.

@@ -644,6 +644,8 @@ mod tests {
             aspect: AspectRatio::Portrait9x16,
             num_images,
             seed: 42,
+            guidance_scale: None,
+            num_inference_steps: None,
         }
     }
 

@@ -357,6 +357,8 @@ mod queue {
             aspect: AspectRatio::Portrait9x16,
             num_images: 4,
             seed: 42,
+            guidance_scale: None,
+            num_inference_steps: None,
         }
     }
 
@@ -389,6 +391,24 @@ mod queue {
         let (path, _, input) = &submits[1];
         assert_eq!(path, "/fal-ai/flux/dev", "the base model without an avatar");
         assert!(input.get("loras").is_none());
+        assert_eq!(input["guidance_scale"], 3.5);
+
+        // A style's own guidance and steps replace the configured ones.
+        let styled = JobRequest {
+            guidance_scale: Some(4.0),
+            num_inference_steps: Some(32),
+            ..job(false)
+        };
+        fal.submit(&styled, &hook).await.unwrap();
+        let submits = fake.submits.lock().unwrap().clone();
+        let (_, _, input) = &submits[2];
+        assert_eq!(
+            (
+                input["guidance_scale"].clone(),
+                input["num_inference_steps"].clone()
+            ),
+            (json!(4.0), json!(32))
+        );
     }
 
     #[tokio::test]

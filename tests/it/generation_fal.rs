@@ -61,6 +61,7 @@ async fn refunds(app: &TestApp) -> usize {
 
 both_storages!(
     fal_gets_the_exact_request_and_repeats_never_grow_the_prompt,
+    a_style_dresses_the_prompt_once_and_repeat_keeps_it,
     a_provider_error_is_refunded_once,
     a_failed_submit_is_refunded,
     five_duplicate_callbacks_make_one_photo,
@@ -833,4 +834,96 @@ async fn two_replicas_ask_the_provider_once() {
     assert_eq!(refunds(&first).await, 1);
     second.stop().await;
     first.stop().await;
+}
+
+/// 🎨 on the format screen → a preset: fal gets the user's words in the style's template (once,
+/// behind the avatar's trigger) with the style's guidance; the caption, the gallery card and 🔄
+/// keep the style; the stored prompt stays the user's.
+async fn a_style_dresses_the_prompt_once_and_repeat_keeps_it(storage: Storage) {
+    let fal = FakeFal::start().await;
+    let user = 8011;
+    let Some(app) = ready(storage, &fal, 600, user, 100).await else {
+        return;
+    };
+    crate::generation::ready_avatar(&app, user, "Ася", "TOK_ab12", "https://fal.example/l.st")
+        .await;
+    let (index, anime) = app
+        .settings
+        .styles
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.id == "anime")
+        .expect("the shipped styles include anime");
+    let words = "in a spacesuit on the Moon";
+
+    app.send_text(user, "/generate").await;
+    app.send_text(user, words).await;
+    let screen = last(&app.bot_messages(user).await);
+    let id = screen["message_id"].as_i64().unwrap();
+    assert!(
+        buttons(&screen).contains(&("🎨 Стиль: без стиля".into(), "gen_styles".into())),
+        "{screen:#}"
+    );
+    app.press(user, id, "gen_styles").await;
+    let styles = last(&app.bot_messages(user).await);
+    let offered = buttons(&styles);
+    assert_eq!(
+        offered[0],
+        ("✓ без стиля".into(), "gen_style:-".into()),
+        "no style first"
+    );
+    assert!(offered.len() >= 9, "at least 8 presets: {offered:?}");
+    app.press(user, id, &format!("gen_style:{index}")).await;
+    let screen = last(&app.bot_messages(user).await);
+    assert!(
+        buttons(&screen)
+            .iter()
+            .any(|(t, d)| t == "🎨 Стиль: 🌸 Аниме" && d == "gen_styles"),
+        "the format screen names the style: {screen:#}"
+    );
+    app.press(user, id, "gen_aspect:3").await;
+    app.press(user, id, "gen_go:3:1").await;
+
+    let expected = format!("TOK_ab12 {}", anime.apply(words));
+    let submit = &fal.wait_submits(1).await[0];
+    assert_eq!(submit.input["prompt"], expected.as_str());
+    assert_eq!(
+        submit.input["guidance_scale"], 4.0,
+        "the style's own guidance"
+    );
+    let g = &generations(&app).await[0];
+    assert_eq!(
+        (g.prompt.as_str(), g.style.as_deref()),
+        (words, Some("anime"))
+    );
+
+    let chat = wait_for(&app, user, "the photo", |m| !photos(m).is_empty()).await;
+    let caption = photos(&chat)[0]["caption"].as_str().unwrap().to_owned();
+    assert!(caption.contains("🎨 🌸 Аниме"), "{caption}");
+
+    // 🔄: the same dressed prompt, not dressed twice.
+    let result = photos(&chat)[0].clone();
+    let (_, again) = buttons(&result)
+        .into_iter()
+        .find(|(_, d)| d.starts_with("regenerate:"))
+        .expect("🔄 under the result");
+    app.press(user, result["message_id"].as_i64().unwrap(), &again)
+        .await;
+    let submits = fal.wait_submits(2).await;
+    assert_eq!(submits[1].input["prompt"], expected.as_str());
+    let all = generations(&app).await;
+    assert_eq!(all[1].style.as_deref(), Some("anime"));
+    wait_for(&app, user, "the second photo", |m| photos(m).len() >= 2).await;
+
+    // The gallery card names it too.
+    app.send_text(user, "/gallery").await;
+    let card = last(&app.bot_messages(user).await);
+    assert!(
+        card["caption"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Аниме"),
+        "{card:#}"
+    );
+    app.stop().await;
 }

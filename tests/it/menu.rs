@@ -39,6 +39,7 @@ async fn start_registers_and_shows_russian_menu(storage: Storage) {
             ("🎭 Мои аватары".into(), "avatar_menu".into()),
             ("🖼️ Моя галерея".into(), "my_gallery".into()),
             ("💰 Баланс".into(), "balance".into()),
+            ("⚙️ Настройки".into(), "settings".into()),
             ("❓ Помощь".into(), "main_help".into()),
         ]
     );

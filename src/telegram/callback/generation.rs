@@ -22,6 +22,10 @@ pub enum GenerationAction {
     AspectBack,
     /// Start: aspect ratio index and number of images → `flow::on_start`.
     Start(u8, u8),
+    /// 🎨 the style presets for the stored prompt → `flow::styles`.
+    Styles,
+    /// A style picked (an index into `[[styles]]`), or none → `flow::on_style`.
+    Style(Option<u8>),
     /// 🔄 run a generation of the user's again (same prompt, avatar, size and count; a new
     /// seed) → `flow::regenerate`.
     Regenerate(GenerationId),
@@ -39,6 +43,9 @@ impl GenerationAction {
             Self::AspectBack => "gen_aspects".into(),
             Self::Start(aspect, count) => format!("gen_go:{aspect}:{count}"),
             Self::Regenerate(id) => format!("regenerate:{id}"),
+            Self::Styles => "gen_styles".into(),
+            Self::Style(None) => "gen_style:-".into(),
+            Self::Style(Some(i)) => format!("gen_style:{i}"),
         }
     }
 
@@ -58,6 +65,9 @@ impl GenerationAction {
                 Some(Self::Start(aspect, count))
             }
             ("regenerate", Some(arg)) => parse_id(arg).map(|id| Self::Regenerate(GenerationId(id))),
+            ("gen_styles", None) => Some(Self::Styles),
+            ("gen_style", Some("-")) => Some(Self::Style(None)),
+            ("gen_style", Some(arg)) => parse_index(arg).map(|i| Self::Style(Some(i))),
             _ => None,
         }
     }
@@ -76,6 +86,9 @@ impl GenerationAction {
             Self::Start(u8::MAX, u8::MAX),
             Self::Start(0, 1),
             Self::Regenerate(GenerationId(i64::MAX)),
+            Self::Styles,
+            Self::Style(None),
+            Self::Style(Some(u8::MAX)),
         ]
     }
 }
