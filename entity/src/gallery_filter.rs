@@ -13,6 +13,8 @@ pub struct Model {
     pub period: String,
     pub aspect: Option<String>,
     pub updated_at: DateTimeUtc,
+    /// Only images made in this style (a `[[styles]]` id); `None`: any.
+    pub style: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261128_000009_delivery_owner;
 mod m20261128_000010_photo_source;
 mod m20261128_000011_user_settings;
 mod m20261128_000012_generation_style;
+mod m20261128_000013_gallery_filter_style;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_photo_source::Migration),
             Box::new(m20261128_000011_user_settings::Migration),
             Box::new(m20261128_000012_generation_style::Migration),
+            Box::new(m20261128_000013_gallery_filter_style::Migration),
         ]
     }
 }

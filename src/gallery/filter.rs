@@ -1,4 +1,4 @@
-//! 🔍 Gallery filters: favourites only, one avatar (or none), a period, an aspect ratio.
+//! 🔍 Gallery filters: favourites only, one avatar (or none), a period, an aspect ratio, a style.
 //!
 //! Each user has at most one stored filter (`gallery_filters`; no row: everything), so it holds
 //! across cards, messages and restarts. Buttons only say what to change; the screen is always
@@ -28,12 +28,14 @@ use crate::{
 };
 
 /// What the gallery shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
     pub favorites: bool,
     pub avatar: AvatarPick,
     pub period: Period,
     pub aspect: Option<AspectRatio>,
+    /// A `[[styles]]` id.
+    pub style: Option<String>,
 }
 
 impl Default for Filter {
@@ -43,6 +45,7 @@ impl Default for Filter {
             avatar: AvatarPick::Any,
             period: Period::All,
             aspect: None,
+            style: None,
         }
     }
 }
@@ -63,6 +66,7 @@ impl Filter {
             avatar,
             period: Period::parse(&row.period),
             aspect: row.aspect.as_deref().and_then(AspectRatio::parse),
+            style: row.style,
         })
     }
 
@@ -87,6 +91,7 @@ impl Filter {
             period: Set(self.period.key().to_owned()),
             aspect: Set(self.aspect.map(|a| a.label().to_owned())),
             updated_at: Set(Utc::now()),
+            style: Set(self.style.clone()),
         };
         gallery_filter::Entity::insert(row)
             .on_conflict(
@@ -98,6 +103,7 @@ impl Filter {
                         gallery_filter::Column::Period,
                         gallery_filter::Column::Aspect,
                         gallery_filter::Column::UpdatedAt,
+                        gallery_filter::Column::Style,
                     ])
                     .to_owned(),
             )
@@ -143,6 +149,9 @@ pub fn select(
     if let Some(aspect) = filter.aspect {
         generations.and_where(generation::Column::Aspect.eq(aspect.label()));
     }
+    if let Some(style) = &filter.style {
+        generations.and_where(generation::Column::Style.eq(style.as_str()));
+    }
     let mut images = generation_image::Entity::find()
         .filter(generation_image::Column::GenerationId.in_subquery(generations))
         .filter(generation_image::Column::TelegramFileId.is_not_null());
@@ -164,11 +173,12 @@ async fn owned_avatar<C: ConnectionTrait>(
         .await
 }
 
-/// The filter and the avatar's name, ready for the texts.
+/// The filter and the avatar's name and style's label, ready for the texts.
 #[derive(Debug)]
 pub struct Shown {
     pub filter: Filter,
     name: Option<String>,
+    style: Option<String>,
 }
 
 impl Shown {
@@ -185,7 +195,20 @@ impl Shown {
                 filter.avatar = AvatarPick::Any;
             }
         }
-        Ok(Self { filter, name })
+        // A style no longer configured at all is dropped from the filter.
+        let style = filter
+            .style
+            .as_deref()
+            .and_then(|id| ctx.state.settings.style(id))
+            .map(|s| s.label(crate::generation::lang_code(ctx.lang)));
+        if style.is_none() {
+            filter.style = None;
+        }
+        Ok(Self {
+            filter,
+            name,
+            style,
+        })
     }
 
     #[must_use]
@@ -200,6 +223,7 @@ impl Shown {
             },
             period: self.filter.period,
             aspect: self.filter.aspect.map(AspectRatio::label),
+            style: self.style.as_deref(),
         }
     }
 }
@@ -216,9 +240,9 @@ fn marked(on: bool, label: &str) -> String {
 pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
     let t = ctx.t();
     let shown = Shown::load(ctx).await?;
-    let filter = shown.filter;
+    let filter = &shown.filter;
     let view = shown.view();
-    let count = select(ctx.user.id, &filter, Utc::now(), super::zone(ctx))
+    let count = select(ctx.user.id, filter, Utc::now(), super::zone(ctx))
         .count(&ctx.state.db)
         .await?;
     let periods = Period::ALL
@@ -255,8 +279,14 @@ pub async fn show(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), Handler
             &(t.btn_filter_avatar)(view.avatar),
             Callback::Gallery(GalleryAction::FilterAvatars),
         )],
-        periods,
     ];
+    if !ctx.state.settings.styles.is_empty() {
+        rows.push(vec![button(
+            &(t.btn_filter_style)(view.style),
+            Callback::Gallery(GalleryAction::FilterStyles),
+        )]);
+    }
+    rows.push(periods);
     rows.extend(aspects.chunks(3).map(<[InlineKeyboardButton]>::to_vec));
     rows.push(vec![
         button(
@@ -335,6 +365,46 @@ pub async fn pick_avatar(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), 
     .await?)
 }
 
+/// The styles to filter by: all configured ones (a switched-off style still has images).
+pub async fn pick_style(ctx: &Ctx<'_>, origin: Option<&Message>) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let filter = Filter::load(&ctx.state.db, ctx.user.id).await?;
+    let lang = crate::generation::lang_code(ctx.lang);
+    let mut rows = vec![vec![button(
+        &marked(filter.style.is_none(), t.btn_filter_any_style),
+        Callback::Gallery(GalleryAction::FilterStyle(0)),
+    )]];
+    let styles: Vec<InlineKeyboardButton> = ctx
+        .state
+        .settings
+        .styles
+        .iter()
+        .zip(1u8..)
+        .map(|(s, i)| {
+            button(
+                &marked(
+                    filter.style.as_deref() == Some(s.id.as_str()),
+                    &s.label(lang),
+                ),
+                Callback::Gallery(GalleryAction::FilterStyle(i)),
+            )
+        })
+        .collect();
+    rows.extend(styles.chunks(2).map(<[InlineKeyboardButton]>::to_vec));
+    rows.push(vec![button(
+        t.btn_back,
+        Callback::Gallery(GalleryAction::Filters),
+    )]);
+    Ok(ui::retext(
+        ctx.bot(),
+        ctx.chat,
+        origin,
+        t.filter_pick_style,
+        InlineKeyboardMarkup::new(rows),
+    )
+    .await?)
+}
+
 /// A change from a filter button.
 #[derive(Clone, Copy, Debug)]
 pub enum Change {
@@ -342,6 +412,7 @@ pub enum Change {
     Avatar(AvatarPick),
     Period(u8),
     Aspect(u8),
+    Style(u8),
 }
 
 /// Applies one change and shows the filter screen again. Out-of-range indexes (old or forged
@@ -372,6 +443,12 @@ pub async fn change(
         Change::Aspect(i) => {
             if let Some(a) = AspectRatio::ALL.get(usize::from(i) - 1) {
                 filter.aspect = Some(*a);
+            }
+        }
+        Change::Style(0) => filter.style = None,
+        Change::Style(i) => {
+            if let Some(s) = ctx.state.settings.styles.get(usize::from(i) - 1) {
+                filter.style = Some(s.id.clone());
             }
         }
     }

@@ -86,8 +86,8 @@ async fn card_at(ctx: &Ctx<'_>, position: u32) -> Result<Option<ui::Card>, Handl
     let db = &ctx.state.db;
     let t = ctx.t();
     let shown = filter::Shown::load(ctx).await?;
-    let filter = shown.filter;
-    let listed = || filter::select(ctx.user.id, &filter, Utc::now(), zone(ctx));
+    let filter = &shown.filter;
+    let listed = || filter::select(ctx.user.id, filter, Utc::now(), zone(ctx));
     let count = listed().count(db).await?;
     let summary = filter.active().then(|| (t.filter_summary)(&shown.view()));
     if count == 0 {
@@ -452,6 +452,7 @@ pub async fn on_callback(
         GalleryAction::FilterAvatar(pick) => Some(Change::Avatar(pick)),
         GalleryAction::FilterPeriod(i) => Some(Change::Period(i)),
         GalleryAction::FilterAspect(i) => Some(Change::Aspect(i)),
+        GalleryAction::FilterStyle(i) => Some(Change::Style(i)),
         _ => None,
     };
     if let Some(change) = change {
@@ -485,9 +486,14 @@ pub async fn on_callback(
             filter::pick_avatar(ctx, origin).await
         }
         GalleryAction::FilterReset => filter::reset(ctx, query, origin).await,
+        GalleryAction::FilterStyles => {
+            ui::answer(ctx.bot(), query, None, false).await;
+            filter::pick_style(ctx, origin).await
+        }
         GalleryAction::FilterFavorites
         | GalleryAction::FilterAvatar(_)
         | GalleryAction::FilterPeriod(_)
-        | GalleryAction::FilterAspect(_) => Ok(()),
+        | GalleryAction::FilterAspect(_)
+        | GalleryAction::FilterStyle(_) => Ok(()),
     }
 }

@@ -334,6 +334,12 @@ pub static EN: Texts = Texts {
     },
     btn_filter_any_avatar: "🎭 All avatars",
     btn_filter_base: "🚫 No avatar",
+    btn_filter_style: |s| match s {
+        None => "🎨 Style: all".to_owned(),
+        Some(label) => format!("🎨 Style: {}", clip(label, 30)),
+    },
+    btn_filter_any_style: "🎨 All styles",
+    filter_pick_style: "🎨 <b>Show the images of which style?</b>",
     btn_filter_any_aspect: "📐 Any",
     period_name: |p| match p {
         Period::All => "All time",
@@ -370,6 +376,9 @@ pub static EN: Texts = Texts {
         }
         if let Some(aspect) = f.aspect {
             parts.push(format!("📐 {aspect}"));
+        }
+        if let Some(style) = f.style {
+            parts.push(format!("🎨 {}", escape(&clip(style, 30))));
         }
         parts.join(" · ")
     },

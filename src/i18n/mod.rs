@@ -218,6 +218,10 @@ pub struct Texts {
     pub btn_filter_any_avatar: &'static str,
     pub btn_filter_base: &'static str,
     pub btn_filter_any_aspect: &'static str,
+    /// The filter screen's style button: the style filtered by, or all.
+    pub btn_filter_style: fn(Option<&str>) -> String,
+    pub btn_filter_any_style: &'static str,
+    pub filter_pick_style: &'static str,
     /// A period button.
     pub period_name: fn(Period) -> &'static str,
     /// The filter screen: the filter, how many images match.
@@ -326,6 +330,8 @@ pub struct FilterView<'a> {
     pub period: Period,
     /// "9:16", or none for any.
     pub aspect: Option<&'a str>,
+    /// A style's label ("🎬 Cinematic", not escaped), or none for any.
+    pub style: Option<&'a str>,
 }
 
 impl FilterView<'_> {
@@ -336,6 +342,7 @@ impl FilterView<'_> {
             || !matches!(self.avatar, AvatarShown::Any)
             || self.period != Period::All
             || self.aspect.is_some()
+            || self.style.is_some()
     }
 }
 
@@ -571,6 +578,7 @@ mod tests {
                 avatar: AvatarShown::Named(&name),
                 period: Period::Month,
                 aspect: Some("16:9"),
+                style: Some(&name),
             };
             assert!(filter.active());
             let summary = (t.filter_summary)(&filter);
@@ -602,14 +610,17 @@ mod tests {
                 avatar: AvatarShown::Any,
                 period: Period::All,
                 aspect: None,
+                style: None,
             };
             assert!(!none.active());
             assert!(!(t.filter_summary)(&none).is_empty());
             let hostile = (t.filter_summary)(&FilterView {
                 avatar: AvatarShown::Named("<b>"),
+                style: Some("<i>"),
                 ..none
             });
             assert!(hostile.contains("&lt;b&gt;"), "{hostile}");
+            assert!(hostile.contains("&lt;i&gt;"), "{hostile}");
         }
     }
 

@@ -337,6 +337,12 @@ pub static RU: Texts = Texts {
     },
     btn_filter_any_avatar: "🎭 Все аватары",
     btn_filter_base: "🚫 Без аватара",
+    btn_filter_style: |s| match s {
+        None => "🎨 Стиль: все".to_owned(),
+        Some(label) => format!("🎨 Стиль: {}", clip(label, 30)),
+    },
+    btn_filter_any_style: "🎨 Все стили",
+    filter_pick_style: "🎨 <b>Изображения какого стиля показать?</b>",
     btn_filter_any_aspect: "📐 Любой",
     period_name: |p| match p {
         Period::All => "Всё время",
@@ -373,6 +379,9 @@ pub static RU: Texts = Texts {
         }
         if let Some(aspect) = f.aspect {
             parts.push(format!("📐 {aspect}"));
+        }
+        if let Some(style) = f.style {
+            parts.push(format!("🎨 {}", escape(&clip(style, 30))));
         }
         parts.join(" · ")
     },

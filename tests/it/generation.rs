@@ -329,7 +329,12 @@ async fn prompt_length_is_checked_and_the_prompt_kept(storage: Storage) {
             .contains("<b>cat</b> & dog"),
         "{screen:#}"
     );
-    assert_eq!(buttons(&screen).len(), 6);
+    assert_eq!(
+        buttons(&screen).len(),
+        7,
+        "five formats, 🎨 style, 🔙: {screen:#}"
+    );
+    assert!(buttons(&screen).contains(&("🎨 Стиль: без стиля".into(), "gen_styles".into())));
     assert!(generations(&app).await.is_empty());
     app.stop().await;
 }

@@ -37,6 +37,10 @@ pub enum GalleryAction {
     FilterAspect(u8),
     /// ♻️ no filter → `filter::reset`.
     FilterReset,
+    /// The list of styles to filter by → `filter::pick_style`.
+    FilterStyles,
+    /// Style: 0 any, N the (N-1)th of `[[styles]]` → `filter::change`.
+    FilterStyle(u8),
 }
 
 /// Which avatar's images the gallery shows.
@@ -69,6 +73,8 @@ impl GalleryAction {
             Self::FilterPeriod(i) => format!("galf_per:{i}"),
             Self::FilterAspect(i) => format!("galf_ar:{i}"),
             Self::FilterReset => "galf_reset".into(),
+            Self::FilterStyles => "galf_sts".into(),
+            Self::FilterStyle(i) => format!("galf_st:{i}"),
         }
     }
 
@@ -80,6 +86,8 @@ impl GalleryAction {
             ("galf_fav", None) => Some(Self::FilterFavorites),
             ("galf_avs", None) => Some(Self::FilterAvatars),
             ("galf_reset", None) => Some(Self::FilterReset),
+            ("galf_sts", None) => Some(Self::FilterStyles),
+            ("galf_st", Some(arg)) => parse_index(arg).map(Self::FilterStyle),
             ("gal", Some(arg)) => parse_position(arg).map(Self::Card),
             ("gal_prompt", Some(arg)) => parse_id(arg).map(Self::Prompt),
             ("galf_av", Some("any")) => Some(Self::FilterAvatar(AvatarPick::Any)),
@@ -120,6 +128,8 @@ impl GalleryAction {
             Self::FilterPeriod(u8::MAX),
             Self::FilterAspect(0),
             Self::FilterReset,
+            Self::FilterStyles,
+            Self::FilterStyle(u8::MAX),
         ]
     }
 }
