@@ -56,6 +56,13 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
+        if settings.telegram_bot_token.is_none() {
+            // Only the sandbox's users get coins to try things: a real bot never does by default.
+            settings.prices.welcome_bonus = settings
+                .prices
+                .welcome_bonus
+                .max(settings.sandbox.welcome_bonus);
+        }
         if settings.telegram_bot_token.is_none() && settings.image_provider == ProviderKind::Local {
             // Entirely offline (sandbox Telegram, local provider): every callback and archive
             // link comes back to this process, so they use the address actually bound, whatever

@@ -93,6 +93,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub prices: PriceSettings,
     pub payments: PaymentSettings,
+    pub sandbox: SandboxSettings,
     /// Style presets offered in 🎨 (`[[styles]]`), in display order.
     #[serde(default)]
     pub styles: Vec<StyleSettings>,
@@ -206,6 +207,13 @@ pub struct PriceSettings {
     pub avatar_training: i64,
 }
 
+/// Settings that apply only with the built-in sandbox Telegram (no `TELEGRAM_BOT_TOKEN`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct SandboxSettings {
+    /// The least welcome bonus a sandbox user gets (over `prices.welcome_bonus`).
+    pub welcome_bonus: i64,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct PaymentSettings {
     /// Stars packages offered by ⭐ top up, in display order.
@@ -258,6 +266,8 @@ impl StyleSettings {
 
 /// Most styles one keyboard offers (two a row).
 const MAX_STYLES: usize = 16;
+/// Most styles configured, switched-off ones included (the gallery filter lists them all).
+const MAX_CONFIGURED_STYLES: usize = 64;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 pub struct StarsPackage {
@@ -470,7 +480,7 @@ impl Settings {
 
     /// Prices and the Stars packages.
     fn validate_money(&self) -> Result<(), ConfigError> {
-        if self.prices.welcome_bonus < 0 {
+        if self.prices.welcome_bonus < 0 || self.sandbox.welcome_bonus < 0 {
             return Err(invalid(
                 "AISHA_PRICES__WELCOME_BONUS",
                 "must not be negative",
@@ -534,6 +544,26 @@ impl Settings {
         }
         if self.styles.iter().filter(|s| s.enabled).count() > MAX_STYLES {
             return Err(invalid("styles", "at most 16 may be enabled"));
+        }
+        if self.styles.len() > MAX_CONFIGURED_STYLES {
+            return Err(invalid("styles", "at most 64 may be configured"));
+        }
+        for style in &self.styles {
+            let guidance = style
+                .guidance_scale
+                .is_none_or(|g| (0.0..=20.0).contains(&g));
+            let steps = style
+                .num_inference_steps
+                .is_none_or(|n| (1..=100).contains(&n));
+            if !guidance || !steps {
+                return Err(invalid(
+                    "styles.guidance_scale",
+                    &format!(
+                        "of {:?} must be 0-20, and num_inference_steps 1-100",
+                        style.id
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -889,8 +919,12 @@ mod tests {
         assert_eq!(s.listen_addr.to_string(), "0.0.0.0:8080");
         assert_eq!(s.image_provider, ProviderKind::Local);
         assert_eq!(
-            s.prices.welcome_bonus, 300,
-            "development gives a bonus to try things"
+            s.prices.welcome_bonus, 0,
+            "a real bot gives nothing unless configured"
+        );
+        assert_eq!(
+            s.sandbox.welcome_bonus, 300,
+            "the sandbox gives coins to try things"
         );
         let p = Settings::load(None, "production", vars(&[])).expect("production loads");
         assert_eq!(
@@ -900,6 +934,7 @@ mod tests {
         assert_eq!(p.database.max_connections, 20);
         let custom = Settings::load(None, "staging", vars(&[])).expect("unknown env: defaults");
         assert_eq!(custom.prices.welcome_bonus, 0);
+        assert_eq!(custom.database.max_connections, 10);
     }
 
     #[test]

@@ -85,8 +85,11 @@ enum Promo {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The defaults are built in; AISHA_CONFIG_DIR adds files that override them.
-    let config_dir = std::env::var_os("AISHA_CONFIG_DIR").map(PathBuf::from);
+    // The defaults are built in; AISHA_CONFIG_DIR (or a ./config folder where there is one)
+    // adds files that override them.
+    let config_dir = std::env::var_os("AISHA_CONFIG_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("config")).filter(|dir| dir.is_dir()));
     let env = std::env::var("AISHA_ENV").unwrap_or_else(|_| "development".into());
     let settings = match Settings::load(config_dir.as_deref(), &env, std::env::vars()) {
         Ok(s) => s,
@@ -99,6 +102,11 @@ fn main() -> ExitCode {
         .or_else(|_| EnvFilter::try_new(&settings.log.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    match &config_dir {
+        Some(dir) => tracing::info!(env = %env, folder = %dir.display(),
+            "configuration: built-in defaults, overridden by the folder's files"),
+        None => tracing::info!(env = %env, "configuration: built-in defaults"),
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

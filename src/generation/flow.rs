@@ -188,6 +188,18 @@ pub async fn on_prompt(
         Some(id) => ready_avatar(db, ctx.user.id, id).await?,
         None => None,
     };
+    if ctx.user.quick_mode && avatar_id.is_some() && avatar.is_none() {
+        // Quick mode asks nothing before charging: never charge without the avatar chosen.
+        dialogue::clear(db, ctx.telegram_id()).await?;
+        ui::send(
+            ctx.bot(),
+            ctx.chat,
+            t.avatar_unavailable,
+            keyboards::back_to_menu(t),
+        )
+        .await?;
+        return Ok(());
+    }
     dialogue::set(
         db,
         ctx.telegram_id(),
@@ -349,12 +361,19 @@ async fn on_style(
             }
         },
     };
-    let Some((avatar_id, prompt, _)) = stored_options(ctx).await? else {
+    // Taken and stored again in one transaction: a start (or a new prompt) in between is not
+    // undone by an older screen's choice.
+    let txn = ctx.state.db.begin().await?;
+    let Some(Dialogue::GenerationOptions {
+        avatar_id, prompt, ..
+    }) = dialogue::take(&txn, ctx.telegram_id()).await?
+    else {
+        txn.rollback().await?;
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
     dialogue::set(
-        &ctx.state.db,
+        &txn,
         ctx.telegram_id(),
         &Dialogue::GenerationOptions {
             avatar_id,
@@ -363,6 +382,7 @@ async fn on_style(
         },
     )
     .await?;
+    txn.commit().await?;
     ui::answer(ctx.bot(), query, None, false).await;
     let avatar = match avatar_id {
         Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
@@ -556,29 +576,40 @@ async fn quick_start(ctx: &Ctx<'_>, message_id: i32) -> Result<(), HandlerError>
         }
         Begun::Expired => {}
         Begun::AvatarGone => {
-            ui::send(
-                ctx.bot(),
-                ctx.chat,
-                t.avatar_unavailable,
-                keyboards::back_to_menu(t),
-            )
-            .await?;
+            dialogue::clear(&ctx.state.db, ctx.telegram_id()).await?;
+            let kb = keyboards::back_to_menu(t);
+            ui::send(ctx.bot(), ctx.chat, t.avatar_unavailable, kb).await?;
         }
         Begun::Busy { max } => {
-            ui::send(
-                ctx.bot(),
-                ctx.chat,
-                &(t.gen_busy)(max),
-                keyboards::back_to_menu(t),
-            )
-            .await?;
+            let kb = keyboards::back_to_menu(t);
+            ui::send(ctx.bot(), ctx.chat, &(t.gen_busy)(max), kb).await?;
+            retry_screen(ctx, aspect).await?;
         }
         Begun::Insufficient { need, have } => {
             let (text, kb) = balance::insufficient(t, need, have);
             ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
+            retry_screen(ctx, aspect).await?;
         }
     }
     Ok(())
+}
+
+/// After a quick start that could not be paid for (or had to wait): the prompt is still stored,
+/// so the count screen for it lets the user start once they can.
+async fn retry_screen(ctx: &Ctx<'_>, aspect: AspectRatio) -> Result<(), HandlerError> {
+    let Some((avatar_id, prompt, _)) = stored_options(ctx).await? else {
+        return Ok(());
+    };
+    let avatar = match avatar_id {
+        Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
+        None => None,
+    };
+    let index = AspectRatio::ALL
+        .iter()
+        .position(|a| *a == aspect)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(0);
+    count_screen(ctx, None, &prompt, avatar.as_ref(), index, aspect).await
 }
 
 /// How [`begin`] ended.

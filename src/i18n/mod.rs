@@ -362,9 +362,8 @@ pub struct GalleryStats {
     pub last: Option<String>,
 }
 
-/// What a gallery card shows.
-#[derive(Debug)]
 /// What a result's caption says.
+#[derive(Debug)]
 pub struct Caption<'a> {
     pub prompt: &'a str,
     pub avatar: Option<&'a str>,
@@ -381,6 +380,8 @@ pub fn style_line(style: Option<&str>) -> String {
     style.map_or_else(String::new, |s| format!("\n🎨 {}", escape(&clip(s, 40))))
 }
 
+/// What a gallery card shows.
+#[derive(Debug)]
 pub struct GalleryCard<'a> {
     pub position: usize,
     pub count: usize,

@@ -121,6 +121,7 @@ impl Sandbox {
             .route("/sandbox/commands", get(list_commands))
             .with_state(self.shared.clone())
             .layer(DefaultBodyLimit::max(50 * 1024 * 1024))
+            .layer(axum::middleware::from_fn(same_origin))
     }
 
     /// Embedded mode: where user actions post updates (like a setWebhook call).
@@ -513,6 +514,30 @@ fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Refuses a browser's cross-site writes: a page on another site (or another host on the
+/// network) must not act as the sandbox's users. Browsers send `Origin` with every POST, PUT and
+/// DELETE; the playground's own requests carry this server's address, and API clients (curl,
+/// teloxide, the tests) send none.
+async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{Method, header};
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let headers = request.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same = |origin: &str| {
+        let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        host.is_some_and(|host| host.eq_ignore_ascii_case(authority))
+    };
+    if writes && origin.is_some_and(|o| !same(o)) {
+        return JsonError::new(StatusCode::FORBIDDEN, "cross-site requests are refused")
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// Error answer of the sandbox's own (non Bot API) endpoints: `{"error": "..."}`.

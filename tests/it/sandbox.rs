@@ -1023,4 +1023,18 @@ async fn playground_api() {
     assert_eq!(users[0]["user"]["first_name"], "Alex");
     let (status, _) = env.get("/sandbox/files/AgACAgIAAxnope").await;
     assert_eq!(status, 404);
+
+    // Another site's page cannot act as a user; the page itself (same origin) can.
+    let host = env.base.trim_start_matches("http://").to_owned();
+    for (origin, expected) in [("https://evil.example", 403), (env.base.as_str(), 200)] {
+        let resp = env
+            .http
+            .post(format!("{}/sandbox/users/7/messages", env.base))
+            .header("origin", origin)
+            .json(&json!({"text": "from a page"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), expected, "{origin} → {host}");
+    }
 }

@@ -200,5 +200,27 @@ async fn quick_mode_generates_right_after_the_prompt(storage: Storage) {
     let g = all.last().unwrap();
     assert_eq!((g.aspect.as_str(), g.num_images), ("1:1", 1));
     assert_eq!(balance(&app, user).await, 35);
+
+    // Too few coins in quick mode: the notice, then the counts for the same prompt, which work
+    // once topped up.
+    let poor = 8104;
+    app.send_text(poor, "/start").await;
+    grant(&app, poor, 3).await;
+    press_on_settings(&app, poor, &["set_quick"]).await;
+    app.send_text(poor, "/generate").await;
+    app.send_text(poor, "a tiny red kite").await;
+    let shown = app.bot_messages(poor).await;
+    let texts: Vec<String> = shown.iter().map(text).collect();
+    let notice = &shown[shown.len() - 2];
+    assert!(text(notice).contains("Недостаточно"), "{texts:#?}");
+    let counts = last(&shown);
+    assert!(
+        buttons(&counts).iter().any(|(_, d)| d == "gen_go:0:1"),
+        "{counts:#}"
+    );
+    grant(&app, poor, 10).await;
+    app.press(poor, counts["message_id"].as_i64().unwrap(), "gen_go:0:1")
+        .await;
+    assert_eq!(balance(&app, poor).await, 8);
     app.stop().await;
 }
