@@ -2,6 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261124_000001_users;
 mod m20261124_000002_coins;
 mod m20261124_000003_generations;

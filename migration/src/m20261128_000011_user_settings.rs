@@ -10,7 +10,6 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // One column per statement: SQLite alters one thing at a time.
         let columns = [
             ColumnDef::new(Users::Language).text().to_owned(),
             ColumnDef::new(Users::DefaultAspect)
@@ -25,15 +24,8 @@ impl MigrationTrait for Migration {
                 .default(false)
                 .to_owned(),
         ];
-        for mut column in columns {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Users::Table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
+        for column in columns {
+            crate::columns::add(manager, Users::Table, column).await?;
         }
         Ok(())
     }
@@ -45,14 +37,7 @@ impl MigrationTrait for Migration {
             Users::DefaultCount,
             Users::QuickMode,
         ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Users::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
+            crate::columns::drop(manager, Users::Table, column).await?;
         }
         Ok(())
     }

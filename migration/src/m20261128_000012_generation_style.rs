@@ -9,25 +9,12 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Generations::Table)
-                    .add_column(ColumnDef::new(Generations::Style).text())
-                    .to_owned(),
-            )
-            .await
+        let column = ColumnDef::new(Generations::Style).text().to_owned();
+        crate::columns::add(manager, Generations::Table, column).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Generations::Table)
-                    .drop_column(Generations::Style)
-                    .to_owned(),
-            )
-            .await
+        crate::columns::drop(manager, Generations::Table, Generations::Style).await
     }
 }
 

@@ -8,25 +8,12 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(GalleryFilters::Table)
-                    .add_column(ColumnDef::new(GalleryFilters::Style).text())
-                    .to_owned(),
-            )
-            .await
+        let column = ColumnDef::new(GalleryFilters::Style).text().to_owned();
+        crate::columns::add(manager, GalleryFilters::Table, column).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(GalleryFilters::Table)
-                    .drop_column(GalleryFilters::Style)
-                    .to_owned(),
-            )
-            .await
+        crate::columns::drop(manager, GalleryFilters::Table, GalleryFilters::Style).await
     }
 }
 
