@@ -21,6 +21,7 @@ use crate::{
         estimate::Estimate,
     },
     kv::{Kv, KvScopes},
+    llm::Llm,
     metrics,
     provider::{ImageProvider, fal::FalClient, fal_signature::FalVerifier, local::LocalProvider},
     replica::Replica,
@@ -117,6 +118,11 @@ impl Application {
                 .unwrap_or_else(|| webhook_secret.clone()),
         );
         let deadlines = Arc::new(Deadlines::new(kv.db.clone()));
+        let llm = Llm::from_settings(&settings, http.clone()).map(Arc::new);
+        match &llm {
+            Some(llm) => tracing::info!(?llm, "prompt help on"),
+            None => tracing::info!("prompt help off (no LLM_BASE_URL)"),
+        }
         let state = AppState {
             updates_in_flight: Arc::new(Semaphore::new(settings.server.max_updates_in_flight)),
             settings: Arc::new(settings),
@@ -132,6 +138,7 @@ impl Application {
             replica,
             deadlines,
             estimate: Arc::new(estimate),
+            llm,
         };
         Ok(Self {
             listener,

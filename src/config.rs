@@ -18,7 +18,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 /// Top-level keys and the environment variables that override them, exactly as operators spell them.
-pub const TOP_LEVEL_VARS: [&str; 12] = [
+pub const TOP_LEVEL_VARS: [&str; 16] = [
     "LISTEN_ADDR",
     "PUBLIC_URL",
     "DATABASE_URL",
@@ -31,14 +31,19 @@ pub const TOP_LEVEL_VARS: [&str; 12] = [
     "FAL_QUEUE_URL",
     "FAL_JWKS_URL",
     "PROVIDER_WEBHOOK_SECRET",
+    "LLM_BASE_URL",
+    "LLM_API_KEY",
+    "LLM_MODEL",
+    "LLM_VISION_MODEL",
 ];
 
 /// Keys that may only come from the environment: a config file is committed, a secret must not be.
-const SECRET_KEYS: [&str; 4] = [
+const SECRET_KEYS: [&str; 5] = [
     "telegram_bot_token",
     "telegram_webhook_secret",
     "fal_key",
     "provider_webhook_secret",
+    "llm_api_key",
 ];
 
 /// Packages fit one keyboard, and one index digit in callback data.
@@ -85,6 +90,19 @@ pub struct Settings {
     /// derived from the Telegram webhook secret. Replicas must share it.
     #[serde(default)]
     pub provider_webhook_secret: Option<Secret>,
+    /// Prompt help (translation, ✨, 📷) through an OpenAI-compatible Chat Completions API at
+    /// this base (`https://api.openai.com/v1`, `http://localhost:11434/v1`, ...). Unset: off.
+    #[serde(default)]
+    pub llm_base_url: Option<Url>,
+    /// Sent as `Authorization: Bearer`; a local server may need none.
+    #[serde(default)]
+    pub llm_api_key: Option<Secret>,
+    /// The model that translates and improves prompts.
+    pub llm_model: String,
+    /// The model that describes photos; unset: `llm_model`.
+    #[serde(default)]
+    pub llm_vision_model: Option<String>,
+    pub llm: LlmSettings,
     pub fal: FalSettings,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -160,6 +178,17 @@ pub struct DeliverySettings {
     pub max_backoff_secs: u64,
     /// How long a claimed push stays reserved for the worker that claimed it.
     pub lease_secs: u64,
+}
+
+/// Limits of prompt help (the LLM itself is chosen by the top-level `LLM_*` variables).
+#[derive(Clone, Debug, Deserialize)]
+pub struct LlmSettings {
+    /// One request, retries included; past it the generation goes on without the LLM's help.
+    pub timeout_secs: u64,
+    /// LLM requests one user may cause per UTC day (translations, ✨ and 📷 together).
+    pub daily_cap: u32,
+    /// A 429 asking to wait longer than this is not waited for.
+    pub max_retry_after_secs: u64,
 }
 
 /// fal.ai models and generation parameters.
@@ -474,6 +503,22 @@ impl Settings {
             && !(redis.expose().starts_with("redis://") || redis.expose().starts_with("rediss://"))
         {
             return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
+        }
+        self.validate_llm()
+    }
+
+    /// Prompt help: an http(s) base, a model, a timeout a user can wait for.
+    fn validate_llm(&self) -> Result<(), ConfigError> {
+        if let Some(base) = &self.llm_base_url
+            && !matches!(base.scheme(), "http" | "https")
+        {
+            return Err(invalid("LLM_BASE_URL", "must be an http(s) URL"));
+        }
+        if self.llm_base_url.is_some() && self.llm_model.trim().is_empty() {
+            return Err(invalid("LLM_MODEL", "is required when LLM_BASE_URL is set"));
+        }
+        if !(1..=120).contains(&self.llm.timeout_secs) {
+            return Err(invalid("AISHA_LLM__TIMEOUT_SECS", "must be 1-120"));
         }
         Ok(())
     }
@@ -853,6 +898,11 @@ mod tests {
                 ("FAL_QUEUE_URL", "http://fal.local"),
                 ("FAL_JWKS_URL", "http://fal.local/jwks"),
                 ("AISHA_SERVER__MAX_UPDATES_IN_FLIGHT", "7"),
+                ("LLM_BASE_URL", "http://localhost:11434/v1"),
+                ("LLM_API_KEY", "sk-llm-secret"),
+                ("LLM_MODEL", "qwen2.5:7b"),
+                ("LLM_VISION_MODEL", "llava:13b"),
+                ("AISHA_LLM__DAILY_CAP", "9"),
                 ("UNRELATED", "x"),
             ]),
         )
@@ -883,6 +933,46 @@ mod tests {
             "Debug must not print secrets"
         );
         assert!(!format!("{s:?}").contains("s3cr3t"));
+        assert_eq!(
+            s.llm_base_url.as_ref().map(Url::as_str),
+            Some("http://localhost:11434/v1")
+        );
+        assert_eq!(
+            (s.llm_model.as_str(), s.llm_vision_model.as_deref()),
+            ("qwen2.5:7b", Some("llava:13b"))
+        );
+        assert_eq!(s.llm.daily_cap, 9);
+        assert!(!format!("{s:?}").contains("sk-llm-secret"));
+    }
+
+    #[test]
+    fn prompt_help_is_off_unless_an_llm_is_named() {
+        let s = Settings::load(None, "development", vars(&[])).expect("loads");
+        assert!(s.llm_base_url.is_none() && s.llm_api_key.is_none());
+        let err = Settings::load(
+            None,
+            "development",
+            vars(&[("LLM_BASE_URL", "ftp://llm"), ("LLM_MODEL", "m")]),
+        )
+        .expect_err("must fail")
+        .to_string();
+        assert!(err.contains("LLM_BASE_URL"), "{err}");
+        let err = Settings::load(
+            None,
+            "development",
+            vars(&[("LLM_BASE_URL", "http://llm/v1"), ("LLM_MODEL", " ")]),
+        )
+        .expect_err("must fail")
+        .to_string();
+        assert!(err.contains("LLM_MODEL"), "{err}");
+        let err = Settings::load(
+            None,
+            "development",
+            vars(&[("AISHA_LLM__TIMEOUT_SECS", "0")]),
+        )
+        .expect_err("must fail")
+        .to_string();
+        assert!(err.contains("AISHA_LLM__TIMEOUT_SECS"), "{err}");
     }
 
     #[test]
@@ -1014,5 +1104,13 @@ mod tests {
             .to_string();
         assert!(err.contains("TELEGRAM_BOT_TOKEN"), "{err}");
         assert!(!err.contains("1:A"), "{err}");
+        std::fs::write(tmp.path().join("leaky.toml"), "llm_api_key = \"sk-x\"\n").expect("write");
+        let err = Settings::load(Some(tmp.path()), "leaky", vars(&[]))
+            .expect_err("must refuse")
+            .to_string();
+        assert!(
+            err.contains("LLM_API_KEY") && !err.contains("sk-x"),
+            "{err}"
+        );
     }
 }

@@ -17,16 +17,16 @@ use crate::domain::TelegramId;
 pub enum Dialogue {
     /// The next text message is a promo code.
     PromoCode,
-    /// The next text message is a prompt for a generation with this avatar (none: base model).
-    GenerationPrompt { avatar_id: Option<i64> },
-    /// The prompt is in; the user is picking the size and the number of images.
-    GenerationOptions {
+    /// The next text message (or a photo, with prompt help) is a prompt for a generation with
+    /// this avatar (none: base model).
+    GenerationPrompt {
         avatar_id: Option<i64>,
-        prompt: String,
-        /// A `[[styles]]` id picked on the format screen; absent in states stored before styles.
+        /// 📷: the prompt the LLM made of the user's photo, waiting for "use it".
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        style: Option<String>,
+        described: Option<String>,
     },
+    /// The prompt is in; the user is picking the size and the number of images.
+    GenerationOptions(PromptOptions),
     /// The next text message names a new avatar.
     AvatarName,
     /// The name is in; the gender buttons are showing.
@@ -35,6 +35,35 @@ pub enum Dialogue {
     AvatarPhotos { avatar_id: i64 },
     /// The next text message renames this avatar.
     AvatarRename { avatar_id: i64 },
+}
+
+/// A prompt on its way to a generation: what the user wrote and what the model will get.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptOptions {
+    pub avatar_id: Option<i64>,
+    /// The user's own words: shown on every screen and in the gallery.
+    pub prompt: String,
+    /// A `[[styles]]` id picked on the format screen; absent in states stored before styles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    /// `prompt` in English, when it was not (made once, when the prompt came in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation: Option<String>,
+    /// ✨ The improved prompt the user chose to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub improved: Option<String>,
+    /// ✨ An improved prompt shown, waiting for "use" or "keep mine".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<String>,
+}
+
+impl PromptOptions {
+    /// What the model gets in place of the user's words: the improved prompt, else the
+    /// translation; `None`: the words as written.
+    #[must_use]
+    pub fn sent(&self) -> Option<&str> {
+        self.improved.as_deref().or(self.translation.as_deref())
+    }
 }
 
 impl Dialogue {
@@ -113,35 +142,51 @@ pub async fn take<C: ConnectionTrait>(
 
 #[cfg(test)]
 mod tests {
-    use super::Dialogue;
+    use super::{Dialogue, PromptOptions};
 
     #[test]
     fn states_round_trip() {
         for d in [
             Dialogue::PromoCode,
-            Dialogue::GenerationPrompt { avatar_id: None },
-            Dialogue::GenerationPrompt { avatar_id: Some(7) },
-            Dialogue::GenerationOptions {
+            Dialogue::GenerationPrompt {
+                avatar_id: None,
+                described: None,
+            },
+            Dialogue::GenerationPrompt {
+                avatar_id: Some(7),
+                described: Some("a red door".into()),
+            },
+            Dialogue::GenerationOptions(PromptOptions {
                 avatar_id: Some(3),
                 prompt: "a \"cat\" <b>".into(),
-                style: None,
-            },
-            Dialogue::GenerationOptions {
+                ..PromptOptions::default()
+            }),
+            Dialogue::GenerationOptions(PromptOptions {
                 avatar_id: None,
-                prompt: "x".into(),
+                prompt: "кот".into(),
                 style: Some("noir".into()),
-            },
+                translation: Some("a cat".into()),
+                improved: Some("a cat, 85mm".into()),
+                proposal: Some("a cat, 50mm".into()),
+            }),
         ] {
             assert_eq!(Dialogue::parse(&d.encode()), Some(d.clone()), "{d:?}");
         }
         assert_eq!(Dialogue::parse("promo_code"), Some(Dialogue::PromoCode));
-        // A state stored before styles existed still reads.
+        // States stored before styles and prompt help existed still read.
         assert_eq!(
             Dialogue::parse(r#"{"k":"generation_options","avatar_id":null,"prompt":"p"}"#),
-            Some(Dialogue::GenerationOptions {
+            Some(Dialogue::GenerationOptions(PromptOptions {
                 avatar_id: None,
                 prompt: "p".into(),
-                style: None
+                ..PromptOptions::default()
+            }))
+        );
+        assert_eq!(
+            Dialogue::parse(r#"{"k":"generation_prompt","avatar_id":4}"#),
+            Some(Dialogue::GenerationPrompt {
+                avatar_id: Some(4),
+                described: None
             })
         );
         assert_eq!(Dialogue::parse("{\"k\":\"gone\"}"), None);

@@ -12,7 +12,10 @@ use crate::{
     avatar, balance,
     dialogue::{self, Dialogue},
     gallery,
-    generation::flow::{self, Choice},
+    generation::{
+        flow::{self, Choice},
+        prompt_help,
+    },
     i18n::Lang,
     menu, payments, promo, settings,
     state::AppState,
@@ -159,20 +162,25 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
         (Some(Dialogue::AvatarPhotos { avatar_id }), _) => {
             avatar::photos::receive(&ctx, message, avatar_id).await
         }
+        // 📷 With prompt help on, a photo is as good as a prompt.
+        (Some(Dialogue::GenerationPrompt { avatar_id, .. }), _)
+            if carries_file && state.llm.is_some() =>
+        {
+            prompt_help::on_photo(&ctx, message, avatar_id).await
+        }
         (_, _) if carries_file => avatar::photos::receive_unexpected(&ctx, message).await,
         (Some(Dialogue::PromoCode), Some(text)) => promo::on_text(&ctx, text).await,
-        (Some(Dialogue::GenerationPrompt { avatar_id }), Some(text)) => {
-            flow::on_prompt(&ctx, avatar_id, text, message.id.0).await
+        (Some(Dialogue::GenerationPrompt { avatar_id, .. }), Some(text)) => {
+            flow::on_prompt(&ctx, avatar_id, text, message.id.0, None).await
         }
         // The same prompt again: Telegram redelivering it because showing the sizes failed
         // after the options were stored. Show them (again).
-        (
-            Some(Dialogue::GenerationOptions {
-                avatar_id, prompt, ..
-            }),
-            Some(text),
-        ) if prompt.trim() == text.trim() => {
-            flow::on_prompt(&ctx, avatar_id, text, message.id.0).await
+        // Its translation is reused: no second LLM call.
+        (Some(Dialogue::GenerationOptions(options)), Some(text))
+            if options.prompt.trim() == text.trim() =>
+        {
+            let known = options.translation;
+            flow::on_prompt(&ctx, options.avatar_id, text, message.id.0, known).await
         }
         (Some(Dialogue::AvatarName), Some(text)) => avatar::screens::on_name(&ctx, text).await,
         (Some(Dialogue::AvatarRename { avatar_id }), Some(text)) => {

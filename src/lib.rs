@@ -19,6 +19,7 @@ pub mod i18n;
 pub mod jobs;
 pub mod kv;
 pub mod ledger;
+pub mod llm;
 pub mod media;
 pub mod menu;
 pub mod metrics;

@@ -15,6 +15,7 @@ use crate::{
     delivery::{self, Push},
     jobs::{JobId, PipelineError, Signer, deadline::Deadlines, estimate::Estimate},
     kv::KvScopes,
+    llm::Llm,
     provider::ImageProvider,
     replica::Replica,
 };
@@ -46,6 +47,8 @@ pub struct AppState {
     pub deadlines: Arc<Deadlines>,
     /// Recent generation durations, for the progress message.
     pub estimate: Arc<Estimate>,
+    /// Prompt help (translation, ✨, 📷); `None` when no LLM is configured.
+    pub llm: Option<Arc<Llm>>,
 }
 
 impl std::fmt::Debug for AppState {

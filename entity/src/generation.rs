@@ -42,6 +42,9 @@ pub struct Model {
     pub start_key: Option<String>,
     /// The style preset (a `[[styles]]` id) the prompt was dressed in; `None`: as written.
     pub style: Option<String>,
+    /// What the model was sent in place of `prompt` (a translation, or the ✨ improved prompt);
+    /// `None`: the user's words as written. 🔄 sends it again.
+    pub prompt_en: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ pub mod generation;
 pub mod generation_image;
 pub mod invoice;
 pub mod ledger;
+pub mod llm_usage;
 pub mod payment;
 pub mod promo_code;
 pub mod promo_redemption;

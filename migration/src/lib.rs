@@ -16,6 +16,7 @@ mod m20261128_000010_photo_source;
 mod m20261128_000011_user_settings;
 mod m20261128_000012_generation_style;
 mod m20261128_000013_gallery_filter_style;
+mod m20261128_000014_prompt_help;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000011_user_settings::Migration),
             Box::new(m20261128_000012_generation_style::Migration),
             Box::new(m20261128_000013_gallery_filter_style::Migration),
+            Box::new(m20261128_000014_prompt_help::Migration),
         ]
     }
 }

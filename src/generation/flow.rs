@@ -13,10 +13,10 @@ use teloxide::{
 
 use crate::{
     balance, delivery,
-    dialogue::{self, Dialogue},
+    dialogue::{self, Dialogue, PromptOptions},
     domain::{AvatarId, AvatarStatus, GenerationId, GenerationStatus, Prompt},
     gallery,
-    generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration},
+    generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration, prompt_help},
     i18n::Progress,
     jobs::JobId,
     ledger,
@@ -86,15 +86,23 @@ pub async fn open(
         ctx.telegram_id(),
         &Dialogue::GenerationPrompt {
             avatar_id: chosen.map(|a| a.id),
+            described: None,
         },
     )
     .await?;
-    let text = match (chosen, avatars.is_empty()) {
+    let mut text = match (chosen, avatars.is_empty()) {
         (Some(a), _) => (t.gen_intro)(&a.name),
         (None, true) => t.gen_intro_no_avatar.to_owned(),
         (None, false) => t.gen_intro_base.to_owned(),
     };
     let mut rows = Vec::new();
+    if ctx.state.llm.is_some() {
+        text.push_str(t.gen_intro_photo);
+        rows.push(vec![button(
+            t.btn_photo_prompt,
+            Callback::Generation(GenerationAction::PhotoHint),
+        )]);
+    }
     if !avatars.is_empty() {
         rows.push(vec![button(
             t.btn_other_avatar,
@@ -163,13 +171,15 @@ fn avatar_name(avatars: Option<&avatar::Model>) -> Option<&str> {
     avatars.map(|a| a.name.as_str())
 }
 
-/// A text while waiting for the prompt: check its length, then offer the sizes (or, with a
-/// default format, the counts; in quick mode, start at once).
+/// A text while waiting for the prompt: check its length, translate it for the model when it is
+/// not English (once: `known` is the translation stored for this very prompt), then offer the
+/// sizes (or, with a default format, the counts; in quick mode, start at once).
 pub async fn on_prompt(
     ctx: &Ctx<'_>,
     avatar_id: Option<i64>,
     text: &str,
     message_id: i32,
+    known: Option<String>,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let prompt = match Prompt::parse(text) {
@@ -200,28 +210,74 @@ pub async fn on_prompt(
         .await?;
         return Ok(());
     }
+    let (translation, notice) = match known {
+        Some(known) => (Some(known), None),
+        None => prompt_help::translation(ctx, prompt.as_str()).await?,
+    };
+    let options = PromptOptions {
+        avatar_id: avatar.as_ref().map(|a| a.id),
+        prompt: prompt.as_str().to_owned(),
+        translation,
+        ..PromptOptions::default()
+    };
     dialogue::set(
         db,
         ctx.telegram_id(),
-        &Dialogue::GenerationOptions {
-            avatar_id: avatar.as_ref().map(|a| a.id),
-            prompt: prompt.as_str().to_owned(),
-            style: None,
-        },
+        &Dialogue::GenerationOptions(options.clone()),
     )
     .await?;
     if ctx.user.quick_mode {
-        return quick_start(ctx, message_id).await;
+        return quick_start(ctx, message_id, notice).await;
     }
+    options_screen(ctx, None, &options, avatar.as_ref(), notice).await
+}
+
+/// A screen's text: the one-line notice (the LLM could not help) first, then the ✨ improved
+/// prompt in use, then the screen itself.
+fn screen_text(ctx: &Ctx<'_>, notice: Option<&str>, options: &PromptOptions, body: &str) -> String {
+    let mut text = String::new();
+    if let Some(notice) = notice {
+        text.push_str(notice);
+        text.push_str("\n\n");
+    }
+    if let Some(improved) = &options.improved {
+        text.push_str(&(ctx.t().gen_improved_in_use)(improved));
+        text.push('\n');
+    }
+    text.push_str(body);
+    text
+}
+
+/// The next screen for stored options: the sizes, or with a default format the counts.
+pub(super) async fn options_screen(
+    ctx: &Ctx<'_>,
+    origin: Option<&Message>,
+    options: &PromptOptions,
+    avatar: Option<&avatar::Model>,
+    notice: Option<&str>,
+) -> Result<(), HandlerError> {
     if let Some((index, aspect)) = users::default_aspect(&ctx.user) {
-        return count_screen(ctx, None, prompt.as_str(), avatar.as_ref(), index, aspect).await;
+        return count_screen(ctx, origin, options, avatar, (index, aspect), notice).await;
     }
-    let text = (t.gen_choose_aspect)(prompt.as_str(), avatar_name(avatar.as_ref()));
-    ui::send(ctx.bot(), ctx.chat, &text, aspect_keyboard(ctx).await?).await?;
+    aspect_screen(ctx, origin, options, avatar, notice).await
+}
+
+/// The sizes for the stored prompt.
+async fn aspect_screen(
+    ctx: &Ctx<'_>,
+    origin: Option<&Message>,
+    options: &PromptOptions,
+    avatar: Option<&avatar::Model>,
+    notice: Option<&str>,
+) -> Result<(), HandlerError> {
+    let body = (ctx.t().gen_choose_aspect)(&options.prompt, avatar_name(avatar));
+    let text = screen_text(ctx, notice, options, &body);
+    let kb = aspect_keyboard(ctx, options);
+    ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
     Ok(())
 }
 
-async fn aspect_keyboard(ctx: &Ctx<'_>) -> Result<InlineKeyboardMarkup, HandlerError> {
+fn aspect_keyboard(ctx: &Ctx<'_>, options: &PromptOptions) -> InlineKeyboardMarkup {
     let t = ctx.t();
     let buttons: Vec<InlineKeyboardButton> = AspectRatio::ALL
         .iter()
@@ -233,36 +289,26 @@ async fn aspect_keyboard(ctx: &Ctx<'_>) -> Result<InlineKeyboardMarkup, HandlerE
             )
         })
         .collect();
-    let style = style_row(ctx).await?;
-    Ok(InlineKeyboardMarkup::new(
-        [buttons[..3].to_vec(), buttons[3..].to_vec(), style]
-            .into_iter()
-            .filter(|row| !row.is_empty())
-            .chain([vec![button(
-                t.btn_main_menu,
-                Callback::Menu(MenuAction::Main),
-            )]]),
-    ))
+    InlineKeyboardMarkup::new(
+        [
+            buttons[..3].to_vec(),
+            buttons[3..].to_vec(),
+            extras_row(ctx, options),
+        ]
+        .into_iter()
+        .filter(|row| !row.is_empty())
+        .chain([vec![button(
+            t.btn_main_menu,
+            Callback::Menu(MenuAction::Main),
+        )]]),
+    )
 }
 
 /// The options stored for this user, or `None` when they were used or replaced.
-async fn options(ctx: &Ctx<'_>) -> Result<Option<(Option<i64>, String)>, HandlerError> {
-    Ok(stored_options(ctx)
-        .await?
-        .map(|(avatar_id, prompt, _)| (avatar_id, prompt)))
-}
-
-/// The stored options with their style.
-async fn stored_options(
-    ctx: &Ctx<'_>,
-) -> Result<Option<(Option<i64>, String, Option<String>)>, HandlerError> {
+pub(super) async fn options(ctx: &Ctx<'_>) -> Result<Option<PromptOptions>, HandlerError> {
     Ok(
         match dialogue::get(&ctx.state.db, ctx.telegram_id()).await? {
-            Some(Dialogue::GenerationOptions {
-                avatar_id,
-                prompt,
-                style,
-            }) => Some((avatar_id, prompt, style)),
+            Some(Dialogue::GenerationOptions(options)) => Some(options),
             _ => None,
         },
     )
@@ -273,21 +319,29 @@ fn style_label(ctx: &Ctx<'_>, style: &crate::config::StyleSettings) -> String {
     style.label(generation::lang_code(ctx.lang))
 }
 
-/// The 🎨 button under the format and count screens, naming the style picked.
-async fn style_row(ctx: &Ctx<'_>) -> Result<Vec<InlineKeyboardButton>, HandlerError> {
+/// Under the format and count screens: 🎨 naming the style picked (when styles are offered), and
+/// ✨ (when an LLM is configured).
+fn extras_row(ctx: &Ctx<'_>, options: &PromptOptions) -> Vec<InlineKeyboardButton> {
     let t = ctx.t();
-    if ctx.state.settings.offered_styles().next().is_none() {
-        return Ok(Vec::new());
+    let mut row = Vec::new();
+    if ctx.state.settings.offered_styles().next().is_some() {
+        let name = options
+            .style
+            .as_deref()
+            .and_then(|id| ctx.state.settings.style(id))
+            .map_or_else(|| t.style_none.to_owned(), |s| style_label(ctx, s));
+        row.push(button(
+            &(t.btn_style)(&name),
+            Callback::Generation(GenerationAction::Styles),
+        ));
     }
-    let picked = stored_options(ctx).await?.and_then(|(_, _, style)| style);
-    let name = picked
-        .as_deref()
-        .and_then(|id| ctx.state.settings.style(id))
-        .map_or_else(|| t.style_none.to_owned(), |s| style_label(ctx, s));
-    Ok(vec![button(
-        &(t.btn_style)(&name),
-        Callback::Generation(GenerationAction::Styles),
-    )])
+    if ctx.state.llm.is_some() {
+        row.push(button(
+            t.btn_improve,
+            Callback::Generation(GenerationAction::Improve),
+        ));
+    }
+    row
 }
 
 /// 🎨: "no style" first, then the offered presets two a row (✓ on the one picked), ⬅️ back.
@@ -297,7 +351,12 @@ async fn styles(
     origin: Option<&Message>,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let Some((_, prompt, picked)) = stored_options(ctx).await? else {
+    let Some(PromptOptions {
+        prompt,
+        style: picked,
+        ..
+    }) = options(ctx).await?
+    else {
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
@@ -364,37 +423,35 @@ async fn on_style(
     // Taken and stored again in one transaction: a start (or a new prompt) in between is not
     // undone by an older screen's choice.
     let txn = ctx.state.db.begin().await?;
-    let Some(Dialogue::GenerationOptions {
-        avatar_id, prompt, ..
-    }) = dialogue::take(&txn, ctx.telegram_id()).await?
+    let Some(Dialogue::GenerationOptions(mut options)) =
+        dialogue::take(&txn, ctx.telegram_id()).await?
     else {
         txn.rollback().await?;
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
+    options.style = style;
     dialogue::set(
         &txn,
         ctx.telegram_id(),
-        &Dialogue::GenerationOptions {
-            avatar_id,
-            prompt: prompt.clone(),
-            style,
-        },
+        &Dialogue::GenerationOptions(options.clone()),
     )
     .await?;
     txn.commit().await?;
     ui::answer(ctx.bot(), query, None, false).await;
-    let avatar = match avatar_id {
+    let avatar = stored_avatar(ctx, &options).await?;
+    options_screen(ctx, origin, &options, avatar.as_ref(), None).await
+}
+
+/// The ready avatar the options name, if any.
+pub(super) async fn stored_avatar(
+    ctx: &Ctx<'_>,
+    options: &PromptOptions,
+) -> Result<Option<avatar::Model>, HandlerError> {
+    Ok(match options.avatar_id {
         Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
         None => None,
-    };
-    if let Some((index, aspect)) = users::default_aspect(&ctx.user) {
-        return count_screen(ctx, origin, &prompt, avatar.as_ref(), index, aspect).await;
-    }
-    let text = (t.gen_choose_aspect)(&prompt, avatar_name(avatar.as_ref()));
-    let kb = aspect_keyboard(ctx).await?;
-    ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
-    Ok(())
+    })
 }
 
 /// A size was picked: offer 1–4 images with their prices and the balance.
@@ -409,16 +466,21 @@ pub async fn on_aspect(
         ui::answer(ctx.bot(), query, Some(t.unknown_callback), true).await;
         return Ok(());
     };
-    let Some((avatar_id, prompt)) = options(ctx).await? else {
+    let Some(options) = options(ctx).await? else {
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
     ui::answer(ctx.bot(), query, None, false).await;
-    let avatar = match avatar_id {
-        Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
-        None => None,
-    };
-    count_screen(ctx, origin, &prompt, avatar.as_ref(), index, aspect).await
+    let avatar = stored_avatar(ctx, &options).await?;
+    count_screen(
+        ctx,
+        origin,
+        &options,
+        avatar.as_ref(),
+        (index, aspect),
+        None,
+    )
+    .await
 }
 
 /// 1–4 images with their prices and the balance (the user's default count marked ✓), in place
@@ -426,15 +488,22 @@ pub async fn on_aspect(
 async fn count_screen(
     ctx: &Ctx<'_>,
     origin: Option<&Message>,
-    prompt: &str,
+    options: &PromptOptions,
     avatar: Option<&avatar::Model>,
-    index: u8,
-    aspect: AspectRatio,
+    (index, aspect): (u8, AspectRatio),
+    notice: Option<&str>,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let price = ctx.state.settings.prices.generation_per_image;
     let have = ledger::balance(&ctx.state.db, ctx.user_id()).await?;
-    let text = (t.gen_choose_count)(prompt, avatar_name(avatar), aspect.label(), price, have);
+    let body = (t.gen_choose_count)(
+        &options.prompt,
+        avatar_name(avatar),
+        aspect.label(),
+        price,
+        have,
+    );
+    let text = screen_text(ctx, notice, options, &body);
     let default = users::default_count(&ctx.user);
     let counts: Vec<InlineKeyboardButton> = (1..=MAX_IMAGES)
         .map(|n| {
@@ -450,18 +519,21 @@ async fn count_screen(
             )
         })
         .collect();
-    let style = style_row(ctx).await?;
     let kb = InlineKeyboardMarkup::new(
-        [counts[..2].to_vec(), counts[2..].to_vec(), style]
-            .into_iter()
-            .filter(|row| !row.is_empty())
-            .chain([
-                vec![button(
-                    t.btn_back,
-                    Callback::Generation(GenerationAction::AspectBack),
-                )],
-                vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
-            ]),
+        [
+            counts[..2].to_vec(),
+            counts[2..].to_vec(),
+            extras_row(ctx, options),
+        ]
+        .into_iter()
+        .filter(|row| !row.is_empty())
+        .chain([
+            vec![button(
+                t.btn_back,
+                Callback::Generation(GenerationAction::AspectBack),
+            )],
+            vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
+        ]),
     );
     ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
     Ok(())
@@ -474,25 +546,13 @@ pub async fn back_to_aspect(
     origin: Option<&Message>,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
-    let Some((avatar_id, prompt)) = options(ctx).await? else {
+    let Some(options) = options(ctx).await? else {
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
     ui::answer(ctx.bot(), query, None, false).await;
-    let avatar = match avatar_id {
-        Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
-        None => None,
-    };
-    let text = (t.gen_choose_aspect)(&prompt, avatar_name(avatar.as_ref()));
-    ui::show(
-        ctx.bot(),
-        ctx.chat,
-        origin,
-        &text,
-        aspect_keyboard(ctx).await?,
-    )
-    .await?;
-    Ok(())
+    let avatar = stored_avatar(ctx, &options).await?;
+    aspect_screen(ctx, origin, &options, avatar.as_ref(), None).await
 }
 
 /// The count was picked: take the stored options (once: a double tap finds them gone), charge,
@@ -544,7 +604,11 @@ pub async fn on_start(
 /// (format, number of images) and the avatar chosen for this prompt (the main one). The
 /// progress message says what was chosen, with ⚙️ to change it. Keyed by the prompt's message,
 /// so a redelivered prompt charges nothing more.
-async fn quick_start(ctx: &Ctx<'_>, message_id: i32) -> Result<(), HandlerError> {
+async fn quick_start(
+    ctx: &Ctx<'_>,
+    message_id: i32,
+    notice: Option<&str>,
+) -> Result<(), HandlerError> {
     let t = ctx.t();
     let aspect = users::default_aspect(&ctx.user).map_or(AspectRatio::Square, |(_, a)| a);
     let count = users::default_count(&ctx.user).unwrap_or(1);
@@ -561,6 +625,10 @@ async fn quick_start(ctx: &Ctx<'_>, message_id: i32) -> Result<(), HandlerError>
             let mut text = progress_text(ctx, &generation, false);
             text.push_str("\n\n");
             text.push_str(t.gen_quick_note);
+            if let Some(notice) = notice {
+                text.push('\n');
+                text.push_str(notice);
+            }
             let kb = InlineKeyboardMarkup::new([
                 vec![button(
                     t.btn_status,
@@ -597,19 +665,16 @@ async fn quick_start(ctx: &Ctx<'_>, message_id: i32) -> Result<(), HandlerError>
 /// After a quick start that could not be paid for (or had to wait): the prompt is still stored,
 /// so the count screen for it lets the user start once they can.
 async fn retry_screen(ctx: &Ctx<'_>, aspect: AspectRatio) -> Result<(), HandlerError> {
-    let Some((avatar_id, prompt, _)) = stored_options(ctx).await? else {
+    let Some(options) = options(ctx).await? else {
         return Ok(());
     };
-    let avatar = match avatar_id {
-        Some(id) => ready_avatar(&ctx.state.db, ctx.user.id, id).await?,
-        None => None,
-    };
+    let avatar = stored_avatar(ctx, &options).await?;
     let index = AspectRatio::ALL
         .iter()
         .position(|a| *a == aspect)
         .and_then(|i| u8::try_from(i).ok())
         .unwrap_or(0);
-    count_screen(ctx, None, &prompt, avatar.as_ref(), index, aspect).await
+    count_screen(ctx, None, &options, avatar.as_ref(), (index, aspect), None).await
 }
 
 /// How [`begin`] ended.
@@ -636,16 +701,13 @@ async fn begin(
 ) -> Result<Begun, HandlerError> {
     let state = ctx.state;
     let txn = state.db.begin().await?;
-    let Some(Dialogue::GenerationOptions {
-        avatar_id,
-        prompt,
-        style,
-    }) = dialogue::take(&txn, ctx.telegram_id()).await?
+    let Some(Dialogue::GenerationOptions(options)) =
+        dialogue::take(&txn, ctx.telegram_id()).await?
     else {
         txn.rollback().await?;
         return Ok(Begun::Expired);
     };
-    let avatar = match avatar_id {
+    let avatar = match options.avatar_id {
         Some(id) => match ready_avatar(&txn, ctx.user.id, id).await? {
             Some(a) => Some(a),
             None => {
@@ -663,16 +725,18 @@ async fn begin(
             chat_id: ctx.chat.0,
             lang: ctx.lang,
             avatar: avatar.as_ref(),
-            prompt: &prompt,
+            prompt: &options.prompt,
             aspect,
             num_images: count,
             progress_message_id: progress.map(|m| i64::from(m.id.0)),
             regenerated_from: None,
             start_key,
             // A style switched off since it was picked: the prompt goes as written.
-            style: style
+            style: options
+                .style
                 .as_deref()
                 .filter(|id| state.settings.offered_styles().any(|s| s.id == *id)),
+            prompt_en: options.sent(),
         },
     )
     .await
@@ -876,6 +940,8 @@ fn again<'a>(
         start_key: Some(format!("callback:{}", query.id)),
         // The same style: its template is applied to the user's words once more, never twice.
         style: original.style.as_deref(),
+        // The English prompt made for the original: no new translation, nothing added to it.
+        prompt_en: original.prompt_en.as_deref(),
     }
 }
 
@@ -1001,6 +1067,21 @@ pub async fn on_callback(
         GenerationAction::Regenerate(id) => regenerate(ctx, query, id).await,
         GenerationAction::Styles => styles(ctx, query, origin).await,
         GenerationAction::Style(index) => on_style(ctx, query, origin, index).await,
+        GenerationAction::Improve => prompt_help::improve(ctx, query, origin).await,
+        GenerationAction::UseImproved(use_it) => {
+            prompt_help::on_improved(ctx, query, origin, use_it).await
+        }
+        GenerationAction::UseDescribed => prompt_help::use_described(ctx, query, origin).await,
+        GenerationAction::PhotoHint => {
+            let t = ctx.t();
+            let said = if ctx.state.llm.is_some() {
+                t.photo_prompt_hint
+            } else {
+                t.unknown_callback
+            };
+            ui::answer(ctx.bot(), query, Some(said), true).await;
+            Ok(())
+        }
         GenerationAction::Open | GenerationAction::Avatar(_) | GenerationAction::NoAvatar => Ok(()),
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod flow;
 pub mod messages;
+pub mod prompt_help;
 
 use crate::domain::Coins;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -51,6 +52,8 @@ pub struct NewGeneration<'a> {
     pub start_key: Option<String>,
     /// A `[[styles]]` id; `None`: the prompt as written.
     pub style: Option<&'a str>,
+    /// What the model gets in place of `prompt` (its translation, or the ✨ improved prompt).
+    pub prompt_en: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -102,8 +105,8 @@ pub fn provider_prompt(prompt: &str, trigger: Option<&str>) -> String {
     }
 }
 
-/// The job a generation row describes: the user's prompt dressed in its style (once), the
-/// avatar's trigger in front.
+/// The job a generation row describes: the prompt for the model (the stored English one, else
+/// the user's words) dressed in its style (once), the avatar's trigger in front.
 #[must_use]
 pub fn job_for(
     generation: &generation::Model,
@@ -118,10 +121,11 @@ pub fn job_for(
         tracing::warn!(generation = generation.id, style = ?generation.style,
             "the generation's style is no longer configured: the prompt goes as written");
     }
-    let prompt = style.map_or_else(
-        || generation.prompt.clone(),
-        |s| s.apply(&generation.prompt),
-    );
+    let words = generation
+        .prompt_en
+        .as_deref()
+        .unwrap_or(&generation.prompt);
+    let prompt = style.map_or_else(|| words.to_owned(), |s| s.apply(words));
     JobRequest {
         prompt: provider_prompt(&prompt, avatar.and_then(|a| a.trigger_phrase.as_deref())),
         lora_url: avatar.and_then(|a| a.lora_url.clone()),
@@ -190,6 +194,11 @@ where
         completed_at: Set(None),
         start_key: Set(new.start_key),
         style: Set(new.style.map(str::to_owned)),
+        prompt_en: Set(new
+            .prompt_en
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)),
         ..Default::default()
     }
     .insert(db)

@@ -185,6 +185,37 @@ pub static EN: Texts = Texts {
             escape(&clip(prompt, 300))
         )
     },
+    gen_intro_photo: "\n\n📷 Or send a photo: I'll write the description from it.",
+    btn_photo_prompt: "📷 Prompt from a photo",
+    photo_prompt_hint: "📷 Send a photo: I'll describe it as a prompt, and you confirm it or write your own.",
+    photo_prompt_ready: |prompt| {
+        format!(
+            "📷 <b>Prompt from your photo:</b>\n\n<code>{}</code>\n\nUse it? Or send your own \
+             description as text (copy this one and edit it).",
+            escape(prompt)
+        )
+    },
+    btn_use_prompt: "✅ Use it",
+    btn_improve: "✨ Improve",
+    gen_improved: |mine, improved| {
+        format!(
+            "✨ <b>Improved prompt</b>\n\n{}\n\n📝 <b>Yours:</b> {}\n\nThe model gets the one you choose.",
+            escape(&clip(improved, 900)),
+            escape(&clip(mine, 300))
+        )
+    },
+    btn_use_improved: "✅ Use improved",
+    btn_keep_mine: "✍️ Keep mine",
+    gen_improved_in_use: |improved| {
+        format!(
+            "✨ <b>Improved prompt:</b> <i>{}</i>",
+            escape(&clip(improved, 300))
+        )
+    },
+    llm_translate_failed: "⚠️ Could not translate the prompt for the model: drawing from your words as written.",
+    llm_improve_failed: "⚠️ Could not improve the prompt right now. Yours stays as it is.",
+    llm_describe_failed: "⚠️ Could not describe the photo. Write what to draw as text.",
+    llm_cap_reached: "⚠️ Today's prompt help is used up (back tomorrow): drawing from your words as written.",
     gen_busy: |max| {
         format!(
             "⏳ {max} {} in progress: that is the limit. Wait for a result, then start the next one. No coins were taken.",

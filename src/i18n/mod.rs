@@ -155,6 +155,28 @@ pub struct Texts {
     pub style_none: &'static str,
     /// The style screen for this prompt.
     pub gen_choose_style: fn(&str) -> String,
+
+    // Prompt help (only with an LLM configured).
+    /// Added to the 🎨 screen: a photo works as well as words.
+    pub gen_intro_photo: &'static str,
+    pub btn_photo_prompt: &'static str,
+    /// The answer to 📷: send the photo.
+    pub photo_prompt_hint: &'static str,
+    /// The prompt made of a photo: use it, or send words of your own.
+    pub photo_prompt_ready: fn(&str) -> String,
+    pub btn_use_prompt: &'static str,
+    pub btn_improve: &'static str,
+    /// ✨ The improved prompt next to the user's own.
+    pub gen_improved: fn(&str, &str) -> String,
+    pub btn_use_improved: &'static str,
+    pub btn_keep_mine: &'static str,
+    /// One line on the format and count screens while the improved prompt is in use.
+    pub gen_improved_in_use: fn(&str) -> String,
+    /// One line each: the LLM could not help, and what happens instead.
+    pub llm_translate_failed: &'static str,
+    pub llm_improve_failed: &'static str,
+    pub llm_describe_failed: &'static str,
+    pub llm_cap_reached: &'static str,
     /// A training refused: this many are running already (nothing charged).
     pub training_busy: fn(u32) -> String,
     /// The progress message.
@@ -554,6 +576,17 @@ mod tests {
                     .count()
                     <= 200
             );
+            // Callback alerts (Telegram shows at most 200 characters).
+            for alert in [t.llm_cap_reached, t.llm_improve_failed, t.photo_prompt_hint] {
+                assert!(alert.chars().count() <= 200, "{alert}");
+            }
+            // Prompt-help screens stay within a message, whatever the prompts.
+            let long = "я".repeat(1000);
+            assert!((t.gen_improved)(&long, &long).chars().count() <= 4096);
+            assert!((t.photo_prompt_ready)(&long[..1000]).chars().count() <= 4096);
+            let marked = (t.gen_improved)("<b>", "<i>");
+            assert!(marked.contains("&lt;b&gt;") && marked.contains("&lt;i&gt;"));
+            assert!((t.photo_prompt_ready)("<u>").contains("&lt;u&gt;"));
             let plain = (t.gen_caption)(&Caption {
                 prompt: "<i>",
                 avatar: None,

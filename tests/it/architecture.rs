@@ -18,7 +18,10 @@ const LAYERS: &[(u8, &[&str])] = &[
     ),
     (2, &["domain"]),
     (3, &["i18n"]),
-    (4, &["ledger", "users", "dialogue", "provider", "jobs"]),
+    (
+        4,
+        &["ledger", "users", "dialogue", "provider", "jobs", "llm"],
+    ),
     (5, &["delivery"]),
     (6, &["state", "telegram"]),
     (

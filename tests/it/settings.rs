@@ -80,10 +80,28 @@ async fn language_is_chosen_over_telegrams_and_survives_a_restart(storage: Stora
     app.send_text(user, "/start").await;
     assert!(text(&last(&app.bot_messages(user).await)).contains("Main menu"));
 
-    // A deploy later, still English, though Telegram says Russian.
+    press_on_settings(
+        &app,
+        user,
+        &["set_ar", "set_ar:1", "set_n", "set_n:2", "set_quick"],
+    )
+    .await;
+
+    // A deploy later, still English, though Telegram says Russian, and every value kept.
     app.restart().await;
     app.send_text_lang(user, "/menu", "ru").await;
     assert!(text(&last(&app.bot_messages(user).await)).contains("Main menu"));
+    let screen = press_on_settings(&app, user, &[]).await;
+    let labels: Vec<String> = buttons(&screen).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        labels[..4],
+        [
+            "🌐 Language: English",
+            "📐 Format: 3:4",
+            "🖼️ Images: 2 images",
+            "⚡ Quick mode: on",
+        ]
+    );
 
     // Back to following Telegram.
     let screen = press_on_settings(&app, user, &["set_lang", "set_lang:tg"]).await;

@@ -26,6 +26,14 @@ pub enum GenerationAction {
     Styles,
     /// A style picked (an index into `[[styles]]`), or none → `flow::on_style`.
     Style(Option<u8>),
+    /// ✨ ask the LLM for a richer prompt → `flow::improve`.
+    Improve,
+    /// ✨ the improved prompt (true) or the user's own (false) → `flow::on_improved`.
+    UseImproved(bool),
+    /// 📷 how to make a prompt from a photo → `flow::on_callback`.
+    PhotoHint,
+    /// 📷 use the prompt made of the photo → `flow::use_described`.
+    UseDescribed,
     /// 🔄 run a generation of the user's again (same prompt, avatar, size and count; a new
     /// seed) → `flow::regenerate`.
     Regenerate(GenerationId),
@@ -46,6 +54,11 @@ impl GenerationAction {
             Self::Styles => "gen_styles".into(),
             Self::Style(None) => "gen_style:-".into(),
             Self::Style(Some(i)) => format!("gen_style:{i}"),
+            Self::Improve => "gen_improve".into(),
+            Self::UseImproved(true) => "gen_impr:use".into(),
+            Self::UseImproved(false) => "gen_impr:keep".into(),
+            Self::PhotoHint => "gen_photo".into(),
+            Self::UseDescribed => "gen_photo_use".into(),
         }
     }
 
@@ -68,6 +81,11 @@ impl GenerationAction {
             ("gen_styles", None) => Some(Self::Styles),
             ("gen_style", Some("-")) => Some(Self::Style(None)),
             ("gen_style", Some(arg)) => parse_index(arg).map(|i| Self::Style(Some(i))),
+            ("gen_improve", None) => Some(Self::Improve),
+            ("gen_impr", Some("use")) => Some(Self::UseImproved(true)),
+            ("gen_impr", Some("keep")) => Some(Self::UseImproved(false)),
+            ("gen_photo", None) => Some(Self::PhotoHint),
+            ("gen_photo_use", None) => Some(Self::UseDescribed),
             _ => None,
         }
     }
@@ -89,6 +107,11 @@ impl GenerationAction {
             Self::Styles,
             Self::Style(None),
             Self::Style(Some(u8::MAX)),
+            Self::Improve,
+            Self::UseImproved(true),
+            Self::UseImproved(false),
+            Self::PhotoHint,
+            Self::UseDescribed,
         ]
     }
 }

@@ -1,0 +1,261 @@
+//! Prompt help in the 🎨 flow, on when an LLM is configured (`llm`): a prompt that is not in
+//! English is translated for the model once, as it comes in; ✨ offers a richer prompt next to the
+//! user's own; 📷 turns a photo into a prompt. Whatever the LLM fails to do is said in one line
+//! and the flow goes on with the user's own words.
+
+use teloxide::{
+    net::Download,
+    prelude::Requester,
+    types::{CallbackQuery, ChatAction, InlineKeyboardMarkup, Message},
+};
+
+use super::flow::{on_prompt, options, options_screen, stored_avatar};
+use crate::{
+    dialogue::{self, Dialogue},
+    domain::Prompt,
+    llm,
+    telegram::{
+        callback::{Callback, GenerationAction, MenuAction},
+        ctx::Ctx,
+        error::HandlerError,
+        keyboards::{self, button},
+        ui,
+    },
+};
+use sea_orm::TransactionTrait;
+
+/// The prompt in English for the model when it is in another language and an LLM is
+/// configured, or the one line that says why the model gets the words as written.
+pub(super) async fn translation(
+    ctx: &Ctx<'_>,
+    prompt: &str,
+) -> Result<(Option<String>, Option<&'static str>), HandlerError> {
+    let Some(llm) = ctx.state.llm.as_deref() else {
+        return Ok((None, None));
+    };
+    if llm::is_english(prompt) {
+        return Ok((None, None));
+    }
+    let t = ctx.t();
+    if !llm.admit(&ctx.state.db, ctx.user_id()).await? {
+        return Ok((None, Some(t.llm_cap_reached)));
+    }
+    typing(ctx).await;
+    match llm.translate(prompt).await {
+        Ok(english) => Ok((Some(english), None)),
+        Err(e) => {
+            tracing::warn!(error = %e, "translation failed: the prompt goes as written");
+            Ok((None, Some(t.llm_translate_failed)))
+        }
+    }
+}
+
+/// "typing…" in the chat while the LLM works (best effort).
+async fn typing(ctx: &Ctx<'_>) {
+    if let Err(e) = ctx
+        .bot()
+        .send_chat_action(ctx.chat, ChatAction::Typing)
+        .await
+    {
+        tracing::debug!(error = %e, "could not show typing");
+    }
+}
+
+/// ✨: the LLM rewrites the stored prompt into a richer one, shown next to the user's own with
+/// "use improved" and "keep mine". Any failure says so in the answer and changes nothing.
+pub(super) async fn improve(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let Some(llm) = ctx.state.llm.as_deref() else {
+        ui::answer(ctx.bot(), query, Some(t.unknown_callback), true).await;
+        return Ok(());
+    };
+    let Some(options) = options(ctx).await? else {
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    if !llm.admit(&ctx.state.db, ctx.user_id()).await? {
+        ui::answer(ctx.bot(), query, Some(t.llm_cap_reached), true).await;
+        return Ok(());
+    }
+    // The user's own words (any language): the improved prompt comes back in English.
+    let better = match llm.improve(&options.prompt).await {
+        Ok(better) => better,
+        Err(e) => {
+            tracing::warn!(error = %e, "improving the prompt failed");
+            ui::answer(ctx.bot(), query, Some(t.llm_improve_failed), true).await;
+            return Ok(());
+        }
+    };
+    // Stored only on the options it was made for (a new prompt since is left alone).
+    let txn = ctx.state.db.begin().await?;
+    match dialogue::take(&txn, ctx.telegram_id()).await? {
+        Some(Dialogue::GenerationOptions(mut current)) if current.prompt == options.prompt => {
+            current.proposal = Some(better.clone());
+            dialogue::set(
+                &txn,
+                ctx.telegram_id(),
+                &Dialogue::GenerationOptions(current),
+            )
+            .await?;
+            txn.commit().await?;
+        }
+        _ => {
+            txn.rollback().await?;
+            ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+            return Ok(());
+        }
+    }
+    ui::answer(ctx.bot(), query, None, false).await;
+    let kb = InlineKeyboardMarkup::new([
+        vec![button(
+            t.btn_use_improved,
+            Callback::Generation(GenerationAction::UseImproved(true)),
+        )],
+        vec![button(
+            t.btn_keep_mine,
+            Callback::Generation(GenerationAction::UseImproved(false)),
+        )],
+    ]);
+    let text = (t.gen_improved)(&options.prompt, &better);
+    ui::show(ctx.bot(), ctx.chat, origin, &text, kb).await?;
+    Ok(())
+}
+
+/// ✨ answered: the improved prompt goes to the model (`use_it`), or the user's own words do;
+/// then the screen the user was on.
+pub(super) async fn on_improved(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    use_it: bool,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let txn = ctx.state.db.begin().await?;
+    let Some(Dialogue::GenerationOptions(mut options)) =
+        dialogue::take(&txn, ctx.telegram_id()).await?
+    else {
+        txn.rollback().await?;
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    let proposal = options.proposal.take();
+    if use_it {
+        // A second tap finds the proposal taken and the improved prompt in use already.
+        options.improved = proposal.or(options.improved);
+    } else {
+        options.improved = None;
+    }
+    dialogue::set(
+        &txn,
+        ctx.telegram_id(),
+        &Dialogue::GenerationOptions(options.clone()),
+    )
+    .await?;
+    txn.commit().await?;
+    ui::answer(ctx.bot(), query, None, false).await;
+    let avatar = stored_avatar(ctx, &options).await?;
+    options_screen(ctx, origin, &options, avatar.as_ref(), None).await
+}
+
+/// The largest size of a photo, or an image sent as a file: its file id and size.
+fn photo_of(message: &Message) -> Option<(String, u64)> {
+    if let Some(sizes) = message.photo() {
+        let largest = sizes
+            .iter()
+            .max_by_key(|s| u64::from(s.width) * u64::from(s.height))?;
+        return Some((largest.file.id.to_string(), u64::from(largest.file.size)));
+    }
+    let document = message
+        .document()
+        .filter(|d| d.mime_type.as_ref().is_some_and(|m| m.type_() == "image"))?;
+    Some((document.file.id.to_string(), u64::from(document.file.size)))
+}
+
+/// 📷 A photo while waiting for the prompt: the vision model describes it as a prompt, which
+/// the user takes with one tap or replaces by sending text. Failures say so in one line.
+pub async fn on_photo(
+    ctx: &Ctx<'_>,
+    message: &Message,
+    avatar_id: Option<i64>,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let failed = || async {
+        let kb = keyboards::back_to_menu(t);
+        ui::send(ctx.bot(), ctx.chat, t.llm_describe_failed, kb).await
+    };
+    let (Some(llm), Some((file_id, size))) = (ctx.state.llm.as_deref(), photo_of(message)) else {
+        failed().await?;
+        return Ok(());
+    };
+    if size > ctx.state.settings.avatar.max_photo_bytes {
+        failed().await?;
+        return Ok(());
+    }
+    if !llm.admit(&ctx.state.db, ctx.user_id()).await? {
+        let kb = keyboards::back_to_menu(t);
+        ui::send(ctx.bot(), ctx.chat, t.llm_cap_reached, kb).await?;
+        return Ok(());
+    }
+    typing(ctx).await;
+    let file = ctx.bot().get_file(file_id.into()).await?;
+    let mut bytes = Vec::new();
+    ctx.bot().download_file(&file.path, &mut bytes).await?;
+    let described = match llm.describe(&bytes).await {
+        Ok(text) => llm::cut(&text, *Prompt::CHARS.end()),
+        Err(e) => {
+            tracing::warn!(error = %e, "describing the photo failed");
+            failed().await?;
+            return Ok(());
+        }
+    };
+    if Prompt::parse(&described).is_err() {
+        failed().await?;
+        return Ok(());
+    }
+    dialogue::set(
+        &ctx.state.db,
+        ctx.telegram_id(),
+        &Dialogue::GenerationPrompt {
+            avatar_id,
+            described: Some(described.clone()),
+        },
+    )
+    .await?;
+    let kb = InlineKeyboardMarkup::new([
+        vec![button(
+            t.btn_use_prompt,
+            Callback::Generation(GenerationAction::UseDescribed),
+        )],
+        vec![button(t.btn_main_menu, Callback::Menu(MenuAction::Main))],
+    ]);
+    ui::send(ctx.bot(), ctx.chat, &(t.photo_prompt_ready)(&described), kb).await?;
+    Ok(())
+}
+
+/// 📷 "use it": the prompt made of the photo goes on as if the user had typed it (once: a
+/// double tap finds it taken).
+pub(super) async fn use_described(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
+    let txn = ctx.state.db.begin().await?;
+    let Some(Dialogue::GenerationPrompt {
+        avatar_id,
+        described: Some(described),
+    }) = dialogue::take(&txn, ctx.telegram_id()).await?
+    else {
+        txn.rollback().await?;
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    };
+    txn.commit().await?;
+    ui::answer(ctx.bot(), query, None, false).await;
+    let message_id = origin.map_or(0, |m| m.id.0);
+    on_prompt(ctx, avatar_id, &described, message_id, None).await
+}
