@@ -12,10 +12,7 @@ use crate::{
     avatar, balance,
     dialogue::{self, Dialogue},
     gallery,
-    generation::{
-        flow::{self, Choice},
-        prompt_help,
-    },
+    generation::flow::{self, Choice, prompt_help},
     i18n::Lang,
     menu, payments, promo, settings,
     state::AppState,

@@ -11,12 +11,14 @@ use teloxide::{
     types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode},
 };
 
+pub mod prompt_help;
+
 use crate::{
     balance, delivery,
     dialogue::{self, Dialogue, PromptOptions},
     domain::{AvatarId, AvatarStatus, GenerationId, GenerationStatus, Prompt},
     gallery,
-    generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration, prompt_help},
+    generation::{self, Created, FailReason, MAX_IMAGES, NewGeneration},
     i18n::Progress,
     jobs::JobId,
     ledger,

@@ -8,7 +8,6 @@
 
 pub mod flow;
 pub mod messages;
-pub mod prompt_help;
 
 use crate::domain::Coins;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};

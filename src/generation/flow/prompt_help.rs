@@ -9,7 +9,7 @@ use teloxide::{
     types::{CallbackQuery, ChatAction, InlineKeyboardMarkup, Message},
 };
 
-use super::flow::{on_prompt, options, options_screen, stored_avatar};
+use super::{on_prompt, options, options_screen, stored_avatar};
 use crate::{
     dialogue::{self, Dialogue},
     domain::Prompt,
