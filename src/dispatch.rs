@@ -13,10 +13,10 @@ use crate::{
     dialogue::{self, Dialogue},
     gallery,
     generation::flow::{self, Choice, prompt_help},
-    i18n::Lang,
     menu, payments, promo, settings,
     state::AppState,
     telegram::{callback::Callback, ctx::Ctx, error::HandlerError, ui},
+    users,
 };
 
 /// A label for metrics: which kind of update this is.
@@ -56,12 +56,11 @@ pub async fn handle(state: &AppState, update: Update) -> Result<(), HandlerError
 /// Tells the user that their update could not be handled (best effort): an alert on the button
 /// they pressed, or a message. For updates that end permanently without an answer of their own.
 pub async fn report_failure(state: &AppState, update: &Update) {
-    let lang = |from: &User| Lang::from_code(from.language_code.as_deref());
     match &update.kind {
         UpdateKind::CallbackQuery(query) => {
             // Most buttons answer their query before touching the database: then this answer
             // is refused, and the chat gets the words instead.
-            let t = lang(&query.from).texts();
+            let t = failure_lang(state, &query.from).await.texts();
             let answered = state
                 .bot
                 .answer_callback_query(query.id.clone())
@@ -82,7 +81,7 @@ pub async fn report_failure(state: &AppState, update: &Update) {
             let Some(from) = message.from.as_ref() else {
                 return;
             };
-            let t = lang(from).texts();
+            let t = failure_lang(state, from).await.texts();
             let menu = crate::telegram::keyboards::back_to_menu(t);
             if let Err(e) = ui::send(&state.bot, message.chat.id, t.action_failed, menu).await {
                 tracing::warn!(error = %e, "could not tell the user their update failed");
@@ -90,6 +89,12 @@ pub async fn report_failure(state: &AppState, update: &Update) {
         }
         _ => {}
     }
+}
+
+/// The ⚙️ language when the database can still say it (it may be what failed).
+async fn failure_lang(state: &AppState, from: &User) -> crate::i18n::Lang {
+    let id = i64::try_from(from.id.0).unwrap_or_default();
+    users::lang_for(&state.db, id, from.language_code.as_deref()).await
 }
 
 /// Slash commands the bot understands.

@@ -24,10 +24,10 @@ use teloxide::{
 
 use crate::{
     domain,
-    i18n::Lang,
     ledger::{self, Charge, Kind, LedgerError},
     state::AppState,
     telegram::{callback::PaymentsAction, ctx::Ctx, error::HandlerError, keyboards, ui},
+    users,
 };
 
 /// Telegram Stars' currency code.
@@ -166,7 +166,9 @@ pub async fn on_pre_checkout(
         Ok(()) => request.await?,
         Err(why) => {
             tracing::warn!(why, payload = %query.invoice_payload, "pre-checkout refused");
-            let t = Lang::from_code(query.from.language_code.as_deref()).texts();
+            let id = i64::try_from(query.from.id.0).unwrap_or_default();
+            let lang = users::lang_for(&state.db, id, query.from.language_code.as_deref()).await;
+            let t = lang.texts();
             request.error_message(t.invoice_invalid).await?
         }
     };

@@ -125,6 +125,27 @@ pub fn lang_of(user: &user::Model) -> crate::i18n::Lang {
     crate::i18n::Lang::from_code(user.language.as_deref().or(user.language_code.as_deref()))
 }
 
+/// The language for a Telegram user on a path that has no row at hand (a failure notice, a
+/// pre-checkout answer): the ⚙️ choice when the database answers within a second, else the
+/// `language_code` Telegram sent.
+pub async fn lang_for(
+    db: &DatabaseConnection,
+    telegram_id: i64,
+    language_code: Option<&str>,
+) -> crate::i18n::Lang {
+    let chosen = tokio::time::timeout(
+        Duration::from_secs(1),
+        user::Entity::find()
+            .filter(user::Column::TelegramId.eq(telegram_id))
+            .one(db),
+    )
+    .await;
+    match chosen {
+        Ok(Ok(Some(row))) if row.language.is_some() => lang_of(&row),
+        _ => crate::i18n::Lang::from_code(language_code),
+    }
+}
+
 /// The user's default format, when it names one of the offered aspect ratios.
 #[must_use]
 pub fn default_aspect(user: &user::Model) -> Option<(u8, crate::provider::AspectRatio)> {

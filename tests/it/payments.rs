@@ -203,6 +203,17 @@ async fn forged_or_mismatched_payments_are_refused(storage: Storage) {
         );
         assert!(paid["charge_id"].is_null());
     }
+    // The language chosen in ⚙️, not Telegram's, words the refusal.
+    app.send_text(5102, "/settings").await;
+    let screen = app.bot_messages(5102).await.last().cloned().unwrap();
+    let id = screen["message_id"].as_i64().unwrap();
+    app.press(5102, id, "set_lang").await;
+    app.press(5102, id, "set_lang:en").await;
+    let body =
+        json!({ "payload": format!("inv:{}", own.id), "currency": "XTR", "total_amount": 50 });
+    let paid = pay(&app, 5102, body).await;
+    let said = paid["pre_checkout"]["error_message"].as_str().unwrap();
+    assert!(said.contains("no longer valid"), "{paid}");
     assert_eq!(payment::Entity::find().count(&app.db).await.unwrap(), 0);
     assert_eq!(entry::Entity::find().count(&app.db).await.unwrap(), 0);
     // The genuine payment still goes through.
