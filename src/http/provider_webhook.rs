@@ -56,11 +56,10 @@ pub async fn receive(
         return Ok(not_found());
     };
     let now = chrono::Utc::now().timestamp();
-    let outcome = state
-        .provider
-        .callback(&headers, &body, now)
-        .await
-        .map_err(refused)?;
+    let outcome = match state.provider.callback(&headers, &body, now).await {
+        Err(ProviderError::NotFinal(status)) => return Ok(not_final(id, &status)),
+        outcome => outcome.map_err(refused)?,
+    };
     let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable {
         reason: e.to_string(),
         retry_after: 5,
@@ -87,6 +86,18 @@ pub async fn receive(
         Settled::AlreadySettled => "already settled",
     };
     Ok(Json(json!({ "status": status })).into_response())
+}
+
+/// A signed callback with a status that does not end the job: acknowledged (the provider need
+/// not send it again), logged, and nothing changes, so progress events can't cancel paid work.
+fn not_final(job: i64, status: &str) -> Response {
+    tracing::info!(
+        job,
+        status,
+        "provider callback with a status that is not final: ignored"
+    );
+    metrics::counter!("provider_callbacks_not_final_total").increment(1);
+    Json(json!({ "status": "ignored: not final" })).into_response()
 }
 
 /// Why a callback is not taken: the provider's keys unavailable → 503 (it retries), a bad
@@ -123,11 +134,10 @@ pub async fn receive_training(
         return Ok(not_found());
     };
     let now = chrono::Utc::now().timestamp();
-    let outcome = state
-        .provider
-        .training_callback(&headers, &body, now)
-        .await
-        .map_err(refused)?;
+    let outcome = match state.provider.training_callback(&headers, &body, now).await {
+        Err(ProviderError::NotFinal(status)) => return Ok(not_final(id, &status)),
+        outcome => outcome.map_err(refused)?,
+    };
     let settled = crate::avatar::training::settle(&state, id, outcome)
         .await
         .map_err(|e| ApiError::Unavailable {

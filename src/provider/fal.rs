@@ -12,7 +12,7 @@ use crate::{
     config::{FalSettings, Secret, Trainer},
     provider::{
         JobRequest, Outcome, ProviderError, ProviderImage, Status, TrainingOutcome,
-        TrainingRequest, TrainingStatus, fal_signature::FalVerifier, training,
+        TrainingRequest, TrainingStatus, fal_signature::FalVerifier, final_status, training,
     },
 };
 
@@ -153,6 +153,7 @@ impl FalClient {
         now: i64,
     ) -> Result<TrainingOutcome, ProviderError> {
         let hook = self.verified(headers, body, now).await?;
+        final_status(&hook.status)?;
         Ok(training::outcome(
             hook.request_id,
             &hook.status,
@@ -266,6 +267,7 @@ impl FalClient {
         now: i64,
     ) -> Result<Outcome, ProviderError> {
         let hook = self.verified(headers, body, now).await?;
+        final_status(&hook.status)?;
         Ok(outcome(
             hook.request_id,
             &hook.status,

@@ -30,7 +30,7 @@ use crate::provider::{
     ImageProvider, JobRequest, Outcome, ProviderError, ProviderImage, Status, TrainingOutcome,
     TrainingRequest, TrainingStatus,
     fal_signature::{FalVerifier, REQUEST_ID, SIGNATURE, TIMESTAMP, USER_ID},
-    render, training,
+    final_status, render, training,
 };
 
 /// Jobs are forgotten this long after they were submitted (their images with them).
@@ -366,6 +366,7 @@ impl ImageProvider for LocalProvider {
             .and_then(Value::as_str)
             .ok_or_else(|| ProviderError::Malformed("no request_id".into()))?
             .to_owned();
+        final_status(hook.get("status").and_then(Value::as_str).unwrap_or(""))?;
         let images: Vec<ProviderImage> = hook
             .pointer("/payload/images")
             .cloned()
@@ -426,6 +427,7 @@ impl ImageProvider for LocalProvider {
             .ok_or_else(|| ProviderError::Malformed("no request_id".into()))?
             .to_owned();
         let status = hook.get("status").and_then(Value::as_str).unwrap_or("");
+        final_status(status)?;
         let error = hook.get("error").and_then(Value::as_str).map(str::to_owned);
         Ok(training::outcome(
             request_id,

@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use url::Url;
 
 pub use training::{TrainingOutcome, TrainingRequest, TrainingStatus};
-pub use types::{JobRequest, Outcome, ProviderError, ProviderImage, Status};
+pub use types::{JobRequest, Outcome, ProviderError, ProviderImage, Status, final_status};
 
 /// What the generation pipeline needs from a provider. Nothing here waits for a job: results
 /// arrive at our webhook route, and `status` is asked once, when a callback is overdue.

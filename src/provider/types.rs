@@ -64,4 +64,20 @@ pub enum ProviderError {
     Signature(#[from] SignatureError),
     #[error("callback body is not a fal webhook: {0}")]
     Malformed(String),
+    /// A verified callback whose status is not a final one (`OK`, `ERROR`): progress, or a
+    /// status this code does not know. It changes nothing.
+    #[error("callback status {0:?} is not final")]
+    NotFinal(String),
+}
+
+/// The statuses that end a job; any other a callback reports leaves the job as it is.
+pub const FINAL_STATUSES: [&str; 2] = ["OK", "ERROR"];
+
+/// `Ok` when `status` ends a job.
+pub fn final_status(status: &str) -> Result<(), ProviderError> {
+    if FINAL_STATUSES.contains(&status) {
+        Ok(())
+    } else {
+        Err(ProviderError::NotFinal(status.chars().take(64).collect()))
+    }
 }
