@@ -46,6 +46,10 @@ const SECRET_KEYS: [&str; 5] = [
     "llm_api_key",
 ];
 
+/// Seconds an update that waits for the LLM keeps for everything else (a photo's download, the
+/// screens) within `server.request_timeout_secs`.
+const LLM_MARGIN_SECS: u64 = 10;
+
 /// Packages fit one keyboard, and one index digit in callback data.
 const MAX_PACKAGES: usize = 8;
 /// Telegram's limit on one Stars invoice.
@@ -517,8 +521,21 @@ impl Settings {
         if self.llm_base_url.is_some() && self.llm_model.trim().is_empty() {
             return Err(invalid("LLM_MODEL", "is required when LLM_BASE_URL is set"));
         }
-        if !(1..=120).contains(&self.llm.timeout_secs) {
-            return Err(invalid("AISHA_LLM__TIMEOUT_SECS", "must be 1-120"));
+        // The update that waits for the LLM (and for a photo's download) must end well inside
+        // the request's own timeout, or it is cut off and redelivered.
+        if self.llm_base_url.is_some()
+            && (self.llm.timeout_secs == 0
+                || self.llm.timeout_secs + LLM_MARGIN_SECS > self.server.request_timeout_secs)
+        {
+            return Err(invalid(
+                "AISHA_LLM__TIMEOUT_SECS",
+                &format!(
+                    "must be at least 1 and at most AISHA_SERVER__REQUEST_TIMEOUT_SECS - {LLM_MARGIN_SECS} ({})",
+                    self.server
+                        .request_timeout_secs
+                        .saturating_sub(LLM_MARGIN_SECS)
+                ),
+            ));
         }
         Ok(())
     }
@@ -968,7 +985,10 @@ mod tests {
         let err = Settings::load(
             None,
             "development",
-            vars(&[("AISHA_LLM__TIMEOUT_SECS", "0")]),
+            vars(&[
+                ("LLM_BASE_URL", "http://llm/v1"),
+                ("AISHA_LLM__TIMEOUT_SECS", "21"),
+            ]),
         )
         .expect_err("must fail")
         .to_string();

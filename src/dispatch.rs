@@ -173,7 +173,8 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
         (_, _) if carries_file => avatar::photos::receive_unexpected(&ctx, message).await,
         (Some(Dialogue::PromoCode), Some(text)) => promo::on_text(&ctx, text).await,
         (Some(Dialogue::GenerationPrompt { avatar_id, .. }), Some(text)) => {
-            flow::on_prompt(&ctx, avatar_id, text, message.id.0, None).await
+            let key = flow::quick_key(message);
+            flow::on_prompt(&ctx, avatar_id, text, key, None).await
         }
         // The same prompt again: Telegram redelivering it because showing the sizes failed
         // after the options were stored. Show them (again).
@@ -182,7 +183,8 @@ async fn on_message(state: &AppState, message: &Message) -> Result<(), HandlerEr
             if options.prompt.trim() == text.trim() =>
         {
             let known = options.translation;
-            flow::on_prompt(&ctx, options.avatar_id, text, message.id.0, known).await
+            let key = flow::quick_key(message);
+            flow::on_prompt(&ctx, options.avatar_id, text, key, known).await
         }
         (Some(Dialogue::AvatarName), Some(text)) => avatar::screens::on_name(&ctx, text).await,
         (Some(Dialogue::AvatarRename { avatar_id }), Some(text)) => {

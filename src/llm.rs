@@ -4,9 +4,11 @@
 //! nothing else changes. Whatever goes wrong here (an error, a timeout, a refusal) is an
 //! [`LlmError`] the caller turns into a one-line notice; it never stops a generation.
 //!
-//! The request and response bodies are `async-openai`'s types. Its client is not used: it
-//! retries 429 and 5xx with its own backoff for up to minutes, ignores `Retry-After`, and hides
-//! the HTTP status behind a parsed error. Here one shared reqwest client sends the request, a 429
+//! The request bodies are `async-openai`'s types. Its client is not used: it retries 429 and 5xx
+//! with its own backoff for up to minutes, ignores `Retry-After`, and hides the HTTP status
+//! behind a parsed error. Nor is its response type: it requires fields and closed enums
+//! (`finish_reason`, `service_tier`) that compatible servers spell differently, so the answer is
+//! read into the few fields used here ([`Completion`]). Here one shared reqwest client sends the request, a 429
 //! is retried once when `Retry-After` is short, a 5xx once, and the whole call (retries
 //! included) is bounded by `llm.timeout_secs`.
 
@@ -18,8 +20,8 @@ use async_openai::{
         ChatCompletionRequestMessage, ChatCompletionRequestMessageContentPartImage,
         ChatCompletionRequestMessageContentPartText, ChatCompletionRequestSystemMessage,
         ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent,
-        ChatCompletionRequestUserMessageContentPart, CreateChatCompletionRequest,
-        CreateChatCompletionResponse, FinishReason, ImageDetail, ImageUrl,
+        ChatCompletionRequestUserMessageContentPart, CreateChatCompletionRequest, ImageDetail,
+        ImageUrl,
     },
 };
 use base64::Engine;
@@ -99,10 +101,40 @@ pub struct Llm {
     daily_cap: u32,
 }
 
+/// The parts of a Chat Completions answer that are used: the first choice's text or refusal,
+/// and why it stopped (any string: servers differ).
+#[derive(Debug, serde::Deserialize)]
+struct Completion {
+    #[serde(default)]
+    choices: Vec<Choice>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Choice {
+    message: AnswerMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AnswerMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
 impl std::fmt::Debug for Llm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Host and path only: a key put in the URL (user info, a query) never reaches a log.
+        let endpoint = format!(
+            "{}://{}{}",
+            self.endpoint.scheme(),
+            self.endpoint.host_str().unwrap_or_default(),
+            self.endpoint.path()
+        );
         f.debug_struct("Llm")
-            .field("endpoint", &self.endpoint.as_str())
+            .field("endpoint", &endpoint)
             .field("model", &self.model)
             .field("vision_model", &self.vision_model)
             .finish_non_exhaustive()
@@ -236,7 +268,7 @@ impl Llm {
         if let Some(refusal) = choice.message.refusal.filter(|r| !r.trim().is_empty()) {
             return Err(LlmError::Refused(refusal));
         }
-        if choice.finish_reason == Some(FinishReason::ContentFilter) {
+        if choice.finish_reason.as_deref() == Some("content_filter") {
             return Err(LlmError::Refused("content filter".to_owned()));
         }
         let text = clean(choice.message.content.as_deref().unwrap_or_default());
@@ -250,7 +282,7 @@ impl Llm {
     async fn send_with_retry(
         &self,
         request: &CreateChatCompletionRequest,
-    ) -> Result<CreateChatCompletionResponse, LlmError> {
+    ) -> Result<Completion, LlmError> {
         match self.send(request).await {
             Err(Attempt::RetryAfter(wait)) if wait <= self.max_retry_after => {
                 tokio::time::sleep(wait).await;
@@ -261,10 +293,7 @@ impl Llm {
         self.send(request).await.map_err(Attempt::into_error)
     }
 
-    async fn send(
-        &self,
-        request: &CreateChatCompletionRequest,
-    ) -> Result<CreateChatCompletionResponse, Attempt> {
+    async fn send(&self, request: &CreateChatCompletionRequest) -> Result<Completion, Attempt> {
         let mut call = self.http.post(self.endpoint.clone()).json(request);
         if let Some(key) = &self.key {
             call = call.bearer_auth(key.expose());

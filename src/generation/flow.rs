@@ -175,12 +175,13 @@ fn avatar_name(avatars: Option<&avatar::Model>) -> Option<&str> {
 
 /// A text while waiting for the prompt: check its length, translate it for the model when it is
 /// not English (once: `known` is the translation stored for this very prompt), then offer the
-/// sizes (or, with a default format, the counts; in quick mode, start at once).
+/// sizes (or, with a default format, the counts; in quick mode, start at once, keyed by
+/// `start_key`, unique to the message or button that gave the prompt).
 pub async fn on_prompt(
     ctx: &Ctx<'_>,
     avatar_id: Option<i64>,
     text: &str,
-    message_id: i32,
+    start_key: String,
     known: Option<String>,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
@@ -222,16 +223,37 @@ pub async fn on_prompt(
         translation,
         ..PromptOptions::default()
     };
+    // Stored only if the dialogue is still the one this prompt answered: while the LLM worked
+    // the user may have sent another prompt or gone elsewhere, and that stays.
+    let txn = db.begin().await?;
+    let still = match dialogue::take(&txn, ctx.telegram_id()).await? {
+        Some(Dialogue::GenerationPrompt { avatar_id: a, .. }) => a == avatar_id,
+        // A redelivery of the prompt whose options are stored.
+        Some(Dialogue::GenerationOptions(o)) => o.prompt.trim() == text.trim(),
+        _ => false,
+    };
+    if !still {
+        txn.rollback().await?;
+        tracing::info!("a prompt was overtaken while it was translated: dropped");
+        return Ok(());
+    }
     dialogue::set(
-        db,
+        &txn,
         ctx.telegram_id(),
         &Dialogue::GenerationOptions(options.clone()),
     )
     .await?;
+    txn.commit().await?;
     if ctx.user.quick_mode {
-        return quick_start(ctx, message_id, notice).await;
+        return quick_start(ctx, start_key, notice).await;
     }
     options_screen(ctx, None, &options, avatar.as_ref(), notice).await
+}
+
+/// The quick-mode start key of a prompt typed as this message.
+#[must_use]
+pub fn quick_key(message: &Message) -> String {
+    format!("quick:{}:{}", message.chat.id.0, message.id.0)
 }
 
 /// A screen's text: the one-line notice (the LLM could not help) first, then the ✨ improved
@@ -604,17 +626,12 @@ pub async fn on_start(
 
 /// Quick mode: the prompt just stored starts a generation at once with the user's defaults
 /// (format, number of images) and the avatar chosen for this prompt (the main one). The
-/// progress message says what was chosen, with ⚙️ to change it. Keyed by the prompt's message,
-/// so a redelivered prompt charges nothing more.
-async fn quick_start(
-    ctx: &Ctx<'_>,
-    message_id: i32,
-    notice: Option<&str>,
-) -> Result<(), HandlerError> {
+/// progress message says what was chosen, with ⚙️ to change it. Keyed by the prompt's message
+/// (or the 📷 button's query), so a redelivered prompt charges nothing more.
+async fn quick_start(ctx: &Ctx<'_>, key: String, notice: Option<&str>) -> Result<(), HandlerError> {
     let t = ctx.t();
     let aspect = users::default_aspect(&ctx.user).map_or(AspectRatio::Square, |(_, a)| a);
     let count = users::default_count(&ctx.user).unwrap_or(1);
-    let key = format!("quick:{}:{message_id}", ctx.chat.0);
     match begin(ctx, None, aspect, count, Some(key)).await? {
         Begun::Started(generation, avatar) => {
             ctx.state
@@ -653,12 +670,12 @@ async fn quick_start(
         Begun::Busy { max } => {
             let kb = keyboards::back_to_menu(t);
             ui::send(ctx.bot(), ctx.chat, &(t.gen_busy)(max), kb).await?;
-            retry_screen(ctx, aspect).await?;
+            retry_screen(ctx, aspect, notice).await?;
         }
         Begun::Insufficient { need, have } => {
             let (text, kb) = balance::insufficient(t, need, have);
             ui::send(ctx.bot(), ctx.chat, &text, kb).await?;
-            retry_screen(ctx, aspect).await?;
+            retry_screen(ctx, aspect, notice).await?;
         }
     }
     Ok(())
@@ -666,7 +683,11 @@ async fn quick_start(
 
 /// After a quick start that could not be paid for (or had to wait): the prompt is still stored,
 /// so the count screen for it lets the user start once they can.
-async fn retry_screen(ctx: &Ctx<'_>, aspect: AspectRatio) -> Result<(), HandlerError> {
+async fn retry_screen(
+    ctx: &Ctx<'_>,
+    aspect: AspectRatio,
+    notice: Option<&str>,
+) -> Result<(), HandlerError> {
     let Some(options) = options(ctx).await? else {
         return Ok(());
     };
@@ -676,7 +697,15 @@ async fn retry_screen(ctx: &Ctx<'_>, aspect: AspectRatio) -> Result<(), HandlerE
         .position(|a| *a == aspect)
         .and_then(|i| u8::try_from(i).ok())
         .unwrap_or(0);
-    count_screen(ctx, None, &options, avatar.as_ref(), (index, aspect), None).await
+    count_screen(
+        ctx,
+        None,
+        &options,
+        avatar.as_ref(),
+        (index, aspect),
+        notice,
+    )
+    .await
 }
 
 /// How [`begin`] ended.
@@ -1073,7 +1102,7 @@ pub async fn on_callback(
         GenerationAction::UseImproved(use_it) => {
             prompt_help::on_improved(ctx, query, origin, use_it).await
         }
-        GenerationAction::UseDescribed => prompt_help::use_described(ctx, query, origin).await,
+        GenerationAction::UseDescribed => prompt_help::use_described(ctx, query).await,
         GenerationAction::PhotoHint => {
             let t = ctx.t();
             let said = if ctx.state.llm.is_some() {

@@ -200,7 +200,7 @@ pub static EN: Texts = Texts {
     gen_improved: |mine, improved| {
         format!(
             "✨ <b>Improved prompt</b>\n\n{}\n\n📝 <b>Yours:</b> {}\n\nThe model gets the one you choose.",
-            escape(&clip(improved, 900)),
+            escape(&clip(improved, 1000)),
             escape(&clip(mine, 300))
         )
     },
@@ -216,6 +216,8 @@ pub static EN: Texts = Texts {
     llm_improve_failed: "⚠️ Could not improve the prompt right now. Yours stays as it is.",
     llm_describe_failed: "⚠️ Could not describe the photo. Write what to draw as text.",
     llm_cap_reached: "⚠️ Today's prompt help is used up (back tomorrow): drawing from your words as written.",
+    llm_cap_improve: "⚠️ Today's prompt help is used up (back tomorrow). Your prompt stays as it is.",
+    llm_cap_photo: "⚠️ Today's prompt help is used up (back tomorrow). Write what to draw as text.",
     gen_busy: |max| {
         format!(
             "⏳ {max} {} in progress: that is the limit. Wait for a result, then start the next one. No coins were taken.",

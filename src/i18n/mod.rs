@@ -177,6 +177,9 @@ pub struct Texts {
     pub llm_improve_failed: &'static str,
     pub llm_describe_failed: &'static str,
     pub llm_cap_reached: &'static str,
+    /// The daily cap, answering ✨ and 📷.
+    pub llm_cap_improve: &'static str,
+    pub llm_cap_photo: &'static str,
     /// A training refused: this many are running already (nothing charged).
     pub training_busy: fn(u32) -> String,
     /// The progress message.
@@ -577,7 +580,12 @@ mod tests {
                     <= 200
             );
             // Callback alerts (Telegram shows at most 200 characters).
-            for alert in [t.llm_cap_reached, t.llm_improve_failed, t.photo_prompt_hint] {
+            for alert in [
+                t.llm_cap_reached,
+                t.llm_cap_improve,
+                t.llm_improve_failed,
+                t.photo_prompt_hint,
+            ] {
                 assert!(alert.chars().count() <= 200, "{alert}");
             }
             // Prompt-help screens stay within a message, whatever the prompts.

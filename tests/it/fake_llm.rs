@@ -33,6 +33,8 @@ pub enum Fault {
     Hang,
     /// 200 with `message.refusal` set and no content.
     Refusal,
+    /// The usual answer, this much later.
+    Delay { ms: u64 },
 }
 
 /// One request that passed authentication.
@@ -257,6 +259,7 @@ async fn completions(
         Some(Fault::Refusal) => {
             return answer(&model, None, Some("I'm sorry, I can't help with that."));
         }
+        Some(Fault::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
         None => {}
     }
     let system = request.system().to_ascii_lowercase();

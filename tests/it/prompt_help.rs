@@ -8,7 +8,7 @@ use base64::Engine;
 use entity::llm_usage;
 use figment::{Figment, providers::Serialized};
 use sea_orm::{ActiveValue::Set, EntityTrait};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{
     avatars::{photo, post_media},
@@ -16,7 +16,7 @@ use crate::{
     fake_fal::FakeFal,
     fake_llm::{DESCRIBED, FakeLlm, Fault, improved},
     generation::{generations, grant, last, photos, wait_for},
-    helpers::{Storage, TestApp, buttons},
+    helpers::{Storage, TestApp, buttons, message_update},
 };
 
 const VISION: &str = "test-vision-model";
@@ -86,6 +86,7 @@ both_storages!(
     improve_offers_a_richer_prompt_to_use_or_keep,
     a_photo_becomes_a_prompt,
     llm_failures_never_block_a_generation,
+    a_prompt_sent_while_another_is_translated_wins,
     the_daily_cap_stops_prompt_help,
     without_an_llm_there_is_no_prompt_help,
 );
@@ -155,15 +156,27 @@ async fn a_russian_prompt_reaches_the_model_in_english_and_repeat_reuses_it(stor
     assert_eq!(llm.requests().len(), 1);
     assert_eq!(generations(&app).await[3].prompt_en, None);
 
-    // Telegram redelivering the Russian prompt reuses its translation.
+    // The screen after a Russian prompt fails to show: Telegram redelivers the prompt, which
+    // reuses its stored translation.
     app.send_text(user, "/generate").await;
+    app.fault(json!({ "method": "sendMessage", "error_code": 502, "times": 1 }))
+        .await;
     let sent = app.send_text(user, "собака на скейте").await;
+    assert_eq!(sent["webhook_status"], 503, "{sent}");
     assert_eq!(llm.requests().len(), 2);
-    app.redeliver(sent["update_id"].as_i64().unwrap()).await;
+    let again = app.redeliver(sent["update_id"].as_i64().unwrap()).await;
+    assert_eq!(again["webhook_status"], 200, "{again}");
     assert_eq!(
         llm.requests().len(),
         2,
         "a redelivery is not translated again"
+    );
+    let screen = last(&app.bot_messages(user).await);
+    assert!(text(&screen).contains("собака на скейте"), "{screen:#}");
+    go(&app, user, &screen).await;
+    assert_eq!(
+        fal.wait_submits(5).await[4].input["prompt"],
+        "a translated prompt"
     );
     app.stop().await;
 }
@@ -184,7 +197,13 @@ async fn improve_offers_a_richer_prompt_to_use_or_keep(storage: Storage) {
     let offer = last(&app.bot_messages(user).await);
     assert!(text(&offer).contains(&improved(words)), "{offer:#}");
     assert!(text(&offer).contains("Улучшенный промпт"), "{offer:#}");
-    assert_eq!(data(&offer), ["gen_impr:use", "gen_impr:keep"]);
+    let offered = data(&offer);
+    assert_eq!(offered.len(), 2, "{offer:#}");
+    assert!(
+        offered[0].starts_with("gen_impr:") && offered[0].len() == 17,
+        "{offered:?}"
+    );
+    assert_eq!(offered[1], "gen_impr:keep");
     assert_eq!(llm.requests()[0].user_text(), words);
     app.press(user, id, "gen_impr:keep").await;
     let formats = last(&app.bot_messages(user).await);
@@ -201,11 +220,15 @@ async fn improve_offers_a_richer_prompt_to_use_or_keep(storage: Storage) {
     let screen = prompt(&app, user, words).await;
     let id = screen["message_id"].as_i64().unwrap();
     app.press(user, id, "gen_improve").await;
-    app.press(user, id, "gen_impr:use").await;
+    let use_it = data(&last(&app.bot_messages(user).await))[0].clone();
+    // A "use" button for another text than the one shown is refused.
+    app.press(user, id, "gen_impr:00000000").await;
+    assert!(callback_answers(&app, user).await.contains("устарела"));
+    app.press(user, id, &use_it).await;
     let formats = last(&app.bot_messages(user).await);
     assert!(text(&formats).contains("✨"), "{formats:#}");
     // A second tap on "use" changes nothing.
-    app.press(user, id, "gen_impr:use").await;
+    app.press(user, id, &use_it).await;
     go(&app, user, &formats).await;
     let better = improved(words);
     assert_eq!(
@@ -226,6 +249,20 @@ async fn improve_offers_a_richer_prompt_to_use_or_keep(storage: Storage) {
         better.as_str()
     );
     assert_eq!(llm.requests().len(), 2);
+
+    // A Russian prompt, ✨, "keep mine": the translation still goes to the model.
+    llm.translate("маяк ночью", "a lighthouse at night");
+    let screen = prompt(&app, user, "маяк ночью").await;
+    let id = screen["message_id"].as_i64().unwrap();
+    app.press(user, id, "gen_improve").await;
+    assert_eq!(llm.requests()[3].user_text(), "маяк ночью");
+    app.press(user, id, "gen_impr:keep").await;
+    let formats = last(&app.bot_messages(user).await);
+    go(&app, user, &formats).await;
+    assert_eq!(
+        fal.wait_submits(4).await[3].input["prompt"],
+        "a lighthouse at night"
+    );
     app.stop().await;
 }
 
@@ -345,12 +382,11 @@ async fn llm_failures_never_block_a_generation(storage: Storage) {
     let id = screen["message_id"].as_i64().unwrap();
     llm.fail_next([Fault::Refusal]);
     app.press(user, id, "gen_improve").await;
+    let said = last(&app.bot_messages(user).await);
     assert!(
-        callback_answers(&app, user)
-            .await
-            .contains("Не удалось улучшить"),
+        text(&said).starts_with("⚠️ Не удалось улучшить"),
+        "{said:#}"
     );
-    assert_eq!(last(&app.bot_messages(user).await)["message_id"], id);
     go(&app, user, &screen).await;
     let sent = fal.wait_submits(submits + 2).await;
     assert_eq!(sent[submits + 1].input["prompt"], "a quiet bay");
@@ -367,6 +403,22 @@ async fn llm_failures_never_block_a_generation(storage: Storage) {
         data(&formats).contains(&"gen_aspect:0".to_owned()),
         "{formats:#}"
     );
+
+    // Quick mode: the generation starts at once and its progress message says it in one line.
+    app.send_text(user, "/settings").await;
+    let settings = last(&app.bot_messages(user).await)["message_id"]
+        .as_i64()
+        .unwrap();
+    app.press(user, settings, "set_quick").await;
+    llm.fail_next([Fault::Refusal]);
+    let progress = prompt(&app, user, words).await;
+    let shown = text(&progress);
+    assert!(
+        shown.contains("Быстрый режим") && shown.contains("Не удалось перевести"),
+        "{shown}"
+    );
+    let sent = fal.wait_submits(submits + 3).await;
+    assert_eq!(sent[submits + 2].input["prompt"], words);
     app.stop().await;
 }
 
@@ -459,5 +511,63 @@ async fn without_an_llm_there_is_no_prompt_help(storage: Storage) {
     go(&app, user, &screen).await;
     assert_eq!(fal.wait_submits(1).await[0].input["prompt"], words);
     assert_eq!(generations(&app).await[0].prompt_en, None);
+    app.stop().await;
+}
+
+async fn a_prompt_sent_while_another_is_translated_wins(storage: Storage) {
+    let (fal, llm) = (FakeFal::start().await, FakeLlm::start().await);
+    let user = 8208;
+    let Some(app) = spawn(storage, &fal, Some(&llm), user, |f| f).await else {
+        return;
+    };
+    // A Russian prompt whose translation takes a while, and meanwhile an English one.
+    app.send_text(user, "/generate").await;
+    llm.fail_next([Fault::Delay { ms: 700 }]);
+    let slow = app.post_webhook_in_background(&message_update(990_001, user, "кот на Луне"));
+    while llm.requests().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let screen = {
+        app.send_text(user, "a dog on the Moon").await;
+        last(&app.bot_messages(user).await)
+    };
+    assert!(text(&screen).contains("a dog on the Moon"), "{screen:#}");
+    assert_eq!(slow.await.unwrap(), 200);
+    // The late translation overwrote nothing and showed nothing: the screen shown starts the
+    // prompt it shows.
+    assert_eq!(
+        last(&app.bot_messages(user).await)["message_id"],
+        screen["message_id"]
+    );
+    go(&app, user, &screen).await;
+    assert_eq!(
+        fal.wait_submits(1).await[0].input["prompt"],
+        "a dog on the Moon"
+    );
+    assert_eq!(generations(&app).await[0].prompt, "a dog on the Moon");
+
+    // The same for a photo being described while a text prompt comes in.
+    app.send_text(user, "/generate").await;
+    llm.fail_next([Fault::Delay { ms: 700 }]);
+    let asked = llm.requests().len();
+    let (http, sandbox) = (app.http.clone(), app.sandbox.clone());
+    let slow = tokio::spawn(async move {
+        post_media(&http, &sandbox, user, &[("photo", photo(4))]).await;
+    });
+    while llm.requests().len() == asked {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let screen = {
+        app.send_text(user, "a cat on a roof").await;
+        last(&app.bot_messages(user).await)
+    };
+    slow.await.unwrap();
+    let now = last(&app.bot_messages(user).await);
+    assert_eq!(now["message_id"], screen["message_id"], "{now:#}");
+    go(&app, user, &screen).await;
+    assert_eq!(
+        fal.wait_submits(2).await[1].input["prompt"],
+        "a cat on a roof"
+    );
     app.stop().await;
 }

@@ -62,7 +62,8 @@ async fn typing(ctx: &Ctx<'_>) {
 }
 
 /// ✨: the LLM rewrites the stored prompt into a richer one, shown next to the user's own with
-/// "use improved" and "keep mine". Any failure says so in the answer and changes nothing.
+/// "use improved" (carrying a tag of the text shown) and "keep mine". The button is answered at
+/// once; a failure says so in one line and changes nothing.
 pub(super) async fn improve(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
@@ -78,15 +79,19 @@ pub(super) async fn improve(
         return Ok(());
     };
     if !llm.admit(&ctx.state.db, ctx.user_id()).await? {
-        ui::answer(ctx.bot(), query, Some(t.llm_cap_reached), true).await;
+        ui::answer(ctx.bot(), query, Some(t.llm_cap_improve), true).await;
         return Ok(());
     }
+    // Answered before the wait: a late answer may be refused by Telegram.
+    ui::answer(ctx.bot(), query, None, false).await;
+    typing(ctx).await;
     // The user's own words (any language): the improved prompt comes back in English.
     let better = match llm.improve(&options.prompt).await {
         Ok(better) => better,
         Err(e) => {
             tracing::warn!(error = %e, "improving the prompt failed");
-            ui::answer(ctx.bot(), query, Some(t.llm_improve_failed), true).await;
+            let kb = keyboards::back_to_menu(t);
+            ui::send(ctx.bot(), ctx.chat, t.llm_improve_failed, kb).await?;
             return Ok(());
         }
     };
@@ -103,21 +108,20 @@ pub(super) async fn improve(
             .await?;
             txn.commit().await?;
         }
+        // The user moved on meanwhile (a new prompt, a start): nothing to offer.
         _ => {
             txn.rollback().await?;
-            ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
             return Ok(());
         }
     }
-    ui::answer(ctx.bot(), query, None, false).await;
     let kb = InlineKeyboardMarkup::new([
         vec![button(
             t.btn_use_improved,
-            Callback::Generation(GenerationAction::UseImproved(true)),
+            Callback::Generation(GenerationAction::UseImproved(Some(tag(&better)))),
         )],
         vec![button(
             t.btn_keep_mine,
-            Callback::Generation(GenerationAction::UseImproved(false)),
+            Callback::Generation(GenerationAction::UseImproved(None)),
         )],
     ]);
     let text = (t.gen_improved)(&options.prompt, &better);
@@ -125,13 +129,21 @@ pub(super) async fn improve(
     Ok(())
 }
 
-/// ✨ answered: the improved prompt goes to the model (`use_it`), or the user's own words do;
-/// then the screen the user was on.
+/// A short tag of a proposal, carried by its "use improved" button: of two ✨ taps whose answers
+/// crossed, the button takes only the text it was shown with.
+fn tag(proposal: &str) -> u32 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(proposal.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+/// ✨ answered: the improved prompt shown (`use_it`: its tag) goes to the model, or the user's
+/// own words do (`None`); then the format screen (the counts with a default format).
 pub(super) async fn on_improved(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
     origin: Option<&Message>,
-    use_it: bool,
+    use_it: Option<u32>,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let txn = ctx.state.db.begin().await?;
@@ -142,12 +154,21 @@ pub(super) async fn on_improved(
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
-    let proposal = options.proposal.take();
-    if use_it {
+    match use_it {
         // A second tap finds the proposal taken and the improved prompt in use already.
-        options.improved = proposal.or(options.improved);
-    } else {
-        options.improved = None;
+        Some(shown) => match options.proposal.take() {
+            Some(proposal) if tag(&proposal) == shown => options.improved = Some(proposal),
+            Some(_) => {
+                txn.rollback().await?;
+                ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+                return Ok(());
+            }
+            None => {}
+        },
+        None => {
+            options.proposal = None;
+            options.improved = None;
+        }
     }
     dialogue::set(
         &txn,
@@ -197,7 +218,7 @@ pub async fn on_photo(
     }
     if !llm.admit(&ctx.state.db, ctx.user_id()).await? {
         let kb = keyboards::back_to_menu(t);
-        ui::send(ctx.bot(), ctx.chat, t.llm_cap_reached, kb).await?;
+        ui::send(ctx.bot(), ctx.chat, t.llm_cap_photo, kb).await?;
         return Ok(());
     }
     typing(ctx).await;
@@ -216,15 +237,24 @@ pub async fn on_photo(
         failed().await?;
         return Ok(());
     }
-    dialogue::set(
-        &ctx.state.db,
-        ctx.telegram_id(),
-        &Dialogue::GenerationPrompt {
-            avatar_id,
-            described: Some(described.clone()),
-        },
-    )
-    .await?;
+    // Stored only if the prompt is still awaited for the same avatar: a text prompt sent while
+    // the photo was described (or a trip elsewhere) stays.
+    let txn = ctx.state.db.begin().await?;
+    match dialogue::take(&txn, ctx.telegram_id()).await? {
+        Some(Dialogue::GenerationPrompt { avatar_id: a, .. }) if a == avatar_id => {
+            let offered = Dialogue::GenerationPrompt {
+                avatar_id,
+                described: Some(described.clone()),
+            };
+            dialogue::set(&txn, ctx.telegram_id(), &offered).await?;
+            txn.commit().await?;
+        }
+        _ => {
+            txn.rollback().await?;
+            tracing::info!("a photo was overtaken while it was described: dropped");
+            return Ok(());
+        }
+    }
     let kb = InlineKeyboardMarkup::new([
         vec![button(
             t.btn_use_prompt,
@@ -241,7 +271,6 @@ pub async fn on_photo(
 pub(super) async fn use_described(
     ctx: &Ctx<'_>,
     query: &CallbackQuery,
-    origin: Option<&Message>,
 ) -> Result<(), HandlerError> {
     let t = ctx.t();
     let txn = ctx.state.db.begin().await?;
@@ -254,8 +283,14 @@ pub(super) async fn use_described(
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
+    // Still waiting for this prompt, the photo's description used up.
+    let waiting = Dialogue::GenerationPrompt {
+        avatar_id,
+        described: None,
+    };
+    dialogue::set(&txn, ctx.telegram_id(), &waiting).await?;
     txn.commit().await?;
     ui::answer(ctx.bot(), query, None, false).await;
-    let message_id = origin.map_or(0, |m| m.id.0);
-    on_prompt(ctx, avatar_id, &described, message_id, None).await
+    let key = format!("callback:{}", query.id);
+    on_prompt(ctx, avatar_id, &described, key, None).await
 }

@@ -26,13 +26,14 @@ pub enum GenerationAction {
     Styles,
     /// A style picked (an index into `[[styles]]`), or none → `flow::on_style`.
     Style(Option<u8>),
-    /// ✨ ask the LLM for a richer prompt → `flow::improve`.
+    /// ✨ ask the LLM for a richer prompt → `flow::prompt_help::improve`.
     Improve,
-    /// ✨ the improved prompt (true) or the user's own (false) → `flow::on_improved`.
-    UseImproved(bool),
+    /// ✨ the improved prompt shown (a tag of its text) or the user's own (`None`) →
+    /// `flow::prompt_help::on_improved`.
+    UseImproved(Option<u32>),
     /// 📷 how to make a prompt from a photo → `flow::on_callback`.
     PhotoHint,
-    /// 📷 use the prompt made of the photo → `flow::use_described`.
+    /// 📷 use the prompt made of the photo → `flow::prompt_help::use_described`.
     UseDescribed,
     /// 🔄 run a generation of the user's again (same prompt, avatar, size and count; a new
     /// seed) → `flow::regenerate`.
@@ -55,8 +56,8 @@ impl GenerationAction {
             Self::Style(None) => "gen_style:-".into(),
             Self::Style(Some(i)) => format!("gen_style:{i}"),
             Self::Improve => "gen_improve".into(),
-            Self::UseImproved(true) => "gen_impr:use".into(),
-            Self::UseImproved(false) => "gen_impr:keep".into(),
+            Self::UseImproved(Some(tag)) => format!("gen_impr:{tag:08x}"),
+            Self::UseImproved(None) => "gen_impr:keep".into(),
             Self::PhotoHint => "gen_photo".into(),
             Self::UseDescribed => "gen_photo_use".into(),
         }
@@ -82,8 +83,17 @@ impl GenerationAction {
             ("gen_style", Some("-")) => Some(Self::Style(None)),
             ("gen_style", Some(arg)) => parse_index(arg).map(|i| Self::Style(Some(i))),
             ("gen_improve", None) => Some(Self::Improve),
-            ("gen_impr", Some("use")) => Some(Self::UseImproved(true)),
-            ("gen_impr", Some("keep")) => Some(Self::UseImproved(false)),
+            ("gen_impr", Some("keep")) => Some(Self::UseImproved(None)),
+            ("gen_impr", Some(tag))
+                if tag.len() == 8
+                    && tag
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+            {
+                u32::from_str_radix(tag, 16)
+                    .ok()
+                    .map(|t| Self::UseImproved(Some(t)))
+            }
             ("gen_photo", None) => Some(Self::PhotoHint),
             ("gen_photo_use", None) => Some(Self::UseDescribed),
             _ => None,
@@ -108,8 +118,9 @@ impl GenerationAction {
             Self::Style(None),
             Self::Style(Some(u8::MAX)),
             Self::Improve,
-            Self::UseImproved(true),
-            Self::UseImproved(false),
+            Self::UseImproved(Some(0)),
+            Self::UseImproved(Some(u32::MAX)),
+            Self::UseImproved(None),
             Self::PhotoHint,
             Self::UseDescribed,
         ]
