@@ -14,7 +14,10 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use axum::{
+    Extension,
     body::Bytes,
     extract::{Request, State},
     http::StatusCode,
@@ -23,6 +26,7 @@ use axum::{
 };
 use subtle::ConstantTimeEq;
 use teloxide::types::{Update, UpdateKind};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{
     dispatch,
@@ -55,13 +59,48 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         metrics::counter!("telegram_updates_rejected_total", "reason" => "saturated").increment(1);
         return ApiError::Busy(state.settings.server.retry_after_secs).into_response();
     };
+    // Shared with the task that handles the update: the permit is held until both the request
+    // and the handling are over (the handling outlives a caller that went away).
+    let permit = InFlight(Arc::new(permit));
+    let mut request = request;
+    request.extensions_mut().insert(permit.clone());
     let response = next.run(request).await;
     drop(permit);
     response
 }
 
-pub async fn telegram(State(state): State<AppState>, body: Bytes) -> Result<StatusCode, ApiError> {
-    let update = parse(&body).inspect_err(|_| {
+/// One of `server.max_updates_in_flight`, held by the request and by its handling task.
+#[derive(Clone)]
+pub struct InFlight(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+/// The update is handled in a task of its own, to the end, whatever the connection does: a
+/// caller that disconnects (or the request timeout) cancels only the waiting for the answer,
+/// never the handling halfway (a callback answered but its screen never edited).
+pub async fn telegram(
+    State(state): State<AppState>,
+    in_flight: Option<Extension<InFlight>>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let permit = in_flight.map(|Extension(permit)| permit);
+    let handling = tokio::spawn(async move {
+        let _permit = permit;
+        receive(&state, &body).await
+    });
+    match handling.await {
+        Ok(answer) => answer,
+        Err(panicked) => {
+            tracing::error!(error = %panicked, "handling an update panicked");
+            Err(ApiError::Unavailable {
+                reason: "the update's handler panicked".into(),
+                retry_after: 1,
+            })
+        }
+    }
+}
+
+async fn receive(state: &AppState, body: &[u8]) -> Result<StatusCode, ApiError> {
+    let state = state.clone();
+    let update = parse(body).inspect_err(|_| {
         metrics::counter!("telegram_updates_rejected_total", "reason" => "malformed").increment(1);
     })?;
     let retry_after = state.settings.server.retry_after_secs;

@@ -1,6 +1,6 @@
 //! English texts, for users whose Telegram language is English.
 
-use super::{AvatarShown, Texts, clip, escape};
+use super::{AvatarShown, NAME_CHARS, Texts, clip, escape};
 use crate::domain::{FailReason, LedgerKind as Kind, Period, PhotoRefusal as Refusal};
 
 pub static EN: Texts = Texts {
@@ -16,7 +16,7 @@ pub static EN: Texts = Texts {
         format!(
             "👋 Hi, <b>{}</b>!\n\nI'm Aisha: from your photos I train a personal AI avatar and \
              draw it into any scene you describe.\n\n{gift}🏠 <b>Main menu</b>\n\nChoose an action:",
-            escape(name)
+            escape(&clip(name, NAME_CHARS))
         )
     },
     main_menu: "🏠 <b>Main menu</b>\n\nChoose an action:",

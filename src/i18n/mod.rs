@@ -436,6 +436,10 @@ pub struct Progress<'a> {
     pub typical: Option<u64>,
 }
 
+/// The most of a Telegram name a text shows (Telegram's own limit is 64; updates are not
+/// trusted to keep it).
+pub const NAME_CHARS: usize = 64;
+
 /// At most `max` characters of `text` (an ellipsis marks a cut), for captions and alerts with
 /// Telegram length limits.
 #[must_use]

@@ -1,6 +1,6 @@
 //! Russian texts (the default language).
 
-use super::{AvatarShown, Texts, clip, escape, ru_plural};
+use super::{AvatarShown, NAME_CHARS, Texts, clip, escape, ru_plural};
 use crate::domain::{FailReason, LedgerKind as Kind, Period, PhotoRefusal as Refusal};
 
 pub static RU: Texts = Texts {
@@ -17,7 +17,7 @@ pub static RU: Texts = Texts {
         format!(
             "👋 Привет, <b>{}</b>!\n\nЯ Aisha: по вашим фото я обучу персональный AI-аватар и \
              нарисую с ним любые сцены по описанию.\n\n{gift}🏠 <b>Главное меню</b>\n\nВыберите действие:",
-            escape(name)
+            escape(&clip(name, NAME_CHARS))
         )
     },
     main_menu: "🏠 <b>Главное меню</b>\n\nВыберите действие:",

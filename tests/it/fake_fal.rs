@@ -72,6 +72,8 @@ pub struct SentCallback {
 pub enum CallbackResult {
     Ok,
     Error(String),
+    /// The OK payload under another status (progress, or one fal never sends).
+    Status(String),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -261,12 +263,15 @@ impl FakeFal {
                     "status": "OK", "payload": self.payload(id, job) }),
                 CallbackResult::Error(e) => json!({ "request_id": id, "gateway_request_id": id,
                     "status": "ERROR", "error": e, "payload": { "detail": [{ "msg": e }] } }),
+                CallbackResult::Status(s) => json!({ "request_id": id, "gateway_request_id": id,
+                    "status": s, "payload": self.payload(id, job) }),
             };
             if opts == SendOpts::default() {
-                job.status = match result {
-                    CallbackResult::Ok => JobStatus::Completed,
-                    CallbackResult::Error(e) => JobStatus::Failed(e),
-                };
+                match &result {
+                    CallbackResult::Ok => job.status = JobStatus::Completed,
+                    CallbackResult::Error(e) => job.status = JobStatus::Failed(e.clone()),
+                    CallbackResult::Status(_) => {}
+                }
             }
             let webhook = job.webhook.clone();
             (

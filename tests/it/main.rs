@@ -19,6 +19,7 @@ mod gallery;
 mod generation;
 mod generation_fal;
 mod health;
+mod hostile;
 mod kv;
 mod menu;
 mod payments;
