@@ -286,3 +286,57 @@ pub async fn new_database_identity(db: &DatabaseConnection) -> anyhow::Result<St
         "database identity is now {identity}; restart every bot that uses this database"
     ))
 }
+
+/// `replay-dead-letters`: each kept update is posted to the running bot's webhook with the
+/// configured secret, oldest first; one answered 200 is removed (if it failed again, the bot has
+/// kept it anew), one answered otherwise stays. Needs `TELEGRAM_WEBHOOK_SECRET`.
+pub async fn replay_dead_letters(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    url: Option<String>,
+) -> anyhow::Result<String> {
+    let Some(secret) = &settings.telegram_webhook_secret else {
+        bail!("TELEGRAM_WEBHOOK_SECRET is needed: the bot only takes updates that carry it");
+    };
+    let base = url.unwrap_or_else(|| format!("http://127.0.0.1:{}", settings.listen_addr.port()));
+    let endpoint = format!("{}/telegram/webhook", base.trim_end_matches('/'));
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(
+            settings.server.request_timeout_secs + 5,
+        ))
+        .build()
+        .context("HTTP client")?;
+    let (mut replayed, mut kept) = (0, 0);
+    let mut out = String::new();
+    for letter in crate::dead_letters::all(db).await? {
+        let answer = http
+            .post(&endpoint)
+            .header(crate::http::webhook::SECRET_HEADER, secret.expose())
+            .header(crate::http::webhook::REPLAY_HEADER, "1")
+            .header("content-type", "application/json")
+            .body(letter.body.clone())
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status().is_success() => {
+                crate::dead_letters::remove(db, letter.id).await?;
+                replayed += 1;
+            }
+            Ok(response) => {
+                kept += 1;
+                let _ = writeln!(
+                    out,
+                    "dead letter {} kept: HTTP {}",
+                    letter.id,
+                    response.status()
+                );
+            }
+            Err(e) => {
+                kept += 1;
+                let _ = writeln!(out, "dead letter {} kept: {}", letter.id, e.without_url());
+            }
+        }
+    }
+    let _ = write!(out, "{replayed} replayed, {kept} kept");
+    Ok(out)
+}

@@ -346,6 +346,8 @@ pub struct CacheSettings {
 #[derive(Clone, Debug, Deserialize)]
 pub struct TelegramSettings {
     pub request_timeout_secs: u64,
+    /// Dead letters kept (the oldest go first).
+    pub dead_letters_max: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

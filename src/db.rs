@@ -80,6 +80,23 @@ pub fn is_integrity_violation(err: &DbErr) -> bool {
     )
 }
 
+/// True when the database refused a value itself (PostgreSQL's data exceptions, SQLSTATE class
+/// 22: an invalid byte sequence, a number out of range, a string too long; SQLite's "too big"
+/// and "mismatch"). The same write fails the same way every time.
+#[must_use]
+pub fn is_data_error(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(e) = e.as_ref() else {
+        return false;
+    };
+    let code = e.code().unwrap_or_default();
+    code.starts_with("22") && code.len() == 5 || matches!(code.as_ref(), "18" | "20")
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await

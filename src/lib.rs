@@ -8,6 +8,7 @@ pub mod balance;
 pub mod bot_api;
 pub mod config;
 pub mod db;
+pub mod dead_letters;
 pub mod delivery;
 pub mod dialogue;
 pub mod dispatch;

@@ -26,6 +26,13 @@ enum Command {
     /// Operator commands on the configured database.
     #[command(subcommand)]
     Admin(Admin),
+    /// Send the kept dead letters through the running bot's webhook again (after a fix): each
+    /// one it answers 200 is removed (one that fails again is kept anew by the bot).
+    ReplayDeadLetters {
+        /// The running bot's base URL; default: http://127.0.0.1:<LISTEN_ADDR's port>.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,6 +153,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::DeleteWebhook => {
             setup::delete_webhook(&settings).await?;
             println!("webhook deleted");
+            Ok(())
+        }
+        Command::ReplayDeadLetters { url } => {
+            let conn = db::connect(&settings).await?;
+            db::migrate(&conn).await?;
+            println!(
+                "{}",
+                admin::replay_dead_letters(&conn, &settings, url).await?
+            );
             Ok(())
         }
         Command::Admin(command) => {

@@ -3,6 +3,7 @@
 pub mod avatar;
 pub mod avatar_photo;
 pub mod balance;
+pub mod dead_letter;
 pub mod delivery;
 pub mod dialogue_state;
 pub mod gallery_filter;

@@ -17,6 +17,7 @@ mod m20261128_000011_user_settings;
 mod m20261128_000012_generation_style;
 mod m20261128_000013_gallery_filter_style;
 mod m20261128_000014_prompt_help;
+mod m20261128_000015_dead_letters;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000012_generation_style::Migration),
             Box::new(m20261128_000013_gallery_filter_style::Migration),
             Box::new(m20261128_000014_prompt_help::Migration),
+            Box::new(m20261128_000015_dead_letters::Migration),
         ]
     }
 }

@@ -20,16 +20,18 @@ use axum::{
     Extension,
     body::Bytes,
     extract::{Request, State},
+    http::HeaderMap,
     http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use serde_json::Value;
 use subtle::ConstantTimeEq;
 use teloxide::types::{Update, UpdateKind};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{
-    dispatch,
+    dead_letters, dispatch,
     http::error::ApiError,
     kv::{KvError, KvStore},
     state::AppState,
@@ -40,6 +42,9 @@ use crate::{
 };
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// Set by `aisha replay-dead-letters` (with the secret): the update is handled again even though
+/// it was answered before.
+pub const REPLAY_HEADER: &str = "x-aisha-replay";
 
 const PROCESSING: &str = "processing";
 const DONE: &str = "done";
@@ -79,12 +84,14 @@ pub struct InFlight(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 pub async fn telegram(
     State(state): State<AppState>,
     in_flight: Option<Extension<InFlight>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let permit = in_flight.map(|Extension(permit)| permit);
+    let replay = headers.contains_key(REPLAY_HEADER);
     let handling = tokio::spawn(async move {
         let _permit = permit;
-        receive(&state, &body).await
+        receive(state, body, replay).await
     });
     match handling.await {
         Ok(answer) => answer,
@@ -98,11 +105,22 @@ pub async fn telegram(
     }
 }
 
-async fn receive(state: &AppState, body: &[u8]) -> Result<StatusCode, ApiError> {
-    let state = state.clone();
-    let update = parse(body).inspect_err(|_| {
-        metrics::counter!("telegram_updates_rejected_total", "reason" => "malformed").increment(1);
-    })?;
+async fn receive(state: AppState, body: Bytes, replay: bool) -> Result<StatusCode, ApiError> {
+    let update = match parse(&body) {
+        Intake::Update(update) => *update,
+        Intake::Ignored(kind) => {
+            metrics::counter!("telegram_updates_ignored_total").increment(1);
+            tracing::debug!(
+                kind,
+                "an update of a kind the bot does not handle: acknowledged"
+            );
+            return Ok(StatusCode::OK);
+        }
+        Intake::Poison { update_id, error } => {
+            dead_letter(&state, update_id, &body, &error, "unparsable").await?;
+            return Ok(StatusCode::OK);
+        }
+    };
     let retry_after = state.settings.server.retry_after_secs;
 
     let key = format!("update:{}", update.id.0);
@@ -116,6 +134,24 @@ async fn receive(state: &AppState, body: &[u8]) -> Result<StatusCode, ApiError> 
             .saturating_mul(2)
             .saturating_add(5),
     );
+    if replay {
+        // A dead letter sent again by the operator: its "done" mark is forgotten.
+        if let Some(DONE) = state
+            .kv
+            .bot
+            .get(&key)
+            .await
+            .map_err(|e| unavailable(&e, retry_after))?
+            .as_deref()
+        {
+            state
+                .kv
+                .bot
+                .del(&key)
+                .await
+                .map_err(|e| unavailable(&e, retry_after))?;
+        }
+    }
     match take(&state, &key, processing_ttl)
         .await
         .map_err(|e| unavailable(&e, retry_after))?
@@ -136,6 +172,7 @@ async fn receive(state: &AppState, body: &[u8]) -> Result<StatusCode, ApiError> 
         .increment(1);
 
     let pays = carries_payment(&update);
+    let kept = update.clone();
     if let Err(err) = handle(&state, update).await {
         let token = state.bot.token();
         let outcome = match err.outcome() {
@@ -147,6 +184,13 @@ async fn receive(state: &AppState, body: &[u8]) -> Result<StatusCode, ApiError> 
         match outcome {
             Outcome::Permanent => {
                 tracing::warn!(error = %err.redacted(token), "update ended with a permanent error");
+                // Kept for a replay after a fix. The user is told, unless Telegram itself refused
+                // (they blocked the bot, the chat is gone) or the integrity path told them.
+                let id = i64::from(kept.id.0);
+                dead_letter(&state, Some(id), &body, &err.redacted(token), "failed").await?;
+                if !err.is_integrity_violation() && !matches!(err, HandlerError::Telegram(_)) {
+                    dispatch::report_failure(&state, &kept).await;
+                }
             }
             outcome => {
                 // Forget the attempt so the redelivery is handled.
@@ -252,31 +296,173 @@ fn carries_payment(update: &Update) -> bool {
     matches!(&update.kind, UpdateKind::Message(m) if m.successful_payment().is_some())
 }
 
-/// An Update, or a 400. teloxide turns an update whose payload fails to parse into
-/// `UpdateKind::Error` (so newer Bot API kinds don't break old bots); a kind we subscribe to that
-/// fails to parse is a malformed body, not a newer kind.
-fn parse(body: &[u8]) -> Result<Update, ApiError> {
-    let update: Update = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("body is not a Telegram Update: {e}")))?;
-    if let UpdateKind::Error(_) = update.kind {
-        let raw: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let broken = ALLOWED_UPDATES.iter().find_map(|kind| {
-            let name = serde_json::to_value(kind).ok()?;
-            let name = name.as_str()?;
-            raw.get(name).is_some().then(|| name.to_owned())
-        });
-        if let Some(name) = broken {
-            return Err(ApiError::BadRequest(format!(
-                "body is not a Telegram Update: malformed \"{name}\""
-            )));
-        }
+/// Keeps an update that can never be handled as it is, counts it, and lets it be answered 200
+/// (Telegram would otherwise redeliver it for a day). Only failing to keep it is an outage.
+async fn dead_letter(
+    state: &AppState,
+    update_id: Option<i64>,
+    body: &[u8],
+    error: &str,
+    reason: &'static str,
+) -> Result<(), ApiError> {
+    tracing::warn!(update_id, reason, error, "update kept as a dead letter");
+    metrics::counter!("telegram_updates_dead_lettered_total", "reason" => reason).increment(1);
+    let keep = state.settings.telegram.dead_letters_max;
+    dead_letters::record(&state.db, update_id, body, error, keep)
+        .await
+        .map_err(|e| ApiError::Unavailable {
+            reason: format!("could not keep a dead letter: {e}"),
+            retry_after: state.settings.server.retry_after_secs,
+        })
+}
+
+/// What an authenticated body is.
+enum Intake {
+    /// A kind the bot handles, read by teloxide.
+    Update(Box<Update>),
+    /// A kind the bot does not subscribe to (or a newer one): acknowledged and never parsed,
+    /// so no parser of a kind we don't use can fail (or panic) on it.
+    Ignored(String),
+    /// Can never be handled as it is: a dead letter.
+    Poison {
+        update_id: Option<i64>,
+        error: String,
+    },
+}
+
+/// Reads a body without letting any input panic: the JSON first, then its kind, and only a kind
+/// the bot handles goes to teloxide's parser, with control characters made spaces (a NUL is
+/// refused by PostgreSQL; a space keeps every UTF-16 offset of the message's entities), behind
+/// `catch_unwind` in case its parser still panics.
+fn parse(body: &[u8]) -> Intake {
+    let poison = |update_id, error: String| Intake::Poison { update_id, error };
+    let mut value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(e) => return poison(None, format!("body is not JSON: {e}")),
+    };
+    let update_id = value.get("update_id").and_then(Value::as_i64);
+    let Some(fields) = value.as_object() else {
+        return poison(None, "body is not a JSON object".into());
+    };
+    if update_id.is_none() {
+        return poison(None, "body has no integer update_id".into());
     }
-    Ok(update)
+    let kinds: Vec<String> = fields
+        .keys()
+        .filter(|k| k.as_str() != "update_id")
+        .cloned()
+        .collect();
+    let [kind] = kinds.as_slice() else {
+        return poison(
+            update_id,
+            format!("an update carries one kind, not {kinds:?}"),
+        );
+    };
+    let kind = kind.clone();
+    let handled = ALLOWED_UPDATES.iter().any(|allowed| {
+        serde_json::to_value(allowed)
+            .ok()
+            .is_some_and(|name| name.as_str() == Some(kind.as_str()))
+    });
+    if !handled {
+        return Intake::Ignored(kind.chars().take(40).collect());
+    }
+    blank_controls(&mut value);
+    // From bytes, not from the `Value`: teloxide's types borrow strings while they parse.
+    let Ok(clean) = serde_json::to_vec(&value) else {
+        return poison(update_id, "body could not be re-encoded".into());
+    };
+    let parsed = std::panic::catch_unwind(|| serde_json::from_slice::<Update>(&clean));
+    match parsed {
+        Ok(Ok(update)) if !matches!(update.kind, UpdateKind::Error(_)) => {
+            Intake::Update(Box::new(update))
+        }
+        Ok(Ok(_)) => poison(update_id, format!("malformed \"{kind}\"")),
+        Ok(Err(e)) => poison(update_id, format!("malformed \"{kind}\": {e}")),
+        Err(_) => poison(
+            update_id,
+            format!("the Update parser panicked on \"{kind}\""),
+        ),
+    }
+}
+
+/// Every control character in the strings of `value` but tab, newline and carriage return
+/// made a space.
+fn blank_controls(value: &mut Value) {
+    match value {
+        Value::String(s) if s.chars().any(is_blanked) => {
+            *s = s
+                .chars()
+                .map(|c| if is_blanked(c) { ' ' } else { c })
+                .collect();
+        }
+        Value::Array(items) => items.iter_mut().for_each(blank_controls),
+        Value::Object(fields) => fields.values_mut().for_each(blank_controls),
+        _ => {}
+    }
+}
+
+fn is_blanked(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
 
 fn unavailable(err: &KvError, retry_after: u64) -> ApiError {
     ApiError::Unavailable {
         reason: err.to_string(),
         retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Intake, parse};
+
+    #[test]
+    fn kinds_are_read_before_teloxide_parses() {
+        let message = br#"{"update_id":5,"message":{"message_id":1,"date":1700000000,"chat":{"id":7,"type":"private","first_name":"A"},"from":{"id":7,"is_bot":false,"first_name":"A"},"text":"/start"}}"#;
+        match parse(message) {
+            Intake::Update(_) => {}
+            Intake::Ignored(kind) => panic!("ignored {kind}"),
+            Intake::Poison { error, .. } => panic!("poison: {error}"),
+        }
+        // Shapes whose parsers panic in teloxide-core 0.13: never parsed.
+        for body in [
+            r#"{"update_id":1,"poll_answer":{"poll_id":"P","option_ids":[]}}"#,
+            r#"{"update_id":2,"message_reaction":{"chat":{"id":1,"type":"private"},"message_id":1,"date":0,"old_reaction":[],"new_reaction":[]}}"#,
+        ] {
+            assert!(
+                matches!(parse(body.as_bytes()), Intake::Ignored(_)),
+                "{body}"
+            );
+        }
+        for (body, says) in [
+            ("", "not JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"message":{}}"#, "update_id"),
+            (r#"{"update_id":1}"#, "one kind"),
+            (
+                r#"{"update_id":1,"message":{},"callback_query":{}}"#,
+                "one kind",
+            ),
+            (
+                r#"{"update_id":1,"message":{"text":5}}"#,
+                "malformed \"message\"",
+            ),
+        ] {
+            match parse(body.as_bytes()) {
+                Intake::Poison { error, .. } => assert!(error.contains(says), "{body}: {error}"),
+                _ => panic!("{body} must be a dead letter"),
+            }
+        }
+        // Control characters become spaces; UTF-16 offsets stay.
+        let nul = br#"{"update_id":5,"message":{"message_id":1,"date":1700000000,"chat":{"id":7,"type":"private","first_name":"A\u0000B"},"from":{"id":7,"is_bot":false,"first_name":"A\u0000B"},"text":"x\u0007y\n"}}"#;
+        let Intake::Update(update) = parse(nul) else {
+            panic!("a NUL is blanked, not refused");
+        };
+        let teloxide::types::UpdateKind::Message(m) = update.kind else {
+            panic!("a message");
+        };
+        assert_eq!(m.text(), Some("x y\n"));
+        assert_eq!(m.from.map(|u| u.first_name), Some("A B".to_owned()));
     }
 }

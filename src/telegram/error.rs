@@ -37,10 +37,19 @@ impl HandlerError {
         }
     }
 
+    /// The database refused a value (see [`crate::db::is_data_error`]): never worth a redelivery.
+    #[must_use]
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            Self::Db(e) | Self::Ledger(LedgerError::Db(e)) => crate::db::is_data_error(e),
+            _ => false,
+        }
+    }
+
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         match self {
-            _ if self.is_integrity_violation() => Outcome::Permanent,
+            _ if self.is_integrity_violation() || self.is_data_error() => Outcome::Permanent,
             Self::Db(_)
             | Self::Kv(_)
             | Self::Ledger(LedgerError::Db(_))

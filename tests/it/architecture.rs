@@ -20,7 +20,15 @@ const LAYERS: &[(u8, &[&str])] = &[
     (3, &["i18n"]),
     (
         4,
-        &["ledger", "users", "dialogue", "provider", "jobs", "llm"],
+        &[
+            "ledger",
+            "users",
+            "dialogue",
+            "provider",
+            "jobs",
+            "llm",
+            "dead_letters",
+        ],
     ),
     (5, &["delivery"]),
     (6, &["state", "telegram"]),

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use entity::dead_letter;
 use figment::{Figment, providers::Serialized};
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 use crate::{
@@ -17,6 +19,8 @@ both_storages!(
     a_name_too_long_to_greet_is_cut_and_the_menu_comes,
     only_ok_and_error_end_a_job,
     an_update_is_handled_to_the_end_when_the_caller_goes_away,
+    poison_updates_are_answered_kept_and_replayed,
+    dead_letters_are_bounded,
 );
 
 /// Posts a raw update with the right secret.
@@ -145,4 +149,155 @@ async fn an_update_is_handled_to_the_end_when_the_caller_goes_away(storage: Stor
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the screen was never edited: the handling was cancelled with the request");
+}
+
+fn text_update(update_id: i64, user: i64, first_name: &str, text: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_700_000_000,
+            "chat": { "id": user, "type": "private", "first_name": first_name },
+            "from": { "id": user, "is_bot": false, "first_name": first_name },
+            "text": text
+        }
+    })
+}
+
+async fn poison_updates_are_answered_kept_and_replayed(storage: Storage) {
+    let Some(app) = TestApp::spawn(storage).await else {
+        return;
+    };
+    let user = 8304;
+    app.open_chat(user).await;
+
+    // A handler that fails for good (Telegram refuses the answer): answered 200, kept, the
+    // user told; after the cause is gone, the operator replays it and it is handled.
+    app.fault(json!({ "method": "sendMessage", "error_code": 400,
+        "description": "Bad Request: chat not found", "times": 1 }))
+        .await;
+    assert_eq!(
+        post(&app, &text_update(930_400, user, "Ada", "/help")).await,
+        200
+    );
+    let kept = dead_letter::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:#?}");
+    assert_eq!(kept[0].update_id, Some(930_400));
+    assert!(
+        kept[0].error.contains("chat not found"),
+        "{}",
+        kept[0].error
+    );
+    let (ok, out, err) = app
+        .run_cli(&["replay-dead-letters", "--url", &app.url])
+        .await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("1 replayed, 0 kept"), "{out}");
+    let help = last(&app.bot_messages(user).await);
+    assert!(
+        help["text"].as_str().unwrap_or_default().contains("Помощь"),
+        "{help:#}"
+    );
+    assert!(
+        dead_letter::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Kinds the bot does not handle, in shapes whose parsers panic in teloxide-core 0.13: 200,
+    // nothing kept, no panic.
+    for update in [
+        json!({ "update_id": 930_301, "poll_answer": { "poll_id": "P", "option_ids": [] } }),
+        json!({ "update_id": 930_302, "message_reaction": {
+            "chat": { "id": user, "type": "private" }, "message_id": 1, "date": 0,
+            "old_reaction": [], "new_reaction": [] } }),
+    ] {
+        assert_eq!(post(&app, &update).await, 200, "{update}");
+    }
+    assert!(
+        dead_letter::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // NUL and other control characters: made spaces at the boundary, so the database takes the
+    // name and the prompt, and the user gets their answers.
+    let name = "A\u{0}d\u{7}a";
+    assert_eq!(
+        post(&app, &text_update(930_310, user, name, "/start")).await,
+        200
+    );
+    let greeting = last(&app.bot_messages(user).await);
+    assert!(
+        greeting["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("A d a"),
+        "{greeting:#}"
+    );
+    assert_eq!(
+        post(&app, &text_update(930_311, user, name, "/generate")).await,
+        200
+    );
+    assert_eq!(
+        post(
+            &app,
+            &text_update(930_312, user, name, "a cat\u{0}in a hat")
+        )
+        .await,
+        200
+    );
+    let screen = last(&app.bot_messages(user).await);
+    assert!(
+        screen["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("a cat in a hat"),
+        "{screen:#}"
+    );
+    assert!(
+        dead_letter::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A payload of a kind the bot handles that teloxide can't read: kept, 200, counted.
+    let broken = json!({ "update_id": 930_320, "message": { "message_id": "nope" } });
+    assert_eq!(post(&app, &broken).await, 200);
+    let kept = dead_letter::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].update_id, Some(930_320));
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("telegram_updates_dead_lettered_total"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+async fn dead_letters_are_bounded(storage: Storage) {
+    let Some(app) = TestApp::spawn_with(storage, |f: Figment| {
+        f.merge(Serialized::default("telegram.dead_letters_max", 3))
+    })
+    .await
+    else {
+        return;
+    };
+    for n in 0..5 {
+        let body = json!({ "update_id": 930_500 + n, "message": { "message_id": "x" } });
+        assert_eq!(post(&app, &body).await, 200);
+    }
+    let kept = dead_letter::Entity::find().all(&app.db).await.unwrap();
+    let ids: Vec<Option<i64>> = kept.iter().map(|k| k.update_id).collect();
+    assert_eq!(
+        ids,
+        [Some(930_502), Some(930_503), Some(930_504)],
+        "the newest kept"
+    );
+    app.stop().await;
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use entity::user;
+use entity::{dead_letter, user};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
@@ -13,7 +13,7 @@ use crate::{
 
 both_storages!(
     missing_or_wrong_secret_is_refused,
-    malformed_bodies_are_refused,
+    malformed_bodies_are_kept_as_dead_letters,
     oversized_body_is_refused,
     duplicate_update_is_handled_once,
     concurrent_duplicates_are_handled_once,
@@ -51,7 +51,7 @@ async fn missing_or_wrong_secret_is_refused(storage: Storage) {
     app.stop().await;
 }
 
-async fn malformed_bodies_are_refused(storage: Storage) {
+async fn malformed_bodies_are_kept_as_dead_letters(storage: Storage) {
     let Some(app) = TestApp::spawn(storage).await else {
         return;
     };
@@ -65,17 +65,20 @@ async fn malformed_bodies_are_refused(storage: Storage) {
         "{\"update_id\": 2, \"callback_query\": {\"id\": 5}}",
         "",
     ] {
+        // Answered 200 (a 4xx or 5xx makes Telegram redeliver it for a day) and kept.
         let response = app.post_webhook(body, Some(SECRET)).await;
-        assert_eq!(response.status(), 400, "body {body:?}");
-        let json: serde_json::Value = response.json().await.unwrap();
-        assert!(
-            json["error"]
-                .as_str()
-                .unwrap()
-                .contains("not a Telegram Update"),
-            "{json}"
-        );
+        assert_eq!(response.status(), 200, "body {body:?}");
     }
+    let kept = dead_letter::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(kept.len(), 8, "{kept:#?}");
+    assert_eq!(kept[0].body, "not json");
+    assert!(kept[0].error.contains("not JSON"), "{}", kept[0].error);
+    assert_eq!(kept[5].update_id, Some(1));
+    assert!(
+        kept[5].error.contains("malformed \"message\""),
+        "{}",
+        kept[5].error
+    );
     assert!(
         app.calls()
             .await
