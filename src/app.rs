@@ -190,11 +190,21 @@ impl Application {
         .flatten()
         .reduce(axum::Router::merge);
         let workers = CancellationToken::new();
+        let settings = &self.state.settings;
+        let mut sources = delivery::sources::ImageSources::new(
+            &settings.delivery.image_hosts,
+            &settings.delivery.image_origins,
+        );
+        if settings.image_provider == ProviderKind::Local {
+            let own = Url::parse(&format!("http://{}", loopback(self.local_addr)))?;
+            sources = sources.with_origin(&own);
+        }
         let worker = delivery::Worker {
             settings: self.state.settings.clone(),
             db: self.state.db.clone(),
             bot: self.state.bot.clone(),
-            http: self.state.http.clone(),
+            http: delivery::image_client(&sources).context("image HTTP client")?,
+            sources,
             outbox: self.state.outbox.clone(),
             unusable: Arc::new(crate::generation::UnusableImages(self.state.clone())),
             replica: self.state.replica.clone(),

@@ -182,6 +182,13 @@ pub struct DeliverySettings {
     pub max_backoff_secs: u64,
     /// How long a claimed push stays reserved for the worker that claimed it.
     pub lease_secs: u64,
+    /// Result images are fetched over https from these domains (and names under them) when
+    /// every address they resolve to is public.
+    pub image_hosts: Vec<String>,
+    /// ... and from these exact origins as they are (a self-hosted provider); the local
+    /// provider's own is added by itself.
+    #[serde(default)]
+    pub image_origins: Vec<Url>,
 }
 
 /// Limits of prompt help (the LLM itself is chosen by the top-level `LLM_*` variables).

@@ -3,6 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use url::Url;
+
+use super::sources::{ImageSources, Trust};
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// Worth another try later (network, provider 5xx, disk trouble).
@@ -36,9 +40,11 @@ async fn existing(dir: &Path, stem: &str) -> Option<(PathBuf, String)> {
     None
 }
 
-/// The image at `url`, kept as `<store>/<generation>/<position>.<ext>`.
+/// The image at `url`, kept as `<store>/<generation>/<position>.<ext>`. Only a URL `sources`
+/// allows is fetched (an unparsable or refused one fails for good, as does a redirect to one).
 pub async fn fetch(
     http: &reqwest::Client,
+    sources: &ImageSources,
     store: &Path,
     generation_id: i64,
     position: i32,
@@ -55,9 +61,22 @@ pub async fn fetch(
             file_name: name,
         });
     }
-    let transient = |e: reqwest::Error| FetchError::Transient(e.without_url().to_string());
+    let parsed = Url::parse(url).map_err(|e| FetchError::Permanent(format!("image URL: {e}")))?;
+    match sources.check(&parsed).map_err(FetchError::Permanent)? {
+        Trust::Named => {}
+        Trust::Public => ImageSources::resolve_public(&parsed)
+            .await
+            .map_err(FetchError::Permanent)?,
+    }
+    let transient = |e: reqwest::Error| {
+        if e.is_redirect() {
+            FetchError::Permanent(format!("image download: {}", e.without_url()))
+        } else {
+            FetchError::Transient(e.without_url().to_string())
+        }
+    };
     let response = http
-        .get(url)
+        .get(parsed)
         .timeout(std::time::Duration::from_secs(30))
         .send()
         .await
@@ -133,7 +152,7 @@ mod tests {
 mod fetch_tests {
     use axum::{Router, http::header, routing::get};
 
-    use super::{FetchError, fetch};
+    use super::{FetchError, ImageSources, Url, fetch};
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n0000IHDR";
 
@@ -180,15 +199,25 @@ mod fetch_tests {
                 format!("{base}{path}"),
                 store.path().to_owned(),
             );
-            async move { fetch(&http, &store, 7, position, &url, 1024).await }
+            let sources = ImageSources::new(&[], &[Url::parse(&base).unwrap()]);
+            async move { fetch(&http, &sources, &store, 7, position, &url, 1024).await }
         };
         let stored = get("/ok.png", 0).await.unwrap();
         assert_eq!(stored.relative, "7/0.png");
         assert_eq!(std::fs::read(&stored.path).unwrap(), PNG);
         // Fetched once: a second call finds the stored copy (even if the URL is gone by now).
-        let again = fetch(&http, store.path(), 7, 0, &format!("{base}/gone"), 1024)
-            .await
-            .unwrap();
+        let sources = ImageSources::new(&[], &[Url::parse(&base).unwrap()]);
+        let again = fetch(
+            &http,
+            &sources,
+            store.path(),
+            7,
+            0,
+            &format!("{base}/gone"),
+            1024,
+        )
+        .await
+        .unwrap();
         assert_eq!(again.path, stored.path);
         for (path, permanent) in [
             ("/page", true),

@@ -14,6 +14,7 @@
 mod image;
 mod limiter;
 pub mod push;
+pub mod sources;
 mod worker;
 
 use std::{
@@ -50,8 +51,10 @@ pub struct Worker {
     pub settings: std::sync::Arc<crate::config::Settings>,
     pub db: sea_orm::DatabaseConnection,
     pub bot: teloxide::Bot,
-    /// For downloading result images from the provider.
+    /// For downloading result images from the provider (see [`image_client`]).
     pub http: reqwest::Client,
+    /// Where result images may come from.
+    pub sources: sources::ImageSources,
     pub outbox: std::sync::Arc<Outbox>,
     /// The feature whose result images turned out unusable.
     pub unusable: std::sync::Arc<dyn UnusableImages>,
@@ -282,4 +285,24 @@ pub async fn retry_failed<C: ConnectionTrait>(db: &C, dedupe_key: &str) -> Resul
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// The client result images are downloaded with: names resolve only to public addresses (but
+/// for the named origins' hosts), and a redirect is followed only to a URL `sources` allows, at
+/// most five times.
+pub fn image_client(sources: &sources::ImageSources) -> reqwest::Result<reqwest::Client> {
+    let policy_sources = sources.clone();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .dns_resolver(sources.resolver())
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error("too many redirects")
+            } else if let Err(why) = policy_sources.check(attempt.url()) {
+                attempt.error(format!("redirect refused: {why}"))
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
 }

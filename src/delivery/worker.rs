@@ -454,6 +454,7 @@ async fn send(state: &Worker, row: &delivery::Model, push: Push) -> Attempt {
                 for image in &images {
                     let fetched = image::fetch(
                         &state.http,
+                        &state.sources,
                         &state.settings.delivery.images_dir,
                         generation_id,
                         image.position,

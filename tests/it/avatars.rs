@@ -424,6 +424,10 @@ async fn on_fal_with(storage: Storage, fal: &FakeFal, deadline_secs: u64) -> Opt
                 deadline_secs,
             ))
             .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default(
+                "delivery.image_origins",
+                [queue.clone()],
+            ))
             .merge(Serialized::default("fal_queue_url", queue))
             .merge(Serialized::default("fal_jwks_url", jwks))
     })

@@ -74,6 +74,8 @@ pub enum CallbackResult {
     Error(String),
     /// The OK payload under another status (progress, or one fal never sends).
     Status(String),
+    /// OK, with these image URLs.
+    Urls(Vec<String>),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -265,12 +267,23 @@ impl FakeFal {
                     "status": "ERROR", "error": e, "payload": { "detail": [{ "msg": e }] } }),
                 CallbackResult::Status(s) => json!({ "request_id": id, "gateway_request_id": id,
                     "status": s, "payload": self.payload(id, job) }),
+                CallbackResult::Urls(urls) => {
+                    let images: Vec<Value> = urls
+                        .iter()
+                        .map(|u| {
+                            json!({ "url": u, "width": 1024, "height": 1024,
+                            "content_type": "image/png" })
+                        })
+                        .collect();
+                    json!({ "request_id": id, "gateway_request_id": id,
+                        "status": "OK", "payload": { "images": images, "seed": 1 } })
+                }
             };
             if opts == SendOpts::default() {
                 match &result {
                     CallbackResult::Ok => job.status = JobStatus::Completed,
                     CallbackResult::Error(e) => job.status = JobStatus::Failed(e.clone()),
-                    CallbackResult::Status(_) => {}
+                    CallbackResult::Status(_) | CallbackResult::Urls(_) => {}
                 }
             }
             let webhook = job.webhook.clone();
@@ -526,6 +539,15 @@ async fn handle(
             return Json(json!({ "keys": [key] })).into_response();
         }
         (&Method::GET, ["files", id, file]) => return fake.image(id, file).await,
+        // A media URL that redirects where `?to=` says (to test that redirects are checked).
+        (&Method::GET, ["redirect"]) => {
+            let to = uri
+                .query()
+                .and_then(|q| q.strip_prefix("to="))
+                .unwrap_or("/")
+                .to_owned();
+            return (StatusCode::FOUND, [(axum::http::header::LOCATION, to)]).into_response();
+        }
         (&Method::GET, [.., "status"]) => _ = fake.0.status_calls.fetch_add(1, Ordering::SeqCst),
         _ => {}
     }

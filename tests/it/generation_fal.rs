@@ -24,6 +24,10 @@ async fn spawn(storage: Storage, fal: &FakeFal, deadline_secs: u64) -> Option<Te
     TestApp::spawn_with(storage, move |f: Figment| {
         f.merge(Serialized::default("image_provider", "fal"))
             .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default(
+                "delivery.image_origins",
+                [queue.clone()],
+            ))
             .merge(Serialized::default("fal_queue_url", queue))
             .merge(Serialized::default("fal_jwks_url", jwks))
             .merge(Serialized::default(
@@ -800,6 +804,10 @@ async fn second_replica(first: &TestApp, fal: &FakeFal, deadline_secs: u64) -> O
             .merge(Serialized::default("telegram_api_url", api))
             .merge(Serialized::default("image_provider", "fal"))
             .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default(
+                "delivery.image_origins",
+                [queue.clone()],
+            ))
             .merge(Serialized::default("fal_queue_url", queue))
             .merge(Serialized::default("fal_jwks_url", jwks))
             .merge(Serialized::default(

@@ -21,6 +21,7 @@ both_storages!(
     an_update_is_handled_to_the_end_when_the_caller_goes_away,
     poison_updates_are_answered_kept_and_replayed,
     dead_letters_are_bounded,
+    image_urls_are_fetched_only_where_they_belong,
 );
 
 /// Posts a raw update with the right secret.
@@ -65,6 +66,10 @@ async fn only_ok_and_error_end_a_job(storage: Storage) {
     let Some(app) = TestApp::spawn_with(storage, move |f: Figment| {
         f.merge(Serialized::default("image_provider", "fal"))
             .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default(
+                "delivery.image_origins",
+                [queue.clone()],
+            ))
             .merge(Serialized::default("fal_queue_url", queue))
             .merge(Serialized::default("fal_jwks_url", jwks))
     })
@@ -298,6 +303,91 @@ async fn dead_letters_are_bounded(storage: Storage) {
         ids,
         [Some(930_502), Some(930_503), Some(930_504)],
         "the newest kept"
+    );
+    app.stop().await;
+}
+
+async fn image_urls_are_fetched_only_where_they_belong(storage: Storage) {
+    let fal = FakeFal::start().await;
+    fal.set_mode(Mode::NoCallback);
+    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    let Some(app) = TestApp::spawn_with(storage, move |f: Figment| {
+        f.merge(Serialized::default("image_provider", "fal"))
+            .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default(
+                "delivery.image_origins",
+                [queue.clone()],
+            ))
+            .merge(Serialized::default("fal_queue_url", queue))
+            .merge(Serialized::default("fal_jwks_url", jwks))
+    })
+    .await
+    else {
+        return;
+    };
+    // An internal service on this machine that must never be reached.
+    let internal = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = internal.local_addr().unwrap().port();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = internal.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let user = 8305;
+    app.send_text(user, "/start").await;
+    grant(&app, user, 100).await;
+    let redirect = format!(
+        "{}/redirect?to=http://127.0.0.1:{port}/x.png",
+        fal.queue_url()
+    );
+    let urls = [
+        format!("http://127.0.0.1:{port}/x.png"),
+        format!("http://localhost:{port}/x.png"),
+        format!("http://2130706433:{port}/x.png"),
+        format!("http://0x7f000001:{port}/x.png"),
+        format!("https://127.0.0.1:{port}/x.png"),
+        "https://169.254.169.254/latest/meta-data/".to_owned(),
+        "https://fal.media.localhost/x.png".to_owned(),
+        "file:///etc/passwd".to_owned(),
+        format!("gopher://127.0.0.1:{port}/_INFO"),
+        "data:image/png;base64,iVBORw0KGgo=".to_owned(),
+        "::not a url::".to_owned(),
+        redirect,
+    ];
+    for (n, url) in urls.iter().enumerate() {
+        generate(&app, user, "an image from somewhere", 0, 1).await;
+        let id = fal.wait_submits(n + 1).await[n].request_id.clone();
+        let answer = fal
+            .send_callback(
+                &id,
+                CallbackResult::Urls(vec![url.clone()]),
+                SendOpts::default(),
+            )
+            .await;
+        assert_eq!(answer, 200, "{url}");
+        // Failed for good at once (not retried as if transient) and refunded once.
+        // (The chat's pushes are paced one a second: earlier failure notices go first.)
+        let mut failed = false;
+        for _ in 0..400 {
+            if generations(&app).await[n].status == "failed" {
+                failed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(failed, "{url}: the generation must fail");
+        assert_eq!(
+            crate::generation::balance(&app, user).await,
+            100,
+            "{url}: refunded once"
+        );
+    }
+    assert_eq!(
+        reached.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing fetched from the internal service"
     );
     app.stop().await;
 }

@@ -36,6 +36,10 @@ async fn spawn(
         let mut f = f
             .merge(Serialized::default("image_provider", "fal"))
             .merge(Serialized::default("fal_key", FakeFal::KEY))
+            .merge(Serialized::default(
+                "delivery.image_origins",
+                [queue.clone()],
+            ))
             .merge(Serialized::default("fal_queue_url", queue))
             .merge(Serialized::default("fal_jwks_url", jwks))
             .merge(Serialized::default("server.request_timeout_secs", 30));
