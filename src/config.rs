@@ -929,6 +929,10 @@ mod tests {
                 ("LLM_MODEL", "qwen2.5:7b"),
                 ("LLM_VISION_MODEL", "llava:13b"),
                 ("AISHA_LLM__DAILY_CAP", "9"),
+                (
+                    "AISHA_DELIVERY__IMAGE_ORIGINS",
+                    "[\"http://127.0.0.1:9000\", \"https://media.example\"]",
+                ),
                 ("UNRELATED", "x"),
             ]),
         )
@@ -968,6 +972,12 @@ mod tests {
             ("qwen2.5:7b", Some("llava:13b"))
         );
         assert_eq!(s.llm.daily_cap, 9);
+        let origins: Vec<&str> = s.delivery.image_origins.iter().map(Url::as_str).collect();
+        assert_eq!(
+            origins,
+            ["http://127.0.0.1:9000/", "https://media.example/"]
+        );
+        assert_eq!(s.delivery.image_hosts, ["fal.media"]);
         assert!(!format!("{s:?}").contains("sk-llm-secret"));
     }
 

@@ -420,4 +420,42 @@ mod tests {
             Some(Refusal::NotImage)
         );
     }
+
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the validator.
+        #[test]
+        fn arbitrary_bytes_are_checked_safely(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+            let _ = check(&bytes, 1 << 20, 512);
+        }
+
+        /// Valid images cut anywhere, or with a byte changed, never panic it either.
+        #[test]
+        fn truncated_and_corrupted_images_are_checked_safely(
+            jpeg in proptest::prelude::any::<bool>(),
+            at in 0usize..100_000,
+            flip in 1u8..=255,
+            cut in proptest::prelude::any::<bool>(),
+        ) {
+            let mut bytes = if jpeg { jpeg_bytes() } else { png(520, 530) };
+            let at = at % bytes.len();
+            if cut {
+                bytes.truncate(at);
+            } else {
+                bytes[at] ^= flip;
+            }
+            let _ = check(&bytes, 1 << 20, 512);
+        }
+    }
+
+    /// A small real JPEG (SOI, APP0, SOF0 of 600×600, ...), enough for the header parsers.
+    fn jpeg_bytes() -> Vec<u8> {
+        let mut out = vec![0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10];
+        out.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+        out.extend_from_slice(&[0xff, 0xc0, 0x00, 0x11, 0x08, 0x02, 0x58, 0x02, 0x58, 0x03]);
+        out.extend_from_slice(&[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+        out.extend_from_slice(&[0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3f, 0x00]);
+        out.extend_from_slice(&[0x12; 64]);
+        out.extend_from_slice(&[0xff, 0xd9]);
+        out
+    }
 }

@@ -465,4 +465,91 @@ mod tests {
         assert_eq!(m.text(), Some("x y\n"));
         assert_eq!(m.from.map(|u| u.first_name), Some("A B".to_owned()));
     }
+
+    /// Any JSON value: scalars, arrays and objects of a few levels, with any strings.
+    fn json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            "\\PC{0,20}".prop_map(serde_json::Value::from),
+            "[\\x00-\\x1f]{0,4}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("message_id".to_owned()),
+                        Just("date".to_owned()),
+                        Just("chat".to_owned()),
+                        Just("from".to_owned()),
+                        Just("text".to_owned()),
+                        Just("id".to_owned()),
+                        Just("type".to_owned()),
+                        Just("user".to_owned()),
+                        Just("data".to_owned()),
+                        "[a-z_]{1,12}",
+                    ],
+                    inner,
+                    0..8,
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes never panic the intake.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse(&body);
+        }
+
+        /// Arbitrary payloads under every kind of update (handled or not, including those whose
+        /// teloxide parsers panic) never panic the intake.
+        #[test]
+        fn arbitrary_payloads_never_panic(
+            kind in proptest::sample::select(vec![
+                "message", "edited_message", "callback_query", "pre_checkout_query",
+                "poll_answer", "message_reaction", "message_reaction_count", "chat_member",
+                "my_chat_member", "inline_query", "poll", "chat_boost", "business_message",
+            ]),
+            id in proptest::prelude::any::<i64>(),
+            payload in json(),
+        ) {
+            let body = serde_json::json!({ "update_id": id, kind: payload }).to_string();
+            let _ = parse(body.as_bytes());
+        }
+    }
+
+    /// Every update of the committed corpus reads as what its kind is: a handled kind as an
+    /// Update, any other as ignored, none as a dead letter.
+    #[test]
+    fn the_corpus_reads_as_its_kinds() {
+        let corpus: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/corpus/updates.json")).unwrap();
+        let mut kinds = std::collections::BTreeSet::new();
+        for update in &corpus {
+            let body = update.to_string();
+            let kind = update
+                .as_object()
+                .and_then(|o| o.keys().find(|k| *k != "update_id").cloned())
+                .unwrap();
+            let handled = matches!(
+                kind.as_str(),
+                "message" | "callback_query" | "pre_checkout_query"
+            );
+            match parse(body.as_bytes()) {
+                Intake::Update(_) if handled => {}
+                Intake::Ignored(_) if !handled => {}
+                Intake::Poison { error, .. } => panic!("{kind}: {error}"),
+                _ => panic!("{kind} read as the wrong thing"),
+            }
+            kinds.insert(kind);
+        }
+        assert_eq!(kinds.len(), 23, "every kind of the Bot API: {kinds:?}");
+    }
 }

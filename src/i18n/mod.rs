@@ -675,4 +675,49 @@ mod tests {
         let names = |t: &Texts| t.commands.iter().map(|(c, _)| *c).collect::<Vec<_>>();
         assert_eq!(names(&RU), names(&EN));
     }
+
+    /// Telegram's rule for a text sent with HTML: it parses, and what is visible fits `limit`
+    /// UTF-16 units.
+    fn fits(html: &str, limit: usize) -> Result<(), String> {
+        let parsed = crate::sandbox::text::parse_html(html)?;
+        let units = parsed.text.encode_utf16().count();
+        if units > limit {
+            return Err(format!("{units} > {limit}"));
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        /// Any name or prompt a user can send (a prompt is at most 500 characters, a name is
+        /// whatever Telegram sends) makes texts that are valid HTML within Telegram's limits.
+        #[test]
+        fn user_strings_make_valid_texts_within_limits(
+            name in "\\PC{0,300}",
+            prompt in "\\PC{5,500}",
+            style in "\\PC{1,32}",
+            coins in proptest::prelude::any::<i64>(),
+        ) {
+            for t in [&RU, &EN] {
+                fits(&(t.welcome)(&name, coins.rem_euclid(1_000_000)), 4096)
+                    .map_err(proptest::test_runner::TestCaseError::fail)?;
+                fits(&(t.gen_choose_aspect)(&prompt, Some(&name)), 4096)
+                    .map_err(proptest::test_runner::TestCaseError::fail)?;
+                fits(&(t.gen_improved)(&prompt, &prompt), 4096)
+                    .map_err(proptest::test_runner::TestCaseError::fail)?;
+                fits(&(t.photo_prompt_ready)(&prompt), 4096)
+                    .map_err(proptest::test_runner::TestCaseError::fail)?;
+                fits(&(t.gallery_prompt)(&prompt), 4096)
+                    .map_err(proptest::test_runner::TestCaseError::fail)?;
+                let caption = (t.gen_caption)(&Caption {
+                    prompt: &prompt,
+                    avatar: Some(&name),
+                    style: Some(&style),
+                    aspect: "1:1",
+                    width: 1024,
+                    height: 1024,
+                });
+                fits(&caption, 1024).map_err(proptest::test_runner::TestCaseError::fail)?;
+            }
+        }
+    }
 }

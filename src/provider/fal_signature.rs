@@ -202,3 +202,119 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Sig
         .filter(|v| !v.is_empty())
         .ok_or(SignatureError::Header(name))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{Json, Router, http::HeaderValue, routing::get};
+    use ed25519_dalek::{Signer, SigningKey};
+    use proptest::{strategy::Strategy, test_runner::TestRunner};
+
+    use super::*;
+
+    /// A JWKS server with one key; the verifier pointed at it.
+    async fn verifier(key: &SigningKey) -> FalVerifier {
+        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+        let jwks = serde_json::json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x }] });
+        let app = Router::new().route("/jwks", get(move || async move { Json(jwks.clone()) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FalVerifier::new(reqwest::Client::new(), Url::parse(&url).unwrap())
+    }
+
+    fn signed(key: &SigningKey, body: &[u8], now: i64) -> HeaderMap {
+        let (request_id, user_id) = ("req-5f1c", "user-77");
+        let message = format!(
+            "{request_id}\n{user_id}\n{now}\n{}",
+            hex::encode(Sha256::digest(body))
+        );
+        let signature = hex::encode(key.sign(message.as_bytes()).to_bytes());
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (REQUEST_ID, request_id.to_owned()),
+            (USER_ID, user_id.to_owned()),
+            (TIMESTAMP, now.to_string()),
+            (SIGNATURE, signature),
+        ] {
+            headers.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        headers
+    }
+
+    /// One change to a signed callback: which part, where, and what goes there.
+    #[derive(Clone, Debug)]
+    enum Mutation {
+        Body { at: usize, xor: u8 },
+        BodyAppend(u8),
+        Header { name: usize, at: usize, to: char },
+        Timestamp(i64),
+        Drop(usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (any::<usize>(), 1u8..=255).prop_map(|(at, xor)| Mutation::Body { at, xor }),
+            any::<u8>().prop_map(Mutation::BodyAppend),
+            (0usize..4, any::<usize>(), proptest::char::range('!', '~'))
+                .prop_map(|(name, at, to)| Mutation::Header { name, at, to }),
+            (-100_000i64..100_000)
+                .prop_filter("a change", |d| *d != 0)
+                .prop_map(Mutation::Timestamp),
+            (0usize..4).prop_map(Mutation::Drop),
+        ]
+    }
+
+    /// Any mutation of a signed callback's body, headers or timestamp is rejected; the
+    /// callback as signed is accepted.
+    #[tokio::test]
+    async fn any_mutation_of_a_signed_callback_is_rejected() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let verifier = verifier(&key).await;
+        let now = 1_764_000_000;
+        let body = br#"{"request_id":"req-5f1c","status":"OK","payload":{"images":[]}}"#.to_vec();
+        let headers = signed(&key, &body, now);
+        assert!(verifier.verify(&headers, &body, now).await.is_ok());
+        let names = [REQUEST_ID, USER_ID, TIMESTAMP, SIGNATURE];
+        let mut runner = TestRunner::default();
+        let cases = runner.config().cases;
+        for _ in 0..cases {
+            let change = mutation()
+                .new_tree(&mut runner)
+                .map(|tree| proptest::strategy::ValueTree::current(&tree))
+                .expect("a mutation");
+            let (mut h, mut b, mut at_time) = (headers.clone(), body.clone(), now);
+            match &change {
+                Mutation::Body { at, xor } => {
+                    let i = at % b.len();
+                    b[i] ^= xor;
+                }
+                Mutation::BodyAppend(byte) => b.push(*byte),
+                Mutation::Header { name, at, to } => {
+                    let name = names[*name];
+                    let mut value: Vec<char> = h[name].to_str().unwrap().chars().collect();
+                    let i = at % value.len();
+                    if value[i] == *to {
+                        continue;
+                    }
+                    value[i] = *to;
+                    let value: String = value.into_iter().collect();
+                    h.insert(name, HeaderValue::from_str(&value).unwrap());
+                }
+                Mutation::Timestamp(delta) => {
+                    let moved = now + delta;
+                    h.insert(
+                        TIMESTAMP,
+                        HeaderValue::from_str(&moved.to_string()).unwrap(),
+                    );
+                    at_time = moved;
+                }
+                Mutation::Drop(name) => {
+                    h.remove(names[*name]);
+                }
+            }
+            let verdict = verifier.verify(&h, &b, at_time).await;
+            assert!(verdict.is_err(), "{change:?} was accepted");
+        }
+    }
+}

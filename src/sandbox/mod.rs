@@ -14,7 +14,7 @@
 mod botapi;
 mod page;
 mod params;
-mod text;
+pub(crate) mod text;
 mod users;
 
 use std::collections::{HashMap, VecDeque};

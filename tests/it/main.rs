@@ -15,6 +15,7 @@ mod coins;
 mod fake_fal;
 mod fake_llm;
 mod fal;
+mod fuzz;
 mod gallery;
 mod generation;
 mod generation_fal;

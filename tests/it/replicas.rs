@@ -192,6 +192,10 @@ impl Cluster {
             .env("IMAGE_PROVIDER", "fal")
             .env("FAL_KEY", FakeFal::KEY)
             .env("FAL_QUEUE_URL", self.fal.queue_url())
+            .env(
+                "AISHA_DELIVERY__IMAGE_ORIGINS",
+                format!("[\"{}\"]", self.fal.queue_url()),
+            )
             .env("FAL_JWKS_URL", self.fal.jwks_url())
             .env(
                 "AISHA_CONFIG_DIR",

@@ -261,4 +261,42 @@ mod tests {
             assert_eq!(Callback::parse(bad), None, "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Any callback data (forged, mutated, any characters) parses without a panic; whatever
+        /// parses encodes back to the same action within Telegram's 64 bytes.
+        #[test]
+        fn any_data_parses_safely(data in "\\PC{0,80}") {
+            if let Some(cb) = Callback::parse(&data) {
+                let encoded = cb.encode();
+                proptest::prop_assert!(encoded.len() <= MAX_BYTES, "{encoded}");
+                proptest::prop_assert_eq!(Callback::parse(&encoded), Some(cb));
+            }
+        }
+
+        /// Mutations of real payloads (a byte changed, cut, or appended) never panic either.
+        #[test]
+        fn mutated_payloads_parse_safely(
+            pick in 0usize..1000,
+            at in 0usize..64,
+            with in proptest::prelude::any::<char>(),
+            cut in proptest::prelude::any::<bool>(),
+        ) {
+            let examples = Callback::examples();
+            let data = examples[pick % examples.len()].encode();
+            let mut chars: Vec<char> = data.chars().collect();
+            let at = at % (chars.len() + 1);
+            if cut {
+                chars.truncate(at);
+            } else if at < chars.len() {
+                chars[at] = with;
+            } else {
+                chars.push(with);
+            }
+            let mutated: String = chars.into_iter().collect();
+            if let Some(cb) = Callback::parse(&mutated) {
+                proptest::prop_assert!(cb.encode().len() <= MAX_BYTES);
+            }
+        }
+    }
 }
