@@ -209,6 +209,8 @@ mod tests {
         assert_eq!(check("https://fal.media/x.png"), Ok(Trust::Public));
         assert_eq!(check("https://V3.FAL.MEDIA./x.png"), Ok(Trust::Public));
         assert_eq!(check("http://127.0.0.1:9000/files/1.png"), Ok(Trust::Named));
+        // The same origin however the address is spelled.
+        assert_eq!(check("http://2130706433:9000/x.png"), Ok(Trust::Named));
         for refused in [
             "http://v3.fal.media/x.png",
             "https://evilfal.media/x.png",
@@ -217,8 +219,10 @@ mod tests {
             "http://127.0.0.1:9001/",
             "https://127.0.0.1:9000/",
             "http://localhost:9000/",
-            "http://2130706433:9000/",
-            "http://0x7f000001:9000/",
+            // 127.0.0.1 spelled otherwise, on another port than the named origin's.
+            "http://2130706433:9001/",
+            "http://0x7f000001:9001/",
+            "http://0177.0.0.1:9001/",
             "https://[::1]/x.png",
             "https://169.254.169.254/latest/meta-data/",
             "file:///etc/passwd",

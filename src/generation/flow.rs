@@ -444,17 +444,35 @@ async fn on_style(
             }
         },
     };
-    // Taken and stored again in one transaction: a start (or a new prompt) in between is not
-    // undone by an older screen's choice.
+    change_options(ctx, query, origin, |options| {
+        options.style = style;
+        true
+    })
+    .await
+}
+
+/// Changes the stored options and shows the next screen. Taken and stored again in one
+/// transaction: a start (or a new prompt) in between is not undone by an older screen's button.
+/// `change` returning false leaves them as they were and answers "expired".
+pub(super) async fn change_options(
+    ctx: &Ctx<'_>,
+    query: &CallbackQuery,
+    origin: Option<&Message>,
+    change: impl FnOnce(&mut PromptOptions) -> bool,
+) -> Result<(), HandlerError> {
+    let t = ctx.t();
     let txn = ctx.state.db.begin().await?;
-    let Some(Dialogue::GenerationOptions(mut options)) =
-        dialogue::take(&txn, ctx.telegram_id()).await?
-    else {
+    let taken = dialogue::take(&txn, ctx.telegram_id()).await?;
+    let Some(Dialogue::GenerationOptions(mut options)) = taken else {
         txn.rollback().await?;
         ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
         return Ok(());
     };
-    options.style = style;
+    if !change(&mut options) {
+        txn.rollback().await?;
+        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
+        return Ok(());
+    }
     dialogue::set(
         &txn,
         ctx.telegram_id(),

@@ -416,20 +416,12 @@ async fn on_fal(storage: Storage, fal: &FakeFal) -> Option<TestApp> {
 }
 
 async fn on_fal_with(storage: Storage, fal: &FakeFal, deadline_secs: u64) -> Option<TestApp> {
-    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    let fal = fal.clone();
     TestApp::spawn_with(storage, move |f: Figment| {
-        f.merge(Serialized::default("image_provider", "fal"))
-            .merge(Serialized::default(
-                "avatar.training_deadline_secs",
-                deadline_secs,
-            ))
-            .merge(Serialized::default("fal_key", FakeFal::KEY))
-            .merge(Serialized::default(
-                "delivery.image_origins",
-                [queue.clone()],
-            ))
-            .merge(Serialized::default("fal_queue_url", queue))
-            .merge(Serialized::default("fal_jwks_url", jwks))
+        fal.configure(f).merge(Serialized::default(
+            "avatar.training_deadline_secs",
+            deadline_secs,
+        ))
     })
     .await
 }

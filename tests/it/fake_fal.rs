@@ -166,6 +166,20 @@ impl FakeFal {
         self.0.base.clone()
     }
 
+    /// Points the app's settings at this fake: fal as the provider, its key, queue and keys, and
+    /// its origin as a source of result images.
+    pub fn configure(&self, f: figment::Figment) -> figment::Figment {
+        use figment::providers::Serialized;
+        f.merge(Serialized::default("image_provider", "fal"))
+            .merge(Serialized::default("fal_key", Self::KEY))
+            .merge(Serialized::default(
+                "delivery.image_origins",
+                [self.queue_url()],
+            ))
+            .merge(Serialized::default("fal_queue_url", self.queue_url()))
+            .merge(Serialized::default("fal_jwks_url", self.jwks_url()))
+    }
+
     pub fn jwks_url(&self) -> String {
         format!("{}/.well-known/jwks.json", self.0.base)
     }

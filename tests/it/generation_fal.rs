@@ -20,16 +20,9 @@ use crate::{
 };
 
 async fn spawn(storage: Storage, fal: &FakeFal, deadline_secs: u64) -> Option<TestApp> {
-    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    let fal = fal.clone();
     TestApp::spawn_with(storage, move |f: Figment| {
-        f.merge(Serialized::default("image_provider", "fal"))
-            .merge(Serialized::default("fal_key", FakeFal::KEY))
-            .merge(Serialized::default(
-                "delivery.image_origins",
-                [queue.clone()],
-            ))
-            .merge(Serialized::default("fal_queue_url", queue))
-            .merge(Serialized::default("fal_jwks_url", jwks))
+        fal.configure(f)
             .merge(Serialized::default(
                 "generation.deadline_secs",
                 deadline_secs,
@@ -797,19 +790,12 @@ async fn second_replica(first: &TestApp, fal: &FakeFal, deadline_secs: u64) -> O
         first.settings.database_url.expose().to_owned(),
         first.settings.telegram_api_url.to_string(),
     );
-    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    let fal = fal.clone();
     TestApp::spawn_with(Storage::Production, move |f| {
-        f.merge(Serialized::default("cache.key_prefix", prefix))
+        fal.configure(f)
+            .merge(Serialized::default("cache.key_prefix", prefix))
             .merge(Serialized::default("database_url", db_url))
             .merge(Serialized::default("telegram_api_url", api))
-            .merge(Serialized::default("image_provider", "fal"))
-            .merge(Serialized::default("fal_key", FakeFal::KEY))
-            .merge(Serialized::default(
-                "delivery.image_origins",
-                [queue.clone()],
-            ))
-            .merge(Serialized::default("fal_queue_url", queue))
-            .merge(Serialized::default("fal_jwks_url", jwks))
             .merge(Serialized::default(
                 "generation.deadline_secs",
                 deadline_secs,

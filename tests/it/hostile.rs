@@ -62,18 +62,8 @@ async fn a_name_too_long_to_greet_is_cut_and_the_menu_comes(storage: Storage) {
 async fn only_ok_and_error_end_a_job(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
-    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
-    let Some(app) = TestApp::spawn_with(storage, move |f: Figment| {
-        f.merge(Serialized::default("image_provider", "fal"))
-            .merge(Serialized::default("fal_key", FakeFal::KEY))
-            .merge(Serialized::default(
-                "delivery.image_origins",
-                [queue.clone()],
-            ))
-            .merge(Serialized::default("fal_queue_url", queue))
-            .merge(Serialized::default("fal_jwks_url", jwks))
-    })
-    .await
+    let on_fal = fal.clone();
+    let Some(app) = TestApp::spawn_with(storage, move |f: Figment| on_fal.configure(f)).await
     else {
         return;
     };
@@ -310,18 +300,8 @@ async fn dead_letters_are_bounded(storage: Storage) {
 async fn image_urls_are_fetched_only_where_they_belong(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
-    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
-    let Some(app) = TestApp::spawn_with(storage, move |f: Figment| {
-        f.merge(Serialized::default("image_provider", "fal"))
-            .merge(Serialized::default("fal_key", FakeFal::KEY))
-            .merge(Serialized::default(
-                "delivery.image_origins",
-                [queue.clone()],
-            ))
-            .merge(Serialized::default("fal_queue_url", queue))
-            .merge(Serialized::default("fal_jwks_url", jwks))
-    })
-    .await
+    let on_fal = fal.clone();
+    let Some(app) = TestApp::spawn_with(storage, move |f: Figment| on_fal.configure(f)).await
     else {
         return;
     };

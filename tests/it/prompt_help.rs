@@ -30,18 +30,11 @@ async fn spawn(
     user: i64,
     tweak: impl FnOnce(Figment) -> Figment,
 ) -> Option<TestApp> {
-    let (queue, jwks) = (fal.queue_url(), fal.jwks_url());
+    let fal = fal.clone();
     let llm_url = llm.map(FakeLlm::base_url);
     let app = TestApp::spawn_with(storage, move |f: Figment| {
-        let mut f = f
-            .merge(Serialized::default("image_provider", "fal"))
-            .merge(Serialized::default("fal_key", FakeFal::KEY))
-            .merge(Serialized::default(
-                "delivery.image_origins",
-                [queue.clone()],
-            ))
-            .merge(Serialized::default("fal_queue_url", queue))
-            .merge(Serialized::default("fal_jwks_url", jwks))
+        let mut f = fal
+            .configure(f)
             .merge(Serialized::default("server.request_timeout_secs", 30));
         if let Some(url) = llm_url {
             f = f

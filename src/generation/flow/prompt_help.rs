@@ -9,7 +9,7 @@ use teloxide::{
     types::{CallbackQuery, ChatAction, InlineKeyboardMarkup, Message},
 };
 
-use super::{on_prompt, options, options_screen, stored_avatar};
+use super::{change_options, on_prompt, options};
 use crate::{
     dialogue::{self, Dialogue},
     domain::Prompt,
@@ -145,41 +145,24 @@ pub(super) async fn on_improved(
     origin: Option<&Message>,
     use_it: Option<u32>,
 ) -> Result<(), HandlerError> {
-    let t = ctx.t();
-    let txn = ctx.state.db.begin().await?;
-    let Some(Dialogue::GenerationOptions(mut options)) =
-        dialogue::take(&txn, ctx.telegram_id()).await?
-    else {
-        txn.rollback().await?;
-        ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
-        return Ok(());
-    };
-    match use_it {
+    change_options(ctx, query, origin, |options| match use_it {
         // A second tap finds the proposal taken and the improved prompt in use already.
         Some(shown) => match options.proposal.take() {
-            Some(proposal) if tag(&proposal) == shown => options.improved = Some(proposal),
-            Some(_) => {
-                txn.rollback().await?;
-                ui::answer(ctx.bot(), query, Some(t.gen_expired), true).await;
-                return Ok(());
+            Some(proposal) if tag(&proposal) == shown => {
+                options.improved = Some(proposal);
+                true
             }
-            None => {}
+            // A button of another text than the one shown.
+            Some(_) => false,
+            None => true,
         },
         None => {
             options.proposal = None;
             options.improved = None;
+            true
         }
-    }
-    dialogue::set(
-        &txn,
-        ctx.telegram_id(),
-        &Dialogue::GenerationOptions(options.clone()),
-    )
-    .await?;
-    txn.commit().await?;
-    ui::answer(ctx.bot(), query, None, false).await;
-    let avatar = stored_avatar(ctx, &options).await?;
-    options_screen(ctx, origin, &options, avatar.as_ref(), None).await
+    })
+    .await
 }
 
 /// The largest size of a photo, or an image sent as a file: its file id and size.
