@@ -308,7 +308,15 @@ pub async fn replay_dead_letters(
         .context("HTTP client")?;
     let (mut replayed, mut kept) = (0, 0);
     let mut out = String::new();
+    let mut sent = std::collections::HashSet::new();
     for letter in crate::dead_letters::all(db).await? {
+        // The same update kept twice (its answer was lost once): sent once.
+        if let Some(id) = letter.update_id
+            && !sent.insert(id)
+        {
+            crate::dead_letters::remove(db, letter.id).await?;
+            continue;
+        }
         let answer = http
             .post(&endpoint)
             .header(crate::http::webhook::SECRET_HEADER, secret.expose())

@@ -236,6 +236,9 @@ impl Application {
             redis_url,
             workers.clone(),
         ));
+        let permits =
+            u32::try_from(self.state.settings.server.max_updates_in_flight).unwrap_or(u32::MAX);
+        let handling = self.state.updates_in_flight.clone();
         let router = http::router(self.state, extra);
         let stop = CancellationToken::new();
         let trigger = stop.clone();
@@ -254,6 +257,17 @@ impl Application {
                 Ok(())
             }
         };
+        // Updates whose callers went away are still being handled (they are never cut off
+        // halfway): they finish, within the grace period, before the workers stop.
+        if tokio::time::timeout(grace, handling.acquire_many_owned(permits))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "updates still being handled at shutdown; stopping anyway"
+            );
+        }
         // The background workers stop with the server; unsent pushes stay queued for the next run.
         workers.cancel();
         let _ = tokio::join!(outbox, deadlines, replicas, queued_elsewhere);

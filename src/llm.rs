@@ -391,7 +391,11 @@ pub fn clean(answer: &str) -> String {
             }
         }
     }
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one_line = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     cut(&one_line, MAX_ANSWER_CHARS)
 }
 
@@ -440,6 +444,7 @@ mod tests {
         assert_eq!(clean("Prompt: a cat\n\nin a hat"), "a cat in a hat");
         assert_eq!(clean("`English: a dog`"), "a dog");
         assert_eq!(clean("«кот»"), "кот");
+        assert_eq!(clean("a\u{0}cat\u{7}"), "a cat");
         assert_eq!(clean("   "), "");
         let long = "word ".repeat(400);
         let cleaned = clean(&long);

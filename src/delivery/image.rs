@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
-use super::sources::{ImageSources, Trust};
+use super::sources::{ImageSources, Trust, Unresolved};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -64,9 +64,14 @@ pub async fn fetch(
     let parsed = Url::parse(url).map_err(|e| FetchError::Permanent(format!("image URL: {e}")))?;
     match sources.check(&parsed).map_err(FetchError::Permanent)? {
         Trust::Named => {}
-        Trust::Public => ImageSources::resolve_public(&parsed)
-            .await
-            .map_err(FetchError::Permanent)?,
+        Trust::Public => {
+            ImageSources::resolve_public(&parsed)
+                .await
+                .map_err(|why| match why {
+                    Unresolved::NotPublic(e) => FetchError::Permanent(e),
+                    Unresolved::Lookup(e) => FetchError::Transient(e),
+                })?;
+        }
     }
     let transient = |e: reqwest::Error| {
         if e.is_redirect() {

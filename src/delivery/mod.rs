@@ -294,6 +294,8 @@ pub fn image_client(sources: &sources::ImageSources) -> reqwest::Result<reqwest:
     let policy_sources = sources.clone();
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
+        // A proxy would resolve the names itself, past the resolver below.
+        .no_proxy()
         .dns_resolver(sources.resolver())
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {

@@ -73,8 +73,10 @@ impl ImageSources {
                             .strip_suffix(h.as_str())
                             .is_some_and(|rest| rest.ends_with('.'))
                 });
-                if allowed {
+                if allowed && url.port_or_known_default() == Some(443) {
                     Ok(Trust::Public)
+                } else if allowed {
+                    Err(format!("{name}: only port 443"))
                 } else {
                     Err(format!("{name} is not an allowed image host"))
                 }
@@ -105,21 +107,33 @@ impl ImageSources {
         })
     }
 
-    /// Resolves `url`'s host and refuses it when any address is not public.
-    pub async fn resolve_public(url: &Url) -> Result<(), String> {
+    /// Resolves `url`'s host: `Err(NotPublic)` when any address is not public (for good),
+    /// `Err(Lookup)` when the lookup itself failed (worth another try).
+    pub async fn resolve_public(url: &Url) -> Result<(), Unresolved> {
         let Some(Host::Domain(name)) = url.host() else {
-            return Err("image URL without a host name".into());
+            return Err(Unresolved::NotPublic(
+                "image URL without a host name".into(),
+            ));
         };
         let port = url.port_or_known_default().unwrap_or(443);
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
             .await
-            .map_err(|e| format!("{name} does not resolve: {e}"))?
+            .map_err(|e| Unresolved::Lookup(format!("{name} does not resolve: {e}")))?
             .collect();
         if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
-            return Err(format!("{name} resolves to an address that is not public"));
+            return Err(Unresolved::NotPublic(format!(
+                "{name} resolves to an address that is not public"
+            )));
         }
         Ok(())
     }
+}
+
+/// Why [`ImageSources::resolve_public`] refused a host.
+#[derive(Debug)]
+pub enum Unresolved {
+    NotPublic(String),
+    Lookup(String),
 }
 
 /// See [`ImageSources::resolver`].
@@ -155,18 +169,25 @@ pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
             let s = v6.segments();
+            // IPv4-mapped and IPv4-compatible (::/96) addresses carry an IPv4 address.
+            if s[..5] == [0; 5]
+                && (s[5] == 0xffff || s[5] == 0)
+                && let Some(v4) = v6.to_ipv4()
+            {
+                return s[5] == 0xffff && is_public_v4(v4);
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo: an IPv4 inside
+                || s[0] == 0x2002 // 6to4: an IPv4 inside
                 || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: an IPv4 inside
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0))
+                || v6 == Ipv6Addr::UNSPECIFIED)
         }
     }
 }
@@ -214,6 +235,7 @@ mod tests {
         for refused in [
             "http://v3.fal.media/x.png",
             "https://evilfal.media/x.png",
+            "https://v3.fal.media:6379/x.png",
             "https://fal.media.evil.com/x.png",
             "http://127.0.0.1:6379/",
             "http://127.0.0.1:9001/",
@@ -253,7 +275,12 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::7f00:1",
             "64:ff9b::7f00:1",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

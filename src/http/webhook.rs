@@ -8,9 +8,11 @@
 //!
 //! The "processing" mark names the process handling the update ([`crate::replica`]): a
 //! redelivery finding the mark of a process that died mid-update (its liveness key expired,
-//! within seconds) takes the update over. A request cancelled by the timeout in a live process
-//! leaves its mark until the mark expires. Either way a handler may run twice for one update,
-//! so handlers keep their side effects idempotent (money moves carry idempotency keys).
+//! within seconds) takes the update over. The handling runs in a task of its own that renews the
+//! mark while it runs: a request cut off by the timeout or a caller that went away cancels only
+//! the waiting, never the handling, and a redelivery meanwhile is asked to come back. A handler
+//! may still run twice for one update (a process killed mid-way), so handlers keep their side
+//! effects idempotent (money moves carry idempotency keys).
 
 use std::time::Duration;
 
@@ -89,18 +91,28 @@ pub async fn telegram(
 ) -> Result<StatusCode, ApiError> {
     let permit = in_flight.map(|Extension(permit)| permit);
     let replay = headers.contains_key(REPLAY_HEADER);
+    let (task_state, kept) = (state.clone(), body.clone());
     let handling = tokio::spawn(async move {
         let _permit = permit;
-        receive(state, body, replay).await
+        receive(task_state, body, replay).await
     });
     match handling.await {
         Ok(answer) => answer,
+        // A bug, not an outage: a redelivery would panic the same way. Kept, marked done,
+        // answered.
         Err(panicked) => {
             tracing::error!(error = %panicked, "handling an update panicked");
-            Err(ApiError::Unavailable {
-                reason: "the update's handler panicked".into(),
-                retry_after: 1,
-            })
+            let update_id = serde_json::from_slice::<Value>(&kept)
+                .ok()
+                .and_then(|v| v.get("update_id").and_then(Value::as_i64));
+            dead_letter(&state, update_id, &kept, "the handler panicked", "panicked").await?;
+            if let Some(id) = update_id {
+                let ttl = Duration::from_secs(state.settings.cache.update_dedupe_ttl_secs);
+                if let Err(e) = state.kv.bot.set(&format!("update:{id}"), DONE, ttl).await {
+                    tracing::warn!(error = %e, "could not mark the update as done");
+                }
+            }
+            Ok(StatusCode::OK)
         }
     }
 }
@@ -173,12 +185,31 @@ async fn receive(state: AppState, body: Bytes, replay: bool) -> Result<StatusCod
 
     let pays = carries_payment(&update);
     let kept = update.clone();
-    if let Err(err) = handle(&state, update).await {
+    // The handling may outlast the request (it is not cancelled with it): the mark is renewed
+    // while it runs, so a redelivery never starts a second copy.
+    let renewer = {
+        let (kv, key) = (state.kv.bot.clone(), key.clone());
+        let mark = format!("{PROCESSING}:{}", state.replica.id());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(processing_ttl / 3).await;
+                if let Err(e) = kv.set(&key, &mark, processing_ttl).await {
+                    tracing::warn!(error = %e, "could not renew the update's mark");
+                }
+            }
+        })
+    };
+    let handled = handle(&state, update).await;
+    renewer.abort();
+    let _ = renewer.await;
+    if let Err(err) = handled {
         let token = state.bot.token();
         let outcome = match err.outcome() {
             // Stars were taken: a payment whose record the database refuses is never dropped.
             // It stays with Telegram (redelivered) and in the error log until someone fixes it.
-            Outcome::Permanent if pays && err.is_integrity_violation() => Outcome::Transient,
+            Outcome::Permanent if pays && (err.is_integrity_violation() || err.is_data_error()) => {
+                Outcome::Transient
+            }
             outcome => outcome,
         };
         match outcome {
@@ -341,6 +372,11 @@ fn parse(body: &[u8]) -> Intake {
         Err(e) => return poison(None, format!("body is not JSON: {e}")),
     };
     let update_id = value.get("update_id").and_then(Value::as_i64);
+    // teloxide's parsers recurse per level (a reply's reply's ...): a stack overflow would
+    // abort the process, past any catch_unwind. Real updates nest a dozen levels at most.
+    if depth(&value) > MAX_DEPTH {
+        return poison(update_id, format!("nested deeper than {MAX_DEPTH} levels"));
+    }
     let Some(fields) = value.as_object() else {
         return poison(None, "body is not a JSON object".into());
     };
@@ -383,6 +419,18 @@ fn parse(body: &[u8]) -> Intake {
             update_id,
             format!("the Update parser panicked on \"{kind}\""),
         ),
+    }
+}
+
+/// How deep a body may nest.
+const MAX_DEPTH: usize = 32;
+
+/// The nesting depth of `value` (serde_json already refuses more than 128 levels).
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -453,6 +501,18 @@ mod tests {
                 Intake::Poison { error, .. } => assert!(error.contains(says), "{body}: {error}"),
                 _ => panic!("{body} must be a dead letter"),
             }
+        }
+        // A chain of replies 120 deep is refused before teloxide's parser sees it.
+        let mut deep = serde_json::json!({ "message_id": 1, "date": 0,
+            "chat": { "id": 7, "type": "private" }, "text": "x" });
+        for _ in 0..120 {
+            deep = serde_json::json!({ "message_id": 1, "date": 0,
+                "chat": { "id": 7, "type": "private" }, "text": "x", "reply_to_message": deep });
+        }
+        let body = serde_json::json!({ "update_id": 9, "message": deep }).to_string();
+        match parse(body.as_bytes()) {
+            Intake::Poison { error, .. } => assert!(error.contains("nested"), "{error}"),
+            _ => panic!("too deep"),
         }
         // Control characters become spaces; UTF-16 offsets stay.
         let nul = br#"{"update_id":5,"message":{"message_id":1,"date":1700000000,"chat":{"id":7,"type":"private","first_name":"A\u0000B"},"from":{"id":7,"is_bot":false,"first_name":"A\u0000B"},"text":"x\u0007y\n"}}"#;

@@ -331,7 +331,10 @@ fn outcome(
                 format!("the provider reported {status}")
             }
         });
-        Outcome::Failed { request_id, error }
+        Outcome::Failed {
+            request_id,
+            error: super::types::printable(&error),
+        }
     }
 }
 

@@ -378,8 +378,8 @@ impl ImageProvider for LocalProvider {
             let error = hook
                 .get("error")
                 .and_then(Value::as_str)
-                .unwrap_or("the provider reported an error")
-                .to_owned();
+                .unwrap_or("the provider reported an error");
+            let error = super::types::printable(error);
             Ok(Outcome::Failed { request_id, error })
         }
     }

@@ -65,8 +65,8 @@ pub fn outcome(
         Some(output) if status == "OK" && !output.diffusers_lora_file.url.is_empty() => {
             TrainingOutcome::Completed {
                 request_id,
-                lora_url: output.diffusers_lora_file.url,
-                config_url: output.config_file.map(|f| f.url),
+                lora_url: super::types::printable(&output.diffusers_lora_file.url),
+                config_url: output.config_file.map(|f| super::types::printable(&f.url)),
             }
         }
         _ => {
@@ -77,7 +77,7 @@ pub fn outcome(
                     format!("the trainer reported {status}")
                 }
             });
-            let error: String = error.chars().take(300).collect();
+            let error: String = super::types::printable(&error).chars().take(300).collect();
             TrainingOutcome::Failed { request_id, error }
         }
     }

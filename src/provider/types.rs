@@ -70,6 +70,15 @@ pub enum ProviderError {
     NotFinal(String),
 }
 
+/// A provider's string made safe to store: control characters (a NUL, which PostgreSQL refuses)
+/// become spaces.
+#[must_use]
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
+}
+
 /// The statuses that end a job; any other a callback reports leaves the job as it is.
 pub const FINAL_STATUSES: [&str; 2] = ["OK", "ERROR"];
 

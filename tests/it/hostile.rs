@@ -301,7 +301,14 @@ async fn image_urls_are_fetched_only_where_they_belong(storage: Storage) {
     let fal = FakeFal::start().await;
     fal.set_mode(Mode::NoCallback);
     let on_fal = fal.clone();
-    let Some(app) = TestApp::spawn_with(storage, move |f: Figment| on_fal.configure(f)).await
+    let Some(app) = TestApp::spawn_with(storage, move |f: Figment| {
+        // localhost allowed by name: its address (loopback) is what refuses it.
+        on_fal.configure(f).merge(Serialized::default(
+            "delivery.image_hosts",
+            ["fal.media", "localhost"],
+        ))
+    })
+    .await
     else {
         return;
     };
@@ -329,7 +336,8 @@ async fn image_urls_are_fetched_only_where_they_belong(storage: Storage) {
         format!("http://0x7f000001:{port}/x.png"),
         format!("https://127.0.0.1:{port}/x.png"),
         "https://169.254.169.254/latest/meta-data/".to_owned(),
-        "https://fal.media.localhost/x.png".to_owned(),
+        "https://localhost/x.png".to_owned(),
+        "https://fal.media:6379/x.png".to_owned(),
         "file:///etc/passwd".to_owned(),
         format!("gopher://127.0.0.1:{port}/_INFO"),
         "data:image/png;base64,iVBORw0KGgo=".to_owned(),
