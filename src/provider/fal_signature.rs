@@ -294,7 +294,11 @@ mod tests {
                     let name = names[*name];
                     let mut value: Vec<char> = h[name].to_str().unwrap().chars().collect();
                     let i = at % value.len();
-                    if value[i] == *to {
+                    // The signature is hex, read in either case: 'c' and 'C' are the same bytes
+                    // (found by this test at 10,000 cases), not a change.
+                    let same =
+                        value[i] == *to || (name == SIGNATURE && value[i].eq_ignore_ascii_case(to));
+                    if same {
                         continue;
                     }
                     value[i] = *to;
