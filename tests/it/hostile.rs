@@ -24,6 +24,11 @@ both_storages!(
     image_urls_are_fetched_only_where_they_belong,
 );
 
+/// The dead letters the app kept, oldest first.
+async fn dead_letters(app: &TestApp) -> Vec<dead_letter::Model> {
+    dead_letter::Entity::find().all(&app.db).await.unwrap()
+}
+
 /// Posts a raw update with the right secret.
 async fn post(app: &TestApp, update: &Value) -> u16 {
     app.post_webhook(update.to_string(), Some(SECRET))
@@ -174,7 +179,7 @@ async fn poison_updates_are_answered_kept_and_replayed(storage: Storage) {
         post(&app, &text_update(930_400, user, "Ada", "/help")).await,
         200
     );
-    let kept = dead_letter::Entity::find().all(&app.db).await.unwrap();
+    let kept = dead_letters(&app).await;
     assert_eq!(kept.len(), 1, "{kept:#?}");
     assert_eq!(kept[0].update_id, Some(930_400));
     assert!(
@@ -192,13 +197,7 @@ async fn poison_updates_are_answered_kept_and_replayed(storage: Storage) {
         help["text"].as_str().unwrap_or_default().contains("Помощь"),
         "{help:#}"
     );
-    assert!(
-        dead_letter::Entity::find()
-            .all(&app.db)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(dead_letters(&app).await.is_empty());
 
     // Kinds the bot does not handle, in shapes whose parsers panic in teloxide-core 0.13: 200,
     // nothing kept, no panic.
@@ -210,13 +209,7 @@ async fn poison_updates_are_answered_kept_and_replayed(storage: Storage) {
     ] {
         assert_eq!(post(&app, &update).await, 200, "{update}");
     }
-    assert!(
-        dead_letter::Entity::find()
-            .all(&app.db)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(dead_letters(&app).await.is_empty());
 
     // NUL and other control characters: made spaces at the boundary, so the database takes the
     // name and the prompt, and the user gets their answers.
@@ -253,18 +246,12 @@ async fn poison_updates_are_answered_kept_and_replayed(storage: Storage) {
             .contains("a cat in a hat"),
         "{screen:#}"
     );
-    assert!(
-        dead_letter::Entity::find()
-            .all(&app.db)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(dead_letters(&app).await.is_empty());
 
     // A payload of a kind the bot handles that teloxide can't read: kept, 200, counted.
     let broken = json!({ "update_id": 930_320, "message": { "message_id": "nope" } });
     assert_eq!(post(&app, &broken).await, 200);
-    let kept = dead_letter::Entity::find().all(&app.db).await.unwrap();
+    let kept = dead_letters(&app).await;
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].update_id, Some(930_320));
     let metrics = app.get("/metrics").await.text().await.unwrap();
@@ -287,7 +274,7 @@ async fn dead_letters_are_bounded(storage: Storage) {
         let body = json!({ "update_id": 930_500 + n, "message": { "message_id": "x" } });
         assert_eq!(post(&app, &body).await, 200);
     }
-    let kept = dead_letter::Entity::find().all(&app.db).await.unwrap();
+    let kept = dead_letters(&app).await;
     let ids: Vec<Option<i64>> = kept.iter().map(|k| k.update_id).collect();
     assert_eq!(
         ids,
