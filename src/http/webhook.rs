@@ -403,12 +403,19 @@ fn parse(body: &[u8]) -> Intake {
     if !handled {
         return Intake::Ignored(kind.chars().take(40).collect());
     }
-    blank_controls(&mut value);
-    // From bytes, not from the `Value`: teloxide's types borrow strings while they parse.
-    let Ok(clean) = serde_json::to_vec(&value) else {
-        return poison(update_id, "body could not be re-encoded".into());
+    // From bytes, not from the `Value`: teloxide's types borrow strings while they parse. The
+    // body as sent, unless a control character had to be blanked (then re-encoded once).
+    let reencoded;
+    let clean: &[u8] = if blank_controls(&mut value) {
+        let Ok(bytes) = serde_json::to_vec(&value) else {
+            return poison(update_id, "body could not be re-encoded".into());
+        };
+        reencoded = bytes;
+        &reencoded
+    } else {
+        body
     };
-    let parsed = std::panic::catch_unwind(|| serde_json::from_slice::<Update>(&clean));
+    let parsed = std::panic::catch_unwind(|| serde_json::from_slice::<Update>(clean));
     match parsed {
         Ok(Ok(update)) if !matches!(update.kind, UpdateKind::Error(_)) => {
             Intake::Update(Box::new(update))
@@ -435,18 +442,24 @@ fn depth(value: &Value) -> usize {
 }
 
 /// Every control character in the strings of `value` but tab, newline and carriage return
-/// made a space.
-fn blank_controls(value: &mut Value) {
+/// made a space; true when any was.
+fn blank_controls(value: &mut Value) -> bool {
     match value {
         Value::String(s) if s.chars().any(is_blanked) => {
             *s = s
                 .chars()
                 .map(|c| if is_blanked(c) { ' ' } else { c })
                 .collect();
+            true
         }
-        Value::Array(items) => items.iter_mut().for_each(blank_controls),
-        Value::Object(fields) => fields.values_mut().for_each(blank_controls),
-        _ => {}
+        // Every item is visited (no short-circuit): all of them are blanked.
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, v| blank_controls(v) | any),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |any, v| blank_controls(v) | any),
+        _ => false,
     }
 }
 
